@@ -1,0 +1,253 @@
+"""Self-tests of the PyTorch side: safetensors I/O, the reference against independent
+formulations, the mistakes, and the exported files against docs/fixtures.md.
+
+    /usr/bin/python3 -m unittest discover -s harness/pytorch -p 'test_*.py'
+"""
+
+import io
+import json
+import math
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import unittest
+from contextlib import redirect_stdout
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare_fixtures  # noqa: E402
+import export_fixtures  # noqa: E402
+import mistakes  # noqa: E402
+import reference as ref  # noqa: E402
+import safetensors_io as st  # noqa: E402
+
+G = torch.Generator().manual_seed(7)
+
+
+def rnd(*shape):
+    """float64 N(0, 1) test data."""
+    return torch.randn(*shape, generator=G, dtype=torch.float64)
+
+
+class SafetensorsTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.path = os.path.join(self.dir, "t.safetensors")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as f:
+            return f.read()
+
+    def test_round_trip_every_dtype(self):
+        tensors = {
+            "f32": torch.randn(3, 5, generator=G),
+            "f16": torch.randn(7, generator=G).half(),
+            "bf16": torch.tensor([1.0, -2.5, 3.14159, 1e30, float("inf")]).bfloat16(),
+            "i32": torch.arange(-4, 8, dtype=torch.int32).reshape(2, 2, 3),
+            "i64": torch.tensor([2**40, -1]),
+            "scalar": torch.tensor(2.0),
+            "empty": torch.zeros(0, 4),
+        }
+        st.save(self.path, tensors, {"a": "1"})
+        back, meta = st.load(self.path)
+        self.assertEqual(meta, {"a": "1"})
+        self.assertEqual(set(back), set(tensors))
+        for name, t in tensors.items():
+            self.assertEqual(back[name].dtype, t.dtype, name)
+            self.assertEqual(back[name].shape, t.shape, name)
+            self.assertTrue(torch.equal(back[name], t), name)
+
+    def test_deterministic_layout(self):
+        a, b = torch.ones(3), torch.zeros(2, 2)
+        st.save(self.path, {"b": b, "a": a}, {"z": "1", "m": "2"})
+        first = self.read()
+        st.save(self.path, {"a": a, "b": b}, {"m": "2", "z": "1"})
+        self.assertEqual(self.read(), first)
+        (n,) = struct.unpack("<Q", first[:8])
+        self.assertEqual(n % 8, 0)
+        header = json.loads(first[8:8 + n])
+        self.assertEqual(header["a"]["data_offsets"], [0, 12])  # sorted key order
+        self.assertEqual(header["b"]["data_offsets"], [12, 28])
+
+    def write_raw(self, header: dict, data: bytes, n_override=None):
+        text = json.dumps(header).encode()
+        with open(self.path, "wb") as f:
+            f.write(struct.pack("<Q", len(text) if n_override is None else n_override))
+            f.write(text + data)
+
+    def assert_rejected(self, fragment: str):
+        with self.assertRaises(ValueError) as ctx:
+            st.load(self.path)
+        self.assertIn(fragment, str(ctx.exception))
+        self.assertIn(self.path, str(ctx.exception))
+
+    def test_malformed_files_are_rejected(self):
+        ok = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+        cases = [
+            ({"x": ok}, b"\0" * 8, 10**12, "does not fit"),
+            ({"x": dict(ok, dtype="F8")}, b"\0" * 8, None, "unknown or missing dtype"),
+            ({"x": dict(ok, data_offsets=[0, 16])}, b"\0" * 8, None, "outside"),
+            ({"x": dict(ok, shape=[3])}, b"\0" * 8, None, "needs 12 bytes"),
+            ({"x": ok, "y": ok}, b"\0" * 8, None, "overlaps"),
+            ({"x": dict(ok, data_offsets=[4, 12])}, b"\0" * 12, None, "hole"),
+            ({"x": ok}, b"\0" * 12, None, "unused bytes"),
+        ]
+        for header, data, n, fragment in cases:
+            with self.subTest(fragment):
+                self.write_raw(header, data, n)
+                self.assert_rejected(fragment)
+        with open(self.path, "wb") as f:
+            f.write(b"\1\0")
+        self.assert_rejected("too short")
+        with open(self.path, "wb") as f:
+            f.write(struct.pack("<Q", 3) + b"{x}")
+        self.assert_rejected("not valid JSON")
+
+
+class ReferenceTest(unittest.TestCase):
+    def test_linear_and_softmax_match_torch(self):
+        x, w, b = rnd(4, 6), rnd(3, 6), rnd(3)
+        self.assertTrue(torch.allclose(ref.linear(x, w, b), torch.nn.functional.linear(x, w, b)))
+        s = rnd(5, 9) * 30
+        self.assertTrue(torch.allclose(ref.softmax(s), torch.softmax(s, -1)))
+
+    def test_rmsnorm_formula(self):
+        x, w = rnd(3, 10), rnd(10)
+        want = x / torch.sqrt((x * x).sum(-1, keepdim=True) / 10 + 1e-5) * w
+        self.assertTrue(torch.allclose(ref.rmsnorm(x, w, 1e-5), want))
+        half = ref.rmsnorm(x.bfloat16(), w.bfloat16(), 1e-5)
+        self.assertEqual(half.dtype, torch.float32)  # upcast like Hugging Face
+
+    def test_rope_is_complex_rotation(self):
+        # rotate-half: z_i = x_i + i x_{i+D/2} is multiplied by e^{i pos f_i}
+        T, H, D, pos0, theta = 3, 2, 10, 5, 10000.0
+        x = rnd(T, H, D)
+        angle = torch.arange(pos0, pos0 + T, dtype=torch.float64)[:, None] * \
+            ref.rope_inv_freq(D, theta)[None, :]
+        rot = torch.polar(torch.ones_like(angle), angle)[:, None, :]
+        z = torch.complex(x[..., :D // 2], x[..., D // 2:]) * rot
+        want = torch.cat([z.real, z.imag], -1)
+        self.assertTrue(torch.allclose(ref.rope(x, pos0, theta), want, atol=1e-6))
+        # interleaved pairs (x_2i, x_2i+1) with the same frequencies
+        z = torch.complex(x[..., 0::2], x[..., 1::2]) * rot
+        want = torch.stack([z.real, z.imag], -1).reshape(T, H, D)
+        self.assertTrue(torch.allclose(mistakes.rope_interleaved(x, pos0, theta), want,
+                                       atol=1e-6))
+
+    def test_attention_matches_loops(self):
+        T, H, KV, D = 5, 6, 3, 4
+        q, k, v = rnd(T, H, D), rnd(T, KV, D), rnd(T, KV, D)
+        out = ref.causal_attention(q, k, v)
+        for t in range(T):
+            for h in range(H):
+                kv = h // (H // KV)
+                s = torch.stack([q[t, h] @ k[j, kv] for j in range(t + 1)]) / math.sqrt(D)
+                p = torch.softmax(s, 0)
+                want = sum(p[j] * v[j, kv] for j in range(t + 1))
+                self.assertTrue(torch.allclose(out[t, h], want), (t, h))
+
+    def test_self_attention_prefill_equals_decode(self):
+        # What the C test relies on: one token at a time through a KV cache gives the
+        # same output as the causal prefill.
+        cfg = ref.AttnConfig(12, 4, 2, 6, 1e-6, 1e6)
+        w = export_fixtures.f64(export_fixtures.selfattn_weights(G, cfg, True, True))
+        h = rnd(6, 12)
+        prefill = ref.self_attention(h, w, cfg)
+        keys, values = [], []
+        for pos in range(h.shape[0]):
+            q, k, v = ref.qkv_proj(h[pos:pos + 1], w, cfg)
+            q, k = ref.qk_norm(q, k, w, cfg)
+            q, k = ref.rope(q, pos, cfg.rope_theta), ref.rope(k, pos, cfg.rope_theta)
+            keys.append(k), values.append(v)
+            mask = torch.ones(1, pos + 1, dtype=torch.bool)
+            o = ref.attention(q, torch.cat(keys), torch.cat(values), mask)
+            step = ref.linear(o.reshape(1, -1), w["o_proj.weight"])
+            self.assertTrue(torch.allclose(step[0], prefill[pos]), pos)
+
+
+class MistakesTest(unittest.TestCase):
+    def test_attention_mistakes(self):
+        q, k, v = rnd(4, 4, 8), rnd(4, 2, 8), rnd(4, 2, 8)
+        good = ref.causal_attention(q, k, v)
+        bad = mistakes.mask_excludes_self(q, k, v)
+        self.assertTrue(torch.isnan(bad[0]).all())
+        self.assertTrue(torch.allclose(bad[1, :, :], v[0, ref.kv_head_of(4, 2)]))
+        self.assertTrue(torch.allclose(mistakes.no_causal_mask(q, k, v)[-1], good[-1]))
+        self.assertFalse(torch.allclose(mistakes.gqa_modulo(q, k, v), good))
+
+    def test_other_mistakes(self):
+        x, w = rnd(2, 3), rnd(4, 3)
+        self.assertTrue(torch.allclose(mistakes.w_transposed(x, w), x @ w.reshape(3, 4)))
+        x = rnd(2, 8) * 1e-3
+        self.assertFalse(torch.allclose(mistakes.eps_outside_sqrt(x, rnd(8), 1e-5),
+                                        ref.rmsnorm(x, rnd(8), 1e-5)))
+        self.assertTrue(torch.isnan(mistakes.softmax_overflow(torch.tensor([1000.0]))).all())
+
+
+class ExportTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp()
+        cls.a, cls.b = os.path.join(cls.dir, "a"), os.path.join(cls.dir, "b")
+        with redirect_stdout(io.StringIO()):
+            export_fixtures.main(["--out", cls.a])
+            export_fixtures.main(["--out", cls.b])
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir)
+
+    def load(self, lesson):
+        return st.load(os.path.join(self.a, f"{lesson}.safetensors"))
+
+    def test_contract(self):
+        for lesson in export_fixtures.LESSONS:
+            tensors, meta = self.load(lesson)
+            self.assertEqual(meta["lesson"], lesson)
+            self.assertEqual(meta["seed"], str(export_fixtures.DEFAULT_SEED))
+            self.assertTrue(meta["generator"].startswith("moekit export_fixtures.py, torch "))
+            cases = meta["cases"].split()
+            self.assertEqual({k.split("/")[0] for k in tensors}, set(cases))
+            for key, t in tensors.items():
+                self.assertEqual(t.dtype, torch.float32, key)
+                if "~" in key:  # a variant has its expected output, same shape
+                    self.assertEqual(t.shape, tensors[key.split("~")[0]].shape, key)
+            for c in cases:
+                self.assertIn(f"{c}/title", meta)
+
+    def test_params_spelling(self):
+        _, meta = self.load("02-rmsnorm")
+        self.assertEqual(meta["tiny_values/eps"], "1e-05")
+        self.assertEqual(meta["tiny_values/T"], "4")
+        _, meta = self.load("03-rope")
+        self.assertEqual(meta["qwen3/rope_theta"], "1000000.0")
+        _, meta = self.load("04-attention")
+        self.assertEqual(meta["softmax_big/y~nonfinite"], "softmax_overflow")
+        self.assertEqual(meta["prefill_big/out~nonfinite"], "softmax_overflow")
+        self.assertEqual(meta["selfattn_qwen3/qk_norm"], "1")
+
+    def test_regenerating_reproduces(self):
+        with redirect_stdout(io.StringIO()) as out:
+            self.assertEqual(compare_fixtures.main([self.a, self.b]), 0)
+        self.assertIn("OK", out.getvalue())
+
+    def test_compare_catches_a_change(self):
+        c = os.path.join(self.dir, "c")
+        shutil.copytree(self.a, c)
+        path = os.path.join(c, "01-matmul.safetensors")
+        tensors, meta = st.load(path)
+        tensors["odd/y"][0, 0] += 1e-5
+        st.save(path, tensors, meta)
+        with redirect_stdout(io.StringIO()) as out:
+            self.assertEqual(compare_fixtures.main([self.a, c]), 1)
+        self.assertIn("odd/y", out.getvalue())
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,78 @@
+/*
+ * check.h: what a lesson's tests are written with.
+ *
+ * A test is one function of a lesson run on one fixture case. It reads the case's
+ * inputs and parameters (fx_*), calls the student's function on fresh buffers
+ * (out_buffer: NaN-filled, so "wrote nothing" is visible), and compares the result with
+ * the golden output (expect_close), which also names known mistakes.
+ */
+#ifndef MOEKIT_CHECK_H
+#define MOEKIT_CHECK_H
+
+#include <stddef.h>
+
+#include "safetensors.h"
+
+typedef enum { TEST_PASS = 0, TEST_FAIL = 1, TEST_TODO = 2, TEST_ERROR = 3 } TestStatus;
+
+typedef struct TestCtx TestCtx;
+
+typedef struct {
+    const char *func;   /* the student's function, as shown in reports: "rope" */
+    const char *prefix; /* the cases it runs on: those whose id starts with this */
+    TestStatus (*run)(TestCtx *ctx);
+} TestDef;
+
+typedef struct {
+    const char *id;       /* "03" */
+    const char *name;     /* "rope" */
+    const char *file;     /* "rope.c": the file the student edits */
+    const char *requires; /* earlier lessons its tests call into: "010203" */
+    const TestDef *tests; /* terminated by {0} */
+} LessonDef;
+
+/* The lessons the runner knows, in order (lessons.c). */
+extern const LessonDef *const LESSONS[];
+
+/* ------------------------------------------------------------------------------------
+ * reading the case
+ * ---------------------------------------------------------------------------------- */
+
+/* The tensor <case>/<name> as float32 (converted from F16/BF16), owned by ctx. Aborts the
+ * test with TEST_ERROR (a fixture problem, not the student's) when it is missing or its
+ * element count is not n (n < 0: any count; *count gets it when count is non-NULL). */
+const float *fx_tensor(TestCtx *ctx, const char *name, long n, long *count);
+/* Like fx_tensor but NULL when absent. */
+const float *fx_tensor_opt(TestCtx *ctx, const char *name, long n);
+int fx_int(TestCtx *ctx, const char *param);
+float fx_float(TestCtx *ctx, const char *param);
+/* A buffer of n floats filled with NaN, owned by ctx. */
+float *out_buffer(TestCtx *ctx, long n);
+
+/* ------------------------------------------------------------------------------------
+ * calling the student and comparing
+ * ---------------------------------------------------------------------------------- */
+
+/* Call before and after the student's function: a TODO() hit turns into TEST_TODO. */
+void student_begin(TestCtx *ctx);
+int student_todo(TestCtx *ctx); /* 1 when the function still has its TODO (reported) */
+
+/* How to name an element: up to 4 dimensions, e.g. {"token", "head", "dim"} with shape
+ * {T, H, D}. The product of the shape is the element count. */
+typedef struct {
+    int ndim;
+    const char *names[4];
+    long shape[4];
+} Layout;
+
+/* Compares got with <case>/<output> elementwise: |got - exp| <= atol + rtol * |exp|.
+ * On a mismatch prints the report (counts, max errors, first bad element by name, a few
+ * values, and the mistake it looks like) and returns TEST_FAIL. what names the call in
+ * the report, e.g. "matmul_tokens" or "token 3 of the decode". */
+TestStatus expect_close(TestCtx *ctx, const char *output, const float *got, const Layout *l,
+                        float atol, float rtol, const char *what);
+
+/* A failure that is not an elementwise mismatch (e.g. a count); printf-style. */
+TestStatus fail(TestCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif /* MOEKIT_CHECK_H */

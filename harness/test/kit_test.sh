@@ -1,0 +1,96 @@
+#!/bin/sh
+# kit_test.sh: the kit's own test, run by `make test` (and by CI).
+#
+#   1. the harness self-tests (safetensors/JSON reader, comparison);
+#   2. the solutions pass every lesson's tests;
+#   3. the untouched skeletons compile, fail every test as "todo", and nothing crashes;
+#   4. every catalogued mistake (harness/mistakes/*.diff) applied to the solutions is
+#      caught, with its named diagnosis;
+#   5. lessons/ and solutions/ hold the same files.
+# Environment: CC, SANITIZE, FIXTURES, MAKE (set by the Makefile).
+set -u
+MAKE=${MAKE:-make}
+FIXTURES=${FIXTURES:-data/fixtures}
+OPTS="CC=${CC:-cc} SANITIZE=${SANITIZE:-} WERROR=1 FIXTURES=$FIXTURES"
+LOG=build/kit_test
+rm -rf "$LOG" && mkdir -p "$LOG"
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); printf '  ok      %s\n' "$1"; }
+bad() {
+    failed=$((failed + 1))
+    printf '  FAIL    %s\n' "$1"
+    [ -n "${2:-}" ] && [ -f "$2" ] && sed -n '1,40p' "$2" | sed 's/^/          /'
+    return 0
+}
+
+# build SRC LOGFILE: builds the check binary of a lesson tree, prints its path
+build() {
+    $MAKE -s --no-print-directory $OPTS SRC="$1" check-build >"$2" 2>&1 || return 1
+    $MAKE -s --no-print-directory $OPTS SRC="$1" print-check-bin
+}
+
+echo "harness self-tests"
+if $MAKE -s --no-print-directory $OPTS selftest >"$LOG/selftest.txt" 2>&1; then
+    ok "$(tail -1 "$LOG/selftest.txt") (safetensors, JSON, comparison)"
+else
+    bad "harness self-test" "$LOG/selftest.txt"
+fi
+
+echo "solutions pass"
+bin=$(build solutions "$LOG/build-solutions.txt") || bin=
+if [ -z "$bin" ]; then
+    bad "solutions do not build" "$LOG/build-solutions.txt"
+elif "$bin" --tree solutions --fixtures "$FIXTURES" >"$LOG/solutions.txt" 2>&1; then
+    ok "solutions: $(tail -1 "$LOG/solutions.txt")"
+else
+    bad "solutions: $(tail -1 "$LOG/solutions.txt")" "$LOG/solutions.txt"
+fi
+
+echo "skeletons fail cleanly"
+bin=$(build lessons "$LOG/build-lessons.txt") || bin=
+if [ -z "$bin" ]; then
+    bad "skeletons do not build" "$LOG/build-lessons.txt"
+else
+    "$bin" --tree lessons --fixtures "$FIXTURES" >"$LOG/lessons.txt" 2>&1
+    rc=$?
+    results=$(grep -cE '^  (ok|FAIL|todo|ERROR|CRASH) ' "$LOG/lessons.txt")
+    todos=$(grep -cE '^  todo ' "$LOG/lessons.txt")
+    if [ "$rc" -eq 1 ] && [ "$results" -gt 0 ] && [ "$todos" -eq "$results" ] &&
+        grep -q '^0 passed, ' "$LOG/lessons.txt"; then
+        ok "skeletons: all $todos tests report todo, exit 1, no crash"
+    else
+        bad "skeletons: exit $rc, $todos of $results tests todo" "$LOG/lessons.txt"
+    fi
+fi
+
+echo "catalogued mistakes are diagnosed"
+for diff in harness/mistakes/*.diff; do
+    name=$(sed -n 's/^mistake: //p' "$diff")
+    lesson=$(sed -n 's/^lesson: //p' "$diff")
+    expect=$(sed -n 's/^expect: //p' "$diff")
+    tree=build/mutants/$name
+    rm -rf "$tree" && mkdir -p "$tree" && cp -R solutions/. "$tree/"
+    if ! patch -s -p1 -d "$tree" <"$diff" >"$LOG/$name.txt" 2>&1; then
+        bad "$name: the diff no longer applies to solutions/$lesson" "$LOG/$name.txt"
+        continue
+    fi
+    bin=$(build "$tree" "$LOG/$name.txt") || { bad "$name: does not build" "$LOG/$name.txt"; continue; }
+    "$bin" --tree solutions --fixtures "$FIXTURES" --lesson "$lesson" >"$LOG/$name.txt" 2>&1
+    rc=$?
+    if [ "$rc" -eq 1 ] && grep 'looks like:' "$LOG/$name.txt" | grep -qF "$expect"; then
+        ok "$name: caught, \"$expect\""
+    else
+        bad "$name: exit $rc, diagnosis \"$expect\" not found" "$LOG/$name.txt"
+    fi
+done
+
+echo "lessons/ and solutions/ match"
+a=$(cd lessons && find . -type f | sort)
+b=$(cd solutions && find . -type f | sort)
+if [ "$a" = "$b" ]; then ok "same $(echo "$a" | wc -l) files"; else bad "file lists differ"; fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

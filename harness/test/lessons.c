@@ -1,0 +1,6 @@
+/* lessons.c: the lessons the test runner knows, in the order students do them. */
+#include "check.h"
+
+extern const LessonDef LESSON_01, LESSON_02, LESSON_03, LESSON_04;
+
+const LessonDef *const LESSONS[] = {&LESSON_01, &LESSON_02, &LESSON_03, &LESSON_04, NULL};
