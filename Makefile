@@ -11,6 +11,9 @@ TIMEOUT  ?= 10               # seconds per test
 PYTHON   ?= /usr/bin/python3 # Debian's interpreter, the one with python3-torch
 SEED     ?= 1234             # fixture seed (make fixtures)
 OUT      ?= data/fixtures    # where make fixtures writes
+MODEL    ?= data/model       # the model make run uses
+PROMPT   ?= The secret of a happy life is
+N        ?= 300              # bytes make run generates
 
 SRC      := $(strip $(SRC))
 FIXTURES := $(strip $(FIXTURES))
@@ -19,6 +22,8 @@ SANITIZE := $(strip $(SANITIZE))
 WERROR   := $(strip $(WERROR))
 PYTHON   := $(strip $(PYTHON))
 SEED     := $(strip $(SEED))
+MODEL    := $(strip $(MODEL))
+N        := $(strip $(N))
 OUT      := $(strip $(OUT))
 TIMEOUT  := $(strip $(TIMEOUT))
 
@@ -37,22 +42,34 @@ LESSON_CFLAGS := -Wno-unused-parameter -Wno-unused-variable -Wno-unused-but-set-
 
 # ---- sources -----------------------------------------------------------------------------
 HARNESS_SRC := $(wildcard harness/src/*.c)
-CHECK_SRC   := $(filter-out harness/test/selftest_%.c,$(wildcard harness/test/*.c))
+CHECK_SRC   := $(filter-out harness/test/selftest_%.c harness/test/model_test.c,$(wildcard harness/test/*.c))
+CLI_SRC     := $(wildcard harness/cli/*.c)
 LESSON_SRC  := $(wildcard $(SRC)/[0-9][0-9]-*/*.c)
 TREE_ID     := $(subst /,_,$(SRC))
 
 HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/%.o)
 CHECK_OBJ   := $(CHECK_SRC:%.c=$(BUILD)/%.o)
 LESSON_OBJ  := $(LESSON_SRC:$(SRC)/%.c=$(BUILD)/tree-$(TREE_ID)/%.o)
+CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/%.o)
 CHECK_BIN   := $(BUILD)/tree-$(TREE_ID)/check
+CLI_BIN     := $(BUILD)/tree-$(TREE_ID)/moekit
+MODEL_TEST  := $(BUILD)/tree-$(TREE_ID)/model_test
+# `make` and `make run` use the solutions (the demo works on a fresh clone); name
+# SRC=lessons on the command line to build the CLI from your own lesson files.
+RUN_SRC     := $(if $(filter command line,$(origin SRC)),$(SRC),$(if $(wildcard solutions),solutions,lessons))
 
 CHECK_ARGS = --tree $(SRC) --fixtures $(FIXTURES) --timeout $(TIMEOUT) $(if $(LESSON),--lesson $(LESSON))
 
-.PHONY: all check check-solutions check-build print-check-bin test selftest fixtures clean help
+.PHONY: all cli run check check-solutions check-build print-check-bin print-cli-bin \
+        model-test-build print-model-test test selftest fixtures clean help
 .DEFAULT_GOAL := all
 
 all: $(CHECK_BIN)
-	@$(MAKE) --no-print-directory check-build SRC=solutions
+	@$(if $(CLI_SRC),$(MAKE) --no-print-directory cli SRC=$(RUN_SRC))
+
+# build/moekit: the CLI built from $(RUN_SRC)
+cli: $(CLI_BIN)
+	@cp $(CLI_BIN) build/moekit
 
 # ---- compiling -------------------------------------------------------------------------------
 $(BUILD)/harness/%.o: harness/%.c
@@ -66,6 +83,12 @@ $(BUILD)/tree-$(TREE_ID)/%.o: $(SRC)/%.c
 $(CHECK_BIN): $(CHECK_OBJ) $(HARNESS_OBJ) $(LESSON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+$(CLI_BIN): $(CLI_OBJ) $(HARNESS_OBJ) $(LESSON_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(MODEL_TEST): $(BUILD)/harness/test/model_test.o $(HARNESS_OBJ) $(LESSON_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 $(BUILD)/selftest_%: $(BUILD)/harness/test/selftest_%.o $(HARNESS_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -73,6 +96,14 @@ check-build: $(CHECK_BIN)
 
 print-check-bin:
 	@echo $(CHECK_BIN)
+
+print-cli-bin:
+	@echo $(CLI_BIN)
+
+model-test-build: $(MODEL_TEST)
+
+print-model-test:
+	@echo $(MODEL_TEST)
 
 # ---- the student's and the kit's checks ----------------------------------------------------
 check: $(CHECK_BIN)
@@ -92,11 +123,19 @@ test:
 
 fixtures:
 	$(PYTHON) harness/pytorch/export_fixtures.py --seed $(SEED) --out $(OUT)
+	$(PYTHON) harness/pytorch/export_models.py --seed $(SEED) --fixtures $(OUT) \
+	    $(if $(filter data/fixtures,$(OUT)),--models data/models,--models $(OUT)/models)
+
+# The demo: the shipped model continues a prompt (PROMPT="..." for another).
+run:
+	@$(MAKE) -s --no-print-directory cli SRC=$(RUN_SRC)
+	@build/moekit generate --model $(MODEL) --prompt "$(PROMPT)" -n $(N)
 
 clean:
 	rm -rf build
 
 help:
+	@echo "everyone:     make run [PROMPT=...]     the demo model writes text (SRC=lessons: your model)"
 	@echo "students:     make check [LESSON=03]   test your lessons/ (one lesson: LESSON=03 or rope)"
 	@echo "              make check FIXTURES=dir  test against another fixture set"
 	@echo "kit:          make check-solutions     the same tests on solutions/"

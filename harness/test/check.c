@@ -73,6 +73,24 @@ const float *fx_tensor(TestCtx *ctx, const char *name, long n, long *count) {
     return fx_tensor_opt(ctx, name, n);
 }
 
+const int *fx_ints(TestCtx *ctx, const char *name, long n) {
+    const StTensor *t = find_case_tensor(ctx, name);
+    if (!t || t->dtype != ST_I32 || (long)t->numel != n)
+        fixture_error(ctx, "tensor '%s/%s' must be I32 with %ld values", ctx->case_id, name, n);
+    int32_t *p = ctx_alloc(ctx, sizeof(int32_t) * (size_t)(n ? n : 1));
+    memcpy(p, t->data, sizeof(int32_t) * (size_t)n); /* little-endian, like the machine */
+    return (const int *)p;
+}
+
+const SafeTensors *fx_file(TestCtx *ctx) { return ctx->fx; }
+
+const char *fx_prefix(TestCtx *ctx) {
+    snprintf(ctx->prefix, sizeof ctx->prefix, "%s/", ctx->case_id);
+    return ctx->prefix;
+}
+
+int ctx_verbose(const TestCtx *ctx) { return ctx->verbose == REPORT_FULL; }
+
 static const char *case_meta(TestCtx *ctx, const char *param) {
     char key[256];
     snprintf(key, sizeof key, "%s/%s", ctx->case_id, param);
@@ -80,6 +98,8 @@ static const char *case_meta(TestCtx *ctx, const char *param) {
     if (!v) fixture_error(ctx, "parameter '%s' is missing from __metadata__", key);
     return v;
 }
+
+const char *fx_meta(TestCtx *ctx, const char *param) { return case_meta(ctx, param); }
 
 int fx_int(TestCtx *ctx, const char *param) {
     const char *s = case_meta(ctx, param);

@@ -42,6 +42,14 @@ extern const LessonDef *const LESSONS[];
  * test with TEST_ERROR (a fixture problem, not the student's) when it is missing or its
  * element count is not n (n < 0: any count; *count gets it when count is non-NULL). */
 const float *fx_tensor(TestCtx *ctx, const char *name, long n, long *count);
+/* The I32 tensor <case>/<name> of n values, owned by ctx. */
+const int *fx_ints(TestCtx *ctx, const char *name, long n);
+/* The case's metadata <case>/<param> as text (a fixture error when absent). */
+const char *fx_meta(TestCtx *ctx, const char *param);
+/* The fixture file, and "<case>/", the prefix of the case's tensor names: for tests that
+ * hand a whole case to a loader. */
+const SafeTensors *fx_file(TestCtx *ctx);
+const char *fx_prefix(TestCtx *ctx);
 /* Like fx_tensor but NULL when absent. */
 const float *fx_tensor_opt(TestCtx *ctx, const char *name, long n);
 int fx_int(TestCtx *ctx, const char *param);
@@ -71,6 +79,12 @@ typedef struct {
  * the report, e.g. "matmul_tokens" or "token 3 of the decode". */
 TestStatus expect_close(TestCtx *ctx, const char *output, const float *got, const Layout *l,
                         float atol, float rtol, const char *what);
+
+/* Like expect_close but silent: TEST_PASS or TEST_FAIL, nothing printed. */
+TestStatus matches(TestCtx *ctx, const char *output, const float *got, const Layout *l,
+                   float atol, float rtol);
+/* 1 when this test prints the full story of its failure (the first of its lesson). */
+int ctx_verbose(const TestCtx *ctx);
 
 /* A failure that is not an elementwise mismatch (e.g. a count); printf-style. */
 TestStatus fail(TestCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -20,6 +20,7 @@ struct TestCtx {
                         * the named mistake, if any (a later failure of a lesson whose first
                         * failure had none); REPORT_NONE: the status line only */
     jmp_buf bail;      /* fixture_error jumps here: TEST_ERROR */
+    char prefix[128];  /* fx_prefix's "<case>/" */
     void *allocs[MAX_ALLOCS];
     int n_allocs;
 };

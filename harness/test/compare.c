@@ -161,6 +161,13 @@ static void print_report(TestCtx *ctx, const char *output, const float *got, con
     if (mistake) print_diagnosis(mistake);
 }
 
+TestStatus matches(TestCtx *ctx, const char *output, const float *got, const Layout *l,
+                   float atol, float rtol) {
+    long n = layout_numel(l);
+    MismatchStats m = mismatch_stats(got, fx_tensor(ctx, output, n, NULL), n, atol, rtol);
+    return m.bad == 0 ? TEST_PASS : TEST_FAIL;
+}
+
 TestStatus expect_close(TestCtx *ctx, const char *output, const float *got, const Layout *l,
                         float atol, float rtol, const char *what) {
     long n = layout_numel(l);
