@@ -89,7 +89,8 @@ $(CLI_BIN): $(CLI_OBJ) $(HARNESS_OBJ) $(LESSON_OBJ)
 $(MODEL_TEST): $(BUILD)/harness/test/model_test.o $(HARNESS_OBJ) $(LESSON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/selftest_%: $(BUILD)/harness/test/selftest_%.o $(HARNESS_OBJ)
+# the self-tests need no lesson code: everything but the model loader
+$(BUILD)/selftest_%: $(BUILD)/harness/test/selftest_%.o $(filter-out %/model_load.o,$(HARNESS_OBJ))
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 check-build: $(CHECK_BIN)

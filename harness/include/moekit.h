@@ -115,4 +115,207 @@ void attn_scratch_free(AttnScratch *a);
 void self_attn_forward(float *out, const float *h, int pos, const SelfAttnConfig *c,
                        const SelfAttnWeights *w, KVCache *cache, AttnScratch *s);
 
+/* ------------------------------------------------------------------------------------
+ * Lesson 05: SwiGLU expert (lessons/05-expert/expert.c)
+ * ---------------------------------------------------------------------------------- */
+
+/* silu(z) = z * sigmoid(z) = z / (1 + exp(-z)).   PyTorch: F.silu(z) */
+float silu(float z);
+
+/* One SwiGLU feed-forward: an MoE expert, the shared expert, or a dense MLP layer. */
+typedef struct {
+    const float *gate_proj; /* (I, C) */
+    const float *up_proj;   /* (I, C) */
+    const float *down_proj; /* (C, I) */
+} ExpertWeights;
+
+/* One token: out (C) = down_proj(silu(gate_proj(x)) * up_proj(x)); x (C), scratch (2 * I).
+ * PyTorch: self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x)) */
+void expert_forward(float *out, const float *x, const ExpertWeights *w, int hidden_size,
+                    int intermediate_size, float *scratch);
+
+/* T tokens, x (T, C) -> out (T, C); scratch (2 * T * I). */
+void expert_forward_tokens(float *out, const float *x, const ExpertWeights *w, int T,
+                           int hidden_size, int intermediate_size, float *scratch);
+
+/* ------------------------------------------------------------------------------------
+ * Lesson 06: router (lessons/06-router/router.c)
+ * ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    int num_experts;         /* E */
+    int num_experts_per_tok; /* k, 1 <= k <= E */
+    int norm_topk_prob;      /* 1: the k weights are divided by their sum */
+    const unsigned char *disabled; /* (E) 1 = never choose this expert, or NULL */
+} RouterConfig;
+
+/* The k largest of p (n), by partial selection (not a full sort): idx (k) and val (k) in
+ * descending order of value; equal values keep the lower index first. */
+void topk(int *idx, float *val, const float *p, int n, int k);
+
+/* One token's routing: probs (E) = softmax(logits (E)) over all E experts, in float32;
+ * experts (k) = the top-k by probability (skipping disabled ones), weights (k) their
+ * probabilities, divided by their sum when norm_topk_prob.
+ * PyTorch: p = logits.softmax(-1); w, e = torch.topk(p, k); if norm: w /= w.sum() */
+void route(int *experts, float *weights, float *probs, const float *logits,
+           const RouterConfig *c);
+
+/* Switch / Hugging Face load-balancing loss over N routed tokens:
+ * E * sum_e (c_e / N) * P_e, c_e = number of (token, slot) assignments to expert e,
+ * P_e = mean over tokens of probs[., e]. probs (N, E), experts (N, k).
+ * A perfectly balanced router scores k (c_e / N = k / E, P_e = 1 / E). */
+float load_balancing_loss(const float *probs, const int *experts, int N, int E, int k);
+
+/* Router z-loss: mean over the N tokens of logsumexp(logits[t])^2. logits (N, E). */
+float router_z_loss(const float *logits, int N, int E);
+
+/* ------------------------------------------------------------------------------------
+ * Lesson 07: MoE layer (lessons/07-moe/moe.c)
+ * ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    int hidden_size;                     /* C */
+    int moe_intermediate_size;           /* I of each routed expert */
+    int shared_expert_intermediate_size; /* Qwen2-MoE shared expert, 0 = none */
+    RouterConfig router;
+    float capacity_factor; /* 0 = unlimited; else each expert takes at most
+                            * ceil(capacity_factor * T * k / E) rows, first come (token
+                            * order) first served; the rest are dropped */
+} MoeConfig;
+
+typedef struct {
+    const float *gate;                /* router, mlp.gate.weight (E, C) */
+    ExpertWeights *experts;           /* (E) mlp.experts.{e}.* */
+    ExpertWeights shared_expert;      /* Qwen2-MoE mlp.shared_expert.*, all NULL if none */
+    const float *shared_expert_gate;  /* (C) mlp.shared_expert_gate.weight, or NULL */
+} MoeWeights;
+
+/* What the last moe_forward call did: the routing plots and the tests read this. */
+typedef struct {
+    int T;               /* tokens routed */
+    int *experts;        /* (T, k) chosen experts, -1 where capacity dropped the slot */
+    float *weights;      /* (T, k) their routing weights */
+    float *logits;       /* (T, E) router logits */
+    float *probs;        /* (T, E) router probabilities */
+    int *expert_count;   /* (E) rows each expert computed */
+    int dropped;         /* (token, slot) assignments dropped by the capacity limit */
+    long expert_rows;    /* rows computed by routed experts; T * k without drops */
+} MoeStats;
+
+/* Scratch for up to max_tokens tokens, and the stats of the last call. */
+typedef struct {
+    MoeStats stats;
+    int *rows;          /* (E, max_tokens) token rows of each expert, grouped by expert */
+    float *slot_weight; /* (E, max_tokens) the routing weight of each of those rows */
+    float *x_in;        /* (max_tokens, C) the rows of one expert, gathered */
+    float *y_out;       /* (max_tokens, C) that expert's output rows */
+    float *hidden;      /* (2 * max_tokens * max(I, shared I)) expert scratch */
+    int max_tokens;
+} MoeScratch;
+
+int moe_scratch_init(MoeScratch *s, const MoeConfig *c, int max_tokens); /* 0 or -1 */
+void moe_scratch_free(MoeScratch *s);
+
+/* The sparse MLP of T tokens: route each token, group the token rows by expert, run each
+ * used expert once over its rows, add the weighted outputs back per token, plus the
+ * shared expert times sigmoid(h . shared_expert_gate) when present.
+ * h (T, C) already normalised (post_attention_layernorm) -> out (T, C), not yet added to
+ * the residual. Fills s->stats. */
+void moe_forward(float *out, const float *h, int T, const MoeConfig *c, const MoeWeights *w,
+                 MoeScratch *s);
+
+/* ------------------------------------------------------------------------------------
+ * Lesson 08: the full model (lessons/08-model/model.c)
+ * ---------------------------------------------------------------------------------- */
+
+typedef enum { ARCH_QWEN3_MOE, ARCH_QWEN2_MOE } ModelArch;
+
+/* config.json, in Hugging Face names. */
+typedef struct {
+    ModelArch arch;
+    int vocab_size, hidden_size, num_hidden_layers;
+    int num_attention_heads, num_key_value_heads, head_dim;
+    int intermediate_size;               /* dense MLP layers */
+    int moe_intermediate_size;           /* each routed expert */
+    int shared_expert_intermediate_size; /* Qwen2-MoE, else 0 */
+    int num_experts, num_experts_per_tok, norm_topk_prob, decoder_sparse_step;
+    int tie_word_embeddings, max_position_embeddings;
+    float rms_norm_eps, rope_theta;
+    unsigned char *mlp_only_layers; /* (num_hidden_layers) 1 = dense even if it would be sparse */
+} ModelConfig;
+
+typedef struct {
+    const float *input_layernorm;          /* (C) */
+    const float *post_attention_layernorm; /* (C) */
+    SelfAttnWeights self_attn;
+    int is_sparse;   /* the spec's rule: not in mlp_only_layers, E > 0, (l+1) % step == 0 */
+    MoeWeights moe;  /* when is_sparse */
+    ExpertWeights mlp; /* when dense (intermediate_size) */
+} LayerWeights;
+
+/* A loaded model and everything a forward pass needs. The harness's loader fills it
+ * (model_load_dir); lesson 08 writes the forward pass over it. */
+typedef struct {
+    ModelConfig config;
+    const float *embed_tokens; /* (V, C) */
+    LayerWeights *layers;      /* (L) */
+    const float *norm;         /* (C) model.norm.weight */
+    const float *lm_head;      /* (V, C); == embed_tokens when tie_word_embeddings */
+    /* run time */
+    SelfAttnConfig attn_config;
+    MoeConfig *moe_config;   /* (L) per layer (--disable-expert is per layer); sparse only */
+    KVCache *cache;          /* (L), max_seq positions each */
+    AttnScratch attn_scratch;
+    MoeScratch *moe_scratch; /* (L) per layer, so each keeps the stats of its last call */
+    float *h;              /* (max_tokens, C) normalised input of a block */
+    float *y;              /* (max_tokens, C) a block's output */
+    float *mlp_scratch;    /* (2 * max_tokens * max(intermediate sizes)) */
+    int max_seq, max_tokens;
+    void *owner;           /* the loader's memory (mapped files, converted tensors) */
+} Model;
+
+/* x (T, C) += self-attention of input_layernorm(x), tokens at positions pos0 .. pos0+T-1. */
+void attn_block(Model *m, int layer, float *x, int T, int pos0);
+/* x (T, C) += MLP of post_attention_layernorm(x): the MoE layer or the dense SwiGLU. */
+void mlp_block(Model *m, int layer, float *x, int T);
+/* T tokens through the whole model: ids (T) at positions pos0.. -> logits (T, V).
+ * x (T, C) is the residual stream scratch. T <= m->max_tokens. */
+void model_forward(Model *m, const int *ids, int T, int pos0, float *x, float *logits);
+
+typedef struct {
+    float temperature; /* 0: greedy (argmax) */
+    float top_p;       /* nucleus: sample among the most probable tokens of mass >= top_p */
+    unsigned long long rng_state; /* xorshift64*, seeded by the user; never 0 */
+} Sampler;
+
+/* The next token from logits (V). Greedy when temperature == 0; ties go to the lower id.
+ * probs_scratch: 3 * V floats. */
+int sample(const float *logits, int V, Sampler *s, float *probs_scratch);
+
+/* ------------------------------------------------------------------------------------
+ * Bonus lesson 10 (optional): routing variants (lessons/10-routing/routing.c)
+ * ---------------------------------------------------------------------------------- */
+
+/* Switch Transformer routing (top-1) of T tokens: experts (T) = the argmax of each row of
+ * logits (T, E), the lower index on ties; weights (T) = its softmax probability,
+ * 1 / sum_e exp(logits[t][e] - max), not renormalised. */
+void switch_route(int *experts, float *weights, const float *logits, int T, int E);
+
+/* Expert-choice routing (Zhou et al., 2022): probs (T, E) are each token's softmax over the
+ * experts; every expert e takes the `capacity` tokens with the largest probs[., e]:
+ * tokens (E, capacity) in descending order of probability (the lower token first on ties),
+ * gates (E, capacity) those probabilities. column: scratch (T). 1 <= capacity <= T. */
+void expert_choice_route(int *tokens, float *gates, const float *probs, int T, int E,
+                         int capacity, float *column);
+
+/* The MoE layer routed by expert choice: probs = softmax over experts of h . gate^T, then
+ * out[t] = sum over the experts e that took token t of gate * expert_e(h[t]); a token no
+ * expert took gets 0 (the residual carries it). Uses c->hidden_size,
+ * c->moe_intermediate_size and c->router.num_experts (no top-k, no capacity_factor, no
+ * shared expert) and s from moe_scratch_init (max_tokens >= T). Fills s->stats: T, logits,
+ * probs, expert_count (capacity each), expert_rows (E * capacity) and dropped (the tokens
+ * no expert took); stats.experts and stats.weights are not used. */
+void expert_choice_forward(float *out, const float *h, int T, int capacity, const MoeConfig *c,
+                           const MoeWeights *w, MoeScratch *s);
+
 #endif /* MOEKIT_H */

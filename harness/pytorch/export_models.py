@@ -91,7 +91,9 @@ def trace(model: moe.MoeForCausalLM, ids: torch.Tensor) -> dict:
     cos, sin = model.rope_cos[:T], model.rope_sin[:T]
     for l, layer in enumerate(model.model.layers):
         out[f"layer{l}.in"] = x[0]
-        x = x + layer.self_attn(layer.input_layernorm(x), cos, sin)
+        attn = layer.self_attn(layer.input_layernorm(x), cos, sin)
+        out[f"layer{l}.after_attn~no_residual"] = attn[0]  # mistake: x = attn(norm(x))
+        x = x + attn
         out[f"layer{l}.after_attn"] = x[0]
         h = layer.post_attention_layernorm(x)
         if layer.sparse:
@@ -105,6 +107,8 @@ def trace(model: moe.MoeForCausalLM, ids: torch.Tensor) -> dict:
         out[f"layer{l}.out"] = x[0]
     logits, _ = model(ids)
     out["logits"] = logits[0]
+    head = model.model.embed_tokens.weight if cfg["tie_word_embeddings"] else model.lm_head.weight
+    out["logits~no_final_norm"] = (x @ head.t())[0]  # mistake: lm_head without model.norm
     return out
 
 
@@ -139,11 +143,11 @@ def model_case(name: str, cfg: dict, T: int, seed: int, tensors: dict, meta: dic
 
 
 def sample_case(name: str, V: int, temperature: float, top_p: float, seed: int,
-                tensors: dict, meta: dict) -> None:
+                tensors: dict, meta: dict, scale: float = 3.0) -> None:
     """logits (V); probs = softmax(logits / temperature); nucleus = the smallest set of
     most probable ids whose mass reaches top_p (1.0 where an id is in it)."""
     g = generator(seed, name)
-    logits = (torch.randn(V, generator=g, dtype=torch.float64) * 3).float()
+    logits = (torch.randn(V, generator=g, dtype=torch.float64) * scale).float()
     probs = (logits.double() / temperature).softmax(-1)
     order = probs.argsort(descending=True)
     mass = probs[order].cumsum(0)
@@ -164,7 +168,7 @@ def export_lesson08(seed: int, out_dir: str) -> str:
     model_case("model_qwen3", QWEN3_TINY, 9, seed, tensors, meta)
     model_case("model_qwen2", QWEN2_TINY, 6, seed, tensors, meta)
     sample_case("sample_greedy_like", 50, 0.05, 1.0, seed, tensors, meta)
-    sample_case("sample_top_p", 40, 1.0, 0.7, seed, tensors, meta)
+    sample_case("sample_top_p", 40, 1.0, 0.7, seed, tensors, meta, scale=1.0)
     sample_case("sample_hot", 300, 2.0, 0.95, seed, tensors, meta)
     meta.update({"lesson": "08-model", "seed": str(seed),
                  "generator": f"moekit export_models.py, torch {torch.__version__}",
@@ -230,7 +234,9 @@ def checkpoint(name: str, cfg: dict, seed: int, out_dir: str, dtype=torch.float3
     for attempt in range(100):
         model = build(cfg, seed, f"{name}/{attempt}").float()
         if dtype == torch.bfloat16:  # the expected values come from the rounded weights
-            model = model.to(torch.bfloat16).float()
+            with torch.no_grad():    # (parameters only: the RoPE tables stay float32)
+                for p in model.parameters():
+                    p.copy_(p.to(torch.bfloat16).float())
         model = model.double()
         ids = random_ids(cfg, T, seed, f"{name}/{attempt}")[0].tolist()
         new, gap = greedy(model, ids, n_new)
@@ -245,6 +251,11 @@ def checkpoint(name: str, cfg: dict, seed: int, out_dir: str, dtype=torch.float3
             {"ids": torch.tensor(ids, dtype=torch.int32), "logits": logits[0].float(),
              "greedy": torch.tensor(new, dtype=torch.int32)},
             {"seed": str(seed), "generator": f"moekit export_models.py, torch {torch.__version__}"})
+    # the same as text, for the CLI test: moekit generate --ids "$(cat prompt_ids.txt)" ...
+    with open(os.path.join(directory, "prompt_ids.txt"), "w") as f:
+        f.write(" ".join(map(str, ids)) + "\n")
+    with open(os.path.join(directory, "expected_greedy.txt"), "w") as f:
+        f.write(" ".join(map(str, new)) + "\n")
 
 
 def export_checkpoints(seed: int, out_dir: str) -> None:

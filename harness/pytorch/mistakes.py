@@ -6,6 +6,8 @@ reference function it corrupts and changes one thing, reusing reference.py for t
 The function names are the mistake names used in the fixture keys.
 """
 
+import math
+
 import torch
 
 import reference as ref
@@ -116,6 +118,101 @@ def qk_norm_after_rope(h, w: dict, cfg: ref.AttnConfig):
     return ref.attend_and_project(q, k, v, w, cfg)
 
 
+# ------------------------------------------------------------------------------------
+# Lesson 05: the SwiGLU expert
+# ------------------------------------------------------------------------------------
+
+
+def silu_is_sigmoid(z: torch.Tensor) -> torch.Tensor:
+    """silu written as sigmoid(z): the factor z forgotten. Also plugged into
+    ref.expert(act=...) for the expert cases."""
+    return torch.sigmoid(z)
+
+
+def silu_up_swapped(x, gate_proj, up_proj, down_proj):
+    """silu applied to up_proj(x) instead of gate_proj(x): down(silu(up(x)) * gate(x)).
+    Shapes as ref.expert."""
+    return ref.expert(x, up_proj, gate_proj, down_proj)
+
+
+# ------------------------------------------------------------------------------------
+# Lesson 06: the router
+# ------------------------------------------------------------------------------------
+
+
+def softmax_over_topk(logits, k, norm_topk_prob, disabled=None):
+    """The k weights as a softmax over the k selected logits only. That equals the
+    renormalised probabilities, so it is only wrong when norm_topk_prob is off.
+    -> weights (T, k), in the reference's expert order."""
+    _, experts, _ = ref.route(logits, k, norm_topk_prob, disabled)
+    return ref.softmax(logits.gather(1, experts))
+
+
+def no_renormalisation(logits, k, norm_topk_prob, disabled=None):
+    """norm_topk_prob ignored: the k probabilities are never divided by their sum."""
+    return ref.route(logits, k, False, disabled)[2]
+
+
+def lb_loss_per_assignment(probs, experts, num_experts):
+    """c_e divided by the N * k assignments instead of the N tokens: the loss / k
+    (balanced routing then scores 1, not k)."""
+    return ref.load_balancing_loss(probs, experts, num_experts) / experts.shape[1]
+
+
+def logsumexp_overflow(logits):
+    """log(sum(exp(x))) without taking the max out: inf for logits above ~88 in float32.
+    Not stored as a variant; the exporter checks that a case marked
+    `z_loss~nonfinite = logsumexp_overflow` really overflows this way."""
+    return logits.exp().sum(-1).log().pow(2).mean()
+
+
+# ------------------------------------------------------------------------------------
+# Lesson 07: the MoE layer
+# ------------------------------------------------------------------------------------
+
+
+def weights_wrong_slot(h, w: dict, cfg: ref.MoeConfig):
+    """The routing weights paired with the wrong slots: the expert in slot j is weighted by
+    weights[t, k-1-j] (for k = 2: the two weights swapped). Shapes as ref.moe_layer."""
+    return ref.moe_forward(h, w, cfg, combine_weights=lambda wt: wt.flip(-1)).out
+
+
+def capacity_slot_major(h, w: dict, cfg: ref.MoeConfig):
+    """Capacity claimed slot by slot (slot 0 of every token, then slot 1 ...) instead of
+    token by token: later tokens' first choices push out earlier tokens' second ones."""
+    T, k = h.shape[0], cfg.num_experts_per_tok
+    order = [(t, j) for j in range(k) for t in range(T)]
+    return ref.moe_forward(h, w, cfg, order=order).out
+
+
+def capacity_floor(h, w: dict, cfg: ref.MoeConfig):
+    """Capacity rounded down, floor(capacity_factor * T * k / E), instead of up."""
+    return ref.moe_forward(h, w, cfg,
+                           capacity=ref.expert_capacity(h.shape[0], cfg, math.floor)).out
+
+
+def shared_gate_no_sigmoid(h, w: dict, cfg: ref.MoeConfig):
+    """The shared expert scaled by the raw h . shared_expert_gate, without the sigmoid."""
+    return ref.moe_forward(h, w, cfg, gate_act=lambda z: z).out
+
+
+# ------------------------------------------------------------------------------------
+# Bonus lesson 10: routing variants
+# ------------------------------------------------------------------------------------
+
+
+def switch_weight_one(logits):
+    """Top-1 weight renormalised over the one chosen expert: always 1 (the router then
+    gets no gradient). -> weights (T)."""
+    return torch.ones(logits.shape[0], dtype=logits.dtype)
+
+
+def ec_softmax_over_tokens(h, w: dict, capacity: int):
+    """Expert choice with the softmax taken over the tokens (each expert's column sums
+    to 1) instead of over the experts. -> out (T, C)."""
+    return ref.expert_choice_moe(h, w, capacity, scores=lambda s: ref.softmax(s.t()).t())[0]
+
+
 # The mistakes each lesson diagnoses (the exporter checks every one is stored somewhere).
 BY_LESSON = {
     "01-matmul": [w_transposed],
@@ -123,4 +220,9 @@ BY_LESSON = {
     "03-rope": [rope_interleaved, rope_freq_exponent],
     "04-attention": [no_scale, gqa_modulo, mask_excludes_self, no_causal_mask,
                      qk_norm_missing, qk_norm_after_rope],
+    "05-expert": [silu_is_sigmoid, silu_up_swapped],
+    "06-router": [softmax_over_topk, no_renormalisation, lb_loss_per_assignment],
+    "07-moe": [weights_wrong_slot, capacity_slot_major, capacity_floor,
+               shared_gate_no_sigmoid],
+    "10-routing": [switch_weight_one, ec_softmax_over_tokens],
 }

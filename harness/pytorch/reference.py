@@ -208,3 +208,239 @@ def self_attention(h: torch.Tensor, w: dict, cfg: AttnConfig) -> torch.Tensor:
     q, k = qk_norm(q, k, w, cfg)  # Qwen3 normalises each head before RoPE
     q, k = rope_qk(q, k, cfg)
     return attend_and_project(q, k, v, w, cfg)
+
+
+# ------------------------------------------------------------------------------------
+# Lesson 05: the SwiGLU expert
+# ------------------------------------------------------------------------------------
+
+
+def silu(z: torch.Tensor) -> torch.Tensor:
+    """silu(z) = z * sigmoid(z) = z / (1 + exp(-z)), elementwise (F.silu)."""
+    return z / (1 + torch.exp(-z))
+
+
+def expert(x: torch.Tensor, gate_proj: torch.Tensor, up_proj: torch.Tensor,
+           down_proj: torch.Tensor, act=silu) -> torch.Tensor:
+    """One SwiGLU feed-forward (an MoE expert, the shared expert or a dense MLP).
+
+    x (T, C), gate_proj and up_proj (I, C), down_proj (C, I) -> (T, C):
+    down_proj(act(gate_proj(x)) * up_proj(x)). `act` is replaceable for mistakes.py.
+    """
+    gate = linear(x, gate_proj)  # (T, I)
+    up = linear(x, up_proj)  # (T, I)
+    return linear(act(gate) * up, down_proj)
+
+
+# ------------------------------------------------------------------------------------
+# Lesson 06: the router
+# ------------------------------------------------------------------------------------
+
+
+def topk(p: torch.Tensor, k: int):
+    """The k largest of p (n): -> idx (k) long, val (k), descending; equal values keep the
+    lower index first (a stable order, which torch.topk does not promise)."""
+    order = sorted(range(p.shape[0]), key=lambda i: (-p[i].item(), i))[:k]
+    idx = torch.tensor(order, dtype=torch.long)
+    return idx, p[idx]
+
+
+def route(logits: torch.Tensor, k: int, norm_topk_prob: bool,
+          disabled: torch.Tensor | None = None):
+    """One router decision per token, as Qwen3MoeSparseMoeBlock / Qwen2MoeSparseMoeBlock.
+
+    logits (T, E) -> probs (T, E) softmax over all E experts, experts (T, k) long, the
+    top-k by probability (disabled (E) bool experts are never chosen), weights (T, k)
+    their probabilities, divided by their sum when norm_topk_prob. Hugging Face runs this
+    softmax in float32 even for bf16 models (dtype=torch.float).
+    """
+    probs = softmax(logits)
+    chooser = probs if disabled is None else probs.masked_fill(disabled, float("-inf"))
+    picks = [topk(row, k)[0] for row in chooser]
+    experts = torch.stack(picks)
+    weights = probs.gather(1, experts)
+    if norm_topk_prob:
+        weights = weights / weights.sum(-1, keepdim=True)
+    return probs, experts, weights
+
+
+def load_balancing_loss(probs: torch.Tensor, experts: torch.Tensor, num_experts: int):
+    """Switch / Hugging Face auxiliary loss over N routed tokens (a 0-dim tensor).
+
+    probs (N, E), experts (N, k): E * sum_e (c_e / N) * P_e, where c_e counts the
+    (token, slot) assignments to expert e and P_e is the mean of probs[:, e]. Equal to
+    transformers' load_balancing_loss_func (before router_aux_loss_coef): it averages the
+    one-hot (N, k, E) mask over tokens and sums over k and E. Balanced routing scores k.
+    """
+    N = probs.shape[0]
+    counts = torch.zeros(num_experts, dtype=probs.dtype)
+    counts.index_add_(0, experts.reshape(-1), torch.ones(experts.numel(), dtype=probs.dtype))
+    return num_experts * ((counts / N) * probs.mean(0)).sum()
+
+
+def logsumexp(x: torch.Tensor) -> torch.Tensor:
+    """log(sum(exp(x))) over the last axis, with the max taken out first (no overflow)."""
+    m = x.max(dim=-1).values
+    return m + (x - m[..., None]).exp().sum(-1).log()
+
+
+def router_z_loss(logits: torch.Tensor) -> torch.Tensor:
+    """ST-MoE router z-loss: mean over tokens of logsumexp(logits[t])^2 (a 0-dim tensor)."""
+    return logsumexp(logits).pow(2).mean()
+
+
+# ------------------------------------------------------------------------------------
+# Lesson 07: the MoE layer
+# ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MoeConfig:
+    """The sparse MLP's hyper-parameters (names as in config.json)."""
+    num_experts: int
+    num_experts_per_tok: int
+    norm_topk_prob: bool
+    capacity_factor: float = 0.0  # 0: unlimited
+
+
+@dataclass
+class MoeResult:
+    """What one MoE layer call produced (the C MoeStats, plus the output)."""
+    out: torch.Tensor  # (T, C)
+    logits: torch.Tensor  # (T, E)
+    probs: torch.Tensor  # (T, E)
+    experts: torch.Tensor  # (T, k) long, -1 where the capacity limit dropped the slot
+    weights: torch.Tensor  # (T, k), the router's weights (dropped slots keep theirs)
+    expert_count: torch.Tensor  # (E) long, rows each expert computed
+    dropped: int
+
+
+def expert_capacity(T: int, cfg: MoeConfig, rounding=math.ceil) -> int:
+    """Rows one expert may take: ceil(capacity_factor * T * k / E); T without a limit
+    (a token picks an expert at most once, so no expert can get more)."""
+    if cfg.capacity_factor <= 0:
+        return T
+    return int(rounding(cfg.capacity_factor * T * cfg.num_experts_per_tok / cfg.num_experts))
+
+
+def token_order(T: int, k: int):
+    """The order in which (token, slot) assignments claim capacity: token 0 first, and
+    within a token slot 0 first."""
+    return [(t, j) for t in range(T) for j in range(k)]
+
+
+def apply_capacity(experts: torch.Tensor, num_experts: int, capacity: int, order=None):
+    """experts (T, k) -> (kept (T, k) with -1 for dropped slots, count (E) long, dropped).
+
+    First come, first served: assignments are visited in `order` (default token_order)
+    and an expert that already has `capacity` rows refuses the rest.
+    """
+    T, k = experts.shape
+    kept = experts.clone()
+    count = torch.zeros(num_experts, dtype=torch.long)
+    dropped = 0
+    for t, j in (order or token_order(T, k)):
+        e = experts[t, j].item()
+        if count[e] < capacity:
+            count[e] += 1
+        else:
+            kept[t, j] = -1
+            dropped += 1
+    return kept, count, dropped
+
+
+def expert_weights(w: dict, e: int, prefix: str = "experts."):
+    """(gate_proj, up_proj, down_proj) of routed expert e from the stacked tensors
+    'experts.gate_proj.weight' (E, I, C), 'experts.up_proj.weight' (E, I, C),
+    'experts.down_proj.weight' (E, C, I); or the shared expert with prefix 'shared_expert.'
+    (unstacked, e ignored)."""
+    names = [f"{prefix}{p}.weight" for p in ("gate_proj", "up_proj", "down_proj")]
+    return tuple(w[n] if prefix == "shared_expert." else w[n][e] for n in names)
+
+
+def moe_combine(h: torch.Tensor, w: dict, experts: torch.Tensor,
+                weights: torch.Tensor) -> torch.Tensor:
+    """Dispatch and combine: h (T, C), experts (T, k) (-1 = dropped), weights (T, k)
+    -> (T, C) = sum over kept slots of weights[t, j] * expert_{experts[t, j]}(h[t]).
+
+    Each used expert runs once over the rows that chose it, like the C code.
+    """
+    out = torch.zeros_like(h)
+    for e in sorted(set(experts[experts >= 0].tolist())):
+        rows, slots = torch.nonzero(experts == e, as_tuple=True)
+        y = expert(h[rows], *expert_weights(w, e))
+        out.index_add_(0, rows, weights[rows, slots, None] * y)
+    return out
+
+
+def shared_expert(h: torch.Tensor, w: dict, gate_act=torch.sigmoid) -> torch.Tensor:
+    """Qwen2-MoE: sigmoid(h . shared_expert_gate) * shared_expert(h), (T, C); zeros when
+    the layer has no shared expert."""
+    if "shared_expert.gate_proj.weight" not in w:
+        return torch.zeros_like(h)
+    gate = gate_act(linear(h, w["shared_expert_gate.weight"]))  # (T, 1)
+    return gate * expert(h, *expert_weights(w, 0, "shared_expert."))
+
+
+def moe_forward(h: torch.Tensor, w: dict, cfg: MoeConfig, *, capacity=None, order=None,
+                combine_weights=None, gate_act=torch.sigmoid) -> MoeResult:
+    """The sparse MLP of T tokens (Qwen3MoeSparseMoeBlock, Qwen2MoeSparseMoeBlock).
+
+    h (T, C) already normalised by post_attention_layernorm; w: the layer's 'mlp.*'
+    tensors without the prefix: 'gate.weight' (E, C), the stacked experts (see
+    expert_weights), optional 'shared_expert.*' and 'shared_expert_gate.weight' (1, C).
+    The keyword arguments exist for mistakes.py: the capacity, the order assignments
+    claim it, a function of the (T, k) weights used to combine, the shared gate's act.
+    """
+    T = h.shape[0]
+    logits = linear(h, w["gate.weight"])
+    probs, experts, weights = route(logits, cfg.num_experts_per_tok, cfg.norm_topk_prob)
+    cap = expert_capacity(T, cfg) if capacity is None else capacity
+    kept, count, dropped = apply_capacity(experts, cfg.num_experts, cap, order)
+    used = weights if combine_weights is None else combine_weights(weights)
+    out = moe_combine(h, w, kept, used) + shared_expert(h, w, gate_act)
+    return MoeResult(out, logits, probs, kept, weights, count, dropped)
+
+
+def moe_layer(h: torch.Tensor, w: dict, cfg: MoeConfig) -> torch.Tensor:
+    """moe_forward's output only: h (T, C) -> (T, C)."""
+    return moe_forward(h, w, cfg).out
+
+
+# ------------------------------------------------------------------------------------
+# Bonus lesson 10: routing variants
+# ------------------------------------------------------------------------------------
+
+
+def switch_route(logits: torch.Tensor):
+    """Switch Transformer top-1: logits (T, E) -> experts (T) long, the argmax (lower index
+    on ties), weights (T) its softmax probability, not renormalised."""
+    probs = softmax(logits)
+    experts = torch.stack([topk(row, 1)[0][0] for row in probs])
+    return experts, probs.gather(1, experts[:, None])[:, 0]
+
+
+def expert_choice_route(probs: torch.Tensor, capacity: int):
+    """Expert choice (Zhou et al., 2022): probs (T, E), each token's softmax over experts.
+    Every expert e takes the `capacity` tokens with the largest probs[:, e]:
+    -> tokens (E, capacity) long, descending (lower token first on ties), gates (E, capacity)
+    their probabilities."""
+    picks = [topk(col, capacity) for col in probs.t()]
+    return torch.stack([i for i, _ in picks]), torch.stack([v for _, v in picks])
+
+
+def expert_choice_moe(h: torch.Tensor, w: dict, capacity: int, *, scores=None):
+    """The MoE layer routed by expert choice: h (T, C) -> out (T, C), tokens (E, capacity).
+
+    probs = softmax over experts of h . gate^T; out[t] = sum over the experts e that took
+    token t of gates[e, .] * expert_e(h[t]); a token no expert took gets 0. `scores`
+    replaces the softmax for mistakes.py.
+    """
+    logits = linear(h, w["gate.weight"])
+    probs = softmax(logits) if scores is None else scores(logits)
+    tokens, gates = expert_choice_route(probs, capacity)
+    out = torch.zeros_like(h)
+    for e in range(tokens.shape[0]):
+        y = expert(h[tokens[e]], *expert_weights(w, e))
+        out.index_add_(0, tokens[e], gates[e, :, None] * y)
+    return out, tokens

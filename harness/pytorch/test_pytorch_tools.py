@@ -171,6 +171,122 @@ class ReferenceTest(unittest.TestCase):
             self.assertTrue(torch.allclose(step[0], prefill[pos]), pos)
 
 
+class MoeReferenceTest(unittest.TestCase):
+    """Lessons 05-07 and 10 against Hugging Face's formulations, written out here."""
+
+    def test_silu_and_expert(self):
+        z = rnd(50) * 30
+        self.assertTrue(torch.allclose(ref.silu(z), torch.nn.functional.silu(z)))
+        self.assertTrue(torch.isfinite(ref.silu(torch.tensor([-1000.0, 1000.0]))).all())
+        x, g, u, d = rnd(3, 8), rnd(5, 8), rnd(5, 8), rnd(8, 5)
+        F = torch.nn.functional
+        want = F.linear(F.silu(F.linear(x, g)) * F.linear(x, u), d)  # Qwen3MoeMLP
+        self.assertTrue(torch.allclose(ref.expert(x, g, u, d), want))
+
+    def test_topk_is_stable(self):
+        p = torch.tensor([0.2, 0.5, 0.2, 0.1, 0.5, 0.2])
+        idx, val = ref.topk(p, 4)
+        self.assertEqual(idx.tolist(), [1, 4, 0, 2])  # ties: the lower index first
+        self.assertTrue(torch.equal(val, p[idx]))
+        q = rnd(40)
+        self.assertEqual(ref.topk(q, 7)[0].tolist(), torch.topk(q, 7).indices.tolist())
+
+    def hf_route(self, logits, k, norm):
+        # transformers Qwen3MoeSparseMoeBlock.forward, the router part
+        routing_weights = torch.nn.functional.softmax(logits, dim=1, dtype=torch.float64)
+        routing_weights, selected_experts = torch.topk(routing_weights, k, dim=-1)
+        if norm:
+            routing_weights /= routing_weights.sum(dim=-1, keepdim=True)
+        return selected_experts, routing_weights
+
+    def test_route_matches_hugging_face(self):
+        logits = rnd(6, 16)
+        for norm in (False, True):
+            probs, experts, weights = ref.route(logits, 4, norm)
+            want_e, want_w = self.hf_route(logits, 4, norm)
+            self.assertTrue(torch.equal(experts, want_e), norm)
+            self.assertTrue(torch.allclose(weights, want_w), norm)
+            self.assertTrue(torch.allclose(probs.sum(-1), torch.ones(6, dtype=probs.dtype)))
+        disabled = torch.zeros(16, dtype=torch.bool)
+        disabled[want_e[:, 0]] = True  # every token's favourite is switched off
+        probs, experts, _ = ref.route(logits, 4, True, disabled)
+        self.assertFalse(disabled[experts].any())
+        self.assertTrue(torch.allclose(probs, ref.softmax(logits)))  # probs still over all E
+
+    def test_losses(self):
+        N, E, k = 12, 8, 2
+        logits = rnd(N, E)
+        probs, experts, _ = ref.route(logits, k, False)
+        # transformers load_balancing_loss_func without an attention mask
+        expert_mask = torch.nn.functional.one_hot(experts, E)
+        tokens_per_expert = torch.mean(expert_mask.double(), dim=0)
+        router_prob_per_expert = torch.mean(probs, dim=0)
+        want = torch.sum(tokens_per_expert * router_prob_per_expert.unsqueeze(0)) * E
+        self.assertTrue(torch.allclose(ref.load_balancing_loss(probs, experts, E), want))
+        uniform = torch.full((N, E), 1.0 / E, dtype=torch.float64)
+        round_robin = (torch.arange(N * k) % E).reshape(N, k)
+        self.assertAlmostEqual(ref.load_balancing_loss(uniform, round_robin, E).item(), k)
+        want_z = torch.logsumexp(logits, -1).pow(2).mean()
+        self.assertTrue(torch.allclose(ref.router_z_loss(logits), want_z))
+        self.assertTrue(torch.isfinite(ref.router_z_loss(logits * 1000)))
+
+    def moe_weights(self, C, I, E, shared_I):
+        w = export_fixtures.moe_weights(G, C, I, E, shared_I, (), torch.zeros(C))
+        return export_fixtures.f64(w)
+
+    def test_moe_matches_hugging_face_block(self):
+        T, C, I, E, k = 7, 6, 4, 5, 2
+        w, h = self.moe_weights(C, I, E, 8), rnd(T, C)
+        got = ref.moe_forward(h, w, ref.MoeConfig(E, k, False))
+        # transformers Qwen2MoeSparseMoeBlock.forward, written out
+        selected, routing_weights = self.hf_route(ref.linear(h, w["gate.weight"]), k, False)
+        final = torch.zeros(T, C, dtype=h.dtype)
+        expert_mask = torch.nn.functional.one_hot(selected, num_classes=E).permute(2, 1, 0)
+        for e in range(E):
+            idx, top_x = torch.where(expert_mask[e])
+            y = ref.expert(h[top_x], *ref.expert_weights(w, e))
+            final.index_add_(0, top_x, y * routing_weights[top_x, idx, None])
+        shared = ref.expert(h, *ref.expert_weights(w, 0, "shared_expert."))
+        final += torch.sigmoid(ref.linear(h, w["shared_expert_gate.weight"])) * shared
+        self.assertTrue(torch.allclose(got.out, final))
+        self.assertEqual(got.expert_count.sum().item(), T * k)
+        self.assertEqual(got.dropped, 0)
+
+    def test_capacity_is_first_come_first_served(self):
+        experts = torch.tensor([[0, 1], [1, 0], [0, 2], [0, 1]])
+        self.assertEqual(ref.expert_capacity(4, ref.MoeConfig(3, 2, False, 1.0)), 3)
+        self.assertEqual(ref.expert_capacity(4, ref.MoeConfig(3, 2, False, 0.0)), 4)
+        kept, count, dropped = ref.apply_capacity(experts, 3, 2)
+        self.assertEqual(kept.tolist(), [[0, 1], [1, 0], [-1, 2], [-1, -1]])
+        self.assertEqual((count.tolist(), dropped), ([2, 2, 1], 3))
+        slot_major = [(t, j) for j in range(2) for t in range(4)]
+        kept, _, _ = ref.apply_capacity(experts, 3, 2, slot_major)
+        self.assertEqual(kept.tolist(), [[0, 1], [1, -1], [0, 2], [-1, -1]])
+
+    def test_dropped_slots_contribute_nothing(self):
+        T, C, I, E = 6, 4, 3, 2
+        w, h = self.moe_weights(C, I, E, 0), rnd(T, C)
+        r = ref.moe_forward(h, w, ref.MoeConfig(E, 1, False, 0.5))  # capacity 2 per expert
+        self.assertLessEqual(r.expert_count.max().item(), 2)
+        self.assertGreaterEqual(r.dropped, 2)
+        self.assertEqual(r.dropped + r.expert_count.sum().item(), T)
+        for t in range(T):
+            if r.experts[t, 0] < 0:
+                self.assertTrue(torch.equal(r.out[t], torch.zeros(C, dtype=h.dtype)))
+
+    def test_switch_and_expert_choice(self):
+        logits = rnd(5, 6)
+        experts, weights = ref.switch_route(logits)
+        self.assertTrue(torch.equal(experts, logits.argmax(-1)))
+        self.assertTrue(torch.allclose(weights, torch.softmax(logits, -1).max(-1).values))
+        probs = torch.softmax(rnd(8, 3), -1)
+        tokens, gates = ref.expert_choice_route(probs, 4)
+        for e in range(3):
+            want = set(torch.topk(probs[:, e], 4).indices.tolist())
+            self.assertEqual(set(tokens[e].tolist()), want)
+            self.assertTrue(torch.equal(gates[e], probs[tokens[e], e]))
+
+
 class MistakesTest(unittest.TestCase):
     def test_attention_mistakes(self):
         q, k, v = rnd(4, 4, 8), rnd(4, 2, 8), rnd(4, 2, 8)
@@ -180,6 +296,25 @@ class MistakesTest(unittest.TestCase):
         self.assertTrue(torch.allclose(bad[1, :, :], v[0, ref.kv_head_of(4, 2)]))
         self.assertTrue(torch.allclose(mistakes.no_causal_mask(q, k, v)[-1], good[-1]))
         self.assertFalse(torch.allclose(mistakes.gqa_modulo(q, k, v), good))
+
+    def test_router_mistakes(self):
+        logits = rnd(5, 8)
+        _, _, norm = ref.route(logits, 3, True)
+        _, _, raw = ref.route(logits, 3, False)
+        # a softmax over the chosen logits is exactly the renormalised probabilities
+        self.assertTrue(torch.allclose(mistakes.softmax_over_topk(logits, 3, True), norm))
+        self.assertFalse(torch.allclose(mistakes.softmax_over_topk(logits, 3, False), raw))
+        self.assertTrue(torch.allclose(mistakes.no_renormalisation(logits, 3, True), raw))
+
+    def test_moe_mistakes(self):
+        T, C, I, E = 5, 4, 3, 4
+        w = export_fixtures.f64(export_fixtures.moe_weights(G, C, I, E, 6, (), torch.zeros(C)))
+        h, cfg = rnd(T, C), ref.MoeConfig(E, 2, True)
+        good = ref.moe_layer(h, w, cfg)
+        for m in (mistakes.weights_wrong_slot, mistakes.shared_gate_no_sigmoid):
+            self.assertFalse(torch.allclose(m(h, w, cfg), good), m.__name__)
+        for m in (mistakes.capacity_slot_major, mistakes.capacity_floor):  # no limit: harmless
+            self.assertTrue(torch.allclose(m(h, w, cfg), good), m.__name__)
 
     def test_other_mistakes(self):
         x, w = rnd(2, 3), rnd(4, 3)
@@ -206,6 +341,9 @@ class ExportTest(unittest.TestCase):
     def load(self, lesson):
         return st.load(os.path.join(self.a, f"{lesson}.safetensors"))
 
+    # the I32 tensors of docs/fixtures.md: indices and counts
+    INT_TENSORS = {"idx", "experts", "disabled", "expert_count", "dropped", "tokens"}
+
     def test_contract(self):
         for lesson in export_fixtures.LESSONS:
             tensors, meta = self.load(lesson)
@@ -215,7 +353,9 @@ class ExportTest(unittest.TestCase):
             cases = meta["cases"].split()
             self.assertEqual({k.split("/")[0] for k in tensors}, set(cases))
             for key, t in tensors.items():
-                self.assertEqual(t.dtype, torch.float32, key)
+                name = key.split("/", 1)[1].split("~")[0]
+                want = torch.int32 if name in self.INT_TENSORS else torch.float32
+                self.assertEqual(t.dtype, want, key)
                 if "~" in key:  # a variant has its expected output, same shape
                     self.assertEqual(t.shape, tensors[key.split("~")[0]].shape, key)
             for c in cases:
@@ -231,6 +371,58 @@ class ExportTest(unittest.TestCase):
         self.assertEqual(meta["softmax_big/y~nonfinite"], "softmax_overflow")
         self.assertEqual(meta["prefill_big/out~nonfinite"], "softmax_overflow")
         self.assertEqual(meta["selfattn_qwen3/qk_norm"], "1")
+        _, meta = self.load("07-moe")
+        self.assertEqual(meta["moe_capacity/capacity_factor"], "1.25")
+        self.assertEqual(meta["moe_e8_k2/capacity_factor"], "0.0")
+        _, meta = self.load("06-router")
+        self.assertEqual(meta["route_big/probs~nonfinite"], "softmax_overflow")
+        self.assertEqual(meta["loss_big/z_loss~nonfinite"], "logsumexp_overflow")
+
+    def test_routing_margins(self):
+        # float32 in C must choose what float64 chose: a safe gap at the k-th place
+        tensors, meta = self.load("06-router")
+        for c in meta["cases"].split():
+            if not c.startswith("route_") or c == "route_tie":
+                continue
+            k, logits = int(meta[f"{c}/num_experts_per_tok"]), tensors[f"{c}/logits"]
+            if f"{c}/disabled" in tensors:
+                logits = logits.masked_fill(tensors[f"{c}/disabled"].bool(), float("-inf"))
+            gaps = [export_fixtures.margin(row, k) for row in logits.double()]
+            scale = logits[torch.isfinite(logits)].abs().max().item()
+            self.assertGreaterEqual(min(gaps), export_fixtures.ROUTER_MARGIN * min(1, scale), c)
+
+    def test_moe_stats_are_consistent(self):
+        tensors, meta = self.load("07-moe")
+        seen = set()
+        for c in meta["cases"].split():
+            T, k = int(meta[f"{c}/T"]), int(meta[f"{c}/num_experts_per_tok"])
+            experts, count = tensors[f"{c}/experts"], tensors[f"{c}/expert_count"]
+            dropped = tensors[f"{c}/dropped"].item()
+            self.assertEqual((experts == -1).sum().item(), dropped, c)
+            self.assertEqual(count.sum().item(), T * k - dropped, c)
+            for e in range(count.numel()):
+                self.assertEqual((experts == e).sum().item(), count[e].item(), c)
+            seen |= {"idle" if (count == 0).any() else "busy", "dropped" if dropped else "kept",
+                     "norm" if meta[f"{c}/norm_topk_prob"] == "1" else "no norm",
+                     "shared" if int(meta[f"{c}/shared_expert_intermediate_size"]) else "none"}
+            seen.add((int(meta[f"{c}/num_experts"]), k))
+        self.assertLessEqual({"idle", "dropped", "norm", "no norm", "shared", (8, 2), (64, 8),
+                              (128, 8), (8, 1), (4, 4)}, seen)
+
+    def test_private_seeds_build(self):
+        # instructors regenerate with their own seed: every REQUIRED variant must still be
+        # stored (build_case redraws a case whose draw hides one)
+        out = os.path.join(self.dir, "private")
+        with redirect_stdout(io.StringIO()):
+            for seed in (2, 2024):
+                export_fixtures.main(["--seed", str(seed), "--out", out, "--lesson", "06",
+                                      "--lesson", "07", "--lesson", "10"])
+        _, meta = st.load(os.path.join(out, "07-moe.safetensors"))
+        self.assertEqual(meta["seed"], "2024")
+
+    def test_fixtures_stay_small(self):
+        total = sum(os.path.getsize(os.path.join(self.a, f)) for f in os.listdir(self.a))
+        self.assertLess(total, 2_000_000)
 
     def test_regenerating_reproduces(self):
         with redirect_stdout(io.StringIO()) as out:

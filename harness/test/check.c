@@ -125,6 +125,18 @@ float *out_buffer(TestCtx *ctx, long n) {
     return p;
 }
 
+void *test_alloc(TestCtx *ctx, size_t bytes) { return ctx_alloc(ctx, bytes); }
+
+const int *fx_ints_opt(TestCtx *ctx, const char *name, long n) {
+    return find_case_tensor(ctx, name) ? fx_ints(ctx, name, n) : NULL;
+}
+
+int *out_ints(TestCtx *ctx, long n) {
+    int *p = ctx_alloc(ctx, sizeof(int) * (size_t)(n > 0 ? n : 1));
+    for (long i = 0; i < n; i++) p[i] = UNWRITTEN_INT;
+    return p;
+}
+
 /* ------------------------------------------------------------------------------------
  * calling the student
  * ---------------------------------------------------------------------------------- */

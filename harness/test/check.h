@@ -56,6 +56,13 @@ int fx_int(TestCtx *ctx, const char *param);
 float fx_float(TestCtx *ctx, const char *param);
 /* A buffer of n floats filled with NaN, owned by ctx. */
 float *out_buffer(TestCtx *ctx, long n);
+/* bytes of uninitialised memory owned by ctx (structs the test builds, e.g. ExpertWeights). */
+void *test_alloc(TestCtx *ctx, size_t bytes);
+/* Like fx_ints but NULL when absent. */
+const int *fx_ints_opt(TestCtx *ctx, const char *name, long n);
+/* A buffer of n ints filled with UNWRITTEN_INT, owned by ctx. */
+#define UNWRITTEN_INT (-999999)
+int *out_ints(TestCtx *ctx, long n);
 
 /* ------------------------------------------------------------------------------------
  * calling the student and comparing

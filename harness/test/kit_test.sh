@@ -86,6 +86,41 @@ for diff in harness/mistakes/*.diff; do
     fi
 done
 
+echo "Hugging Face checkpoints match the PyTorch reference (data/models)"
+if $MAKE -s --no-print-directory $OPTS SRC=solutions model-test-build >"$LOG/model_test.txt" 2>&1; then
+    "$($MAKE -s --no-print-directory $OPTS SRC=solutions print-model-test)" data/models/*/ \
+        >"$LOG/model_test.txt" 2>&1
+    while IFS= read -r line; do
+        case "$line" in
+        "  ok "*) ok "${line#  ok      }" ;;
+        "  FAIL "*) bad "${line#  FAIL    }" ;;
+        esac
+    done <"$LOG/model_test.txt"
+else
+    bad "model_test does not build" "$LOG/model_test.txt"
+fi
+
+echo "the moekit command line"
+if $MAKE -s --no-print-directory $OPTS SRC=solutions cli >"$LOG/cli_build.txt" 2>&1; then
+    CLI=$($MAKE -s --no-print-directory $OPTS SRC=solutions print-cli-bin)
+    . harness/test/cli_test.sh
+else
+    bad "the CLI does not build" "$LOG/cli_build.txt"
+fi
+
+echo "a wrong earlier lesson is named where the model breaks"
+tree=build/mutants/lesson08-with-rope_interleaved
+rm -rf "$tree" && mkdir -p "$tree" && cp -R solutions/. "$tree/"
+patch -s -p1 -d "$tree" <harness/mistakes/03-rope_interleaved.diff
+bin=$(build "$tree" "$LOG/lesson08-rope.txt") && "$bin" --tree solutions --fixtures "$FIXTURES" \
+    >"$LOG/lesson08-rope.txt" 2>&1
+if grep -q "finish lesson 03 first" "$LOG/lesson08-rope.txt" &&
+    grep -q "attn_block, layer 0" "$LOG/lesson08-rope.txt"; then
+    ok "lesson 08 with a wrong rope: \"attn_block, layer 0\" and \"finish lesson 03 first\""
+else
+    bad "lesson 08 does not point at the wrong lesson 03" "$LOG/lesson08-rope.txt"
+fi
+
 echo "lessons/ and solutions/ match"
 a=$(cd lessons && find . -type f | sort)
 b=$(cd solutions && find . -type f | sort)

@@ -1,0 +1,206 @@
+/*
+ * args.c: the moekit command line. Every number is checked (non-numeric, negative,
+ * overflow, out of range), every flag that needs a value gets one, and every problem is
+ * one line naming the flag.
+ */
+#include "args.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *USAGE_GENERATE =
+    "usage: moekit generate --model DIR (--prompt TEXT | --ids \"1 2 3\") [-n N]\n"
+    "                       [--greedy | --temperature T --top-p P --seed S] [--print-ids]\n"
+    "                       [--top-k K] [--disable-expert L:E]... [--dump-routing FILE] [--ctx N]\n"
+    "  Streams the continuation (text, or ids with --print-ids) to stdout and a tokens/s\n"
+    "  line to stderr. --prompt needs a byte-level model (the kit's own); other models take\n"
+    "  token ids. Default: -n 200, temperature 0.8, top-p 0.95, seed 1 (greedy: argmax).\n";
+static const char *USAGE_LOGITS =
+    "usage: moekit logits --model DIR --ids \"1 2 3\" --out FILE [--top-k K]\n"
+    "                     [--disable-expert L:E]... [--dump-routing FILE]\n"
+    "  One prefill; writes T x vocab float32 little-endian logits, one row per position.\n";
+static const char *USAGE_PERPLEXITY =
+    "usage: moekit perplexity --model DIR --file TEXT [--ctx N] [--dump-routing FILE]\n"
+    "  Bits per byte of a UTF-8 text file under a byte-level model.\n";
+static const char *USAGE_ALL =
+    "usage: moekit COMMAND [options]   (moekit COMMAND --help for its options)\n"
+    "  generate     continue a prompt\n"
+    "  logits       write the logits of a prefill to a file\n"
+    "  perplexity   bits per byte of a text file\n"
+    "routing experiments (all commands): --top-k K, --disable-expert L:E (repeatable),\n"
+    "  --dump-routing FILE (TSV: per token and layer, the chosen experts and weights)\n";
+
+static int bad(const char *fmt, const char *a, const char *b) {
+    fprintf(stderr, "moekit: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n");
+    return -1;
+}
+
+/* A whole-string integer in [lo, hi]. */
+static int to_int(const char *flag, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0') return bad("%s: '%s' is not a whole number", flag, s);
+    if (errno == ERANGE || v < lo || v > hi) {
+        char range[64];
+        snprintf(range, sizeof range, "%ld..%ld", lo, hi);
+        fprintf(stderr, "moekit: %s: %s is out of range (%s)\n", flag, s, range);
+        return -1;
+    }
+    return *out = v, 0;
+}
+
+static int to_float(const char *flag, const char *s, double lo, double hi, float *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || v != v) return bad("%s: '%s' is not a number", flag, s);
+    if (v < lo || v > hi) {
+        fprintf(stderr, "moekit: %s: %s is out of range (%g..%g)\n", flag, s, lo, hi);
+        return -1;
+    }
+    return *out = (float)v, 0;
+}
+
+static int disable_expert(Args *a, const char *s) {
+    const char *colon = strchr(s, ':');
+    char layer[32];
+    long l, e;
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof layer)
+        return bad("--disable-expert: '%s' must be LAYER:EXPERT, e.g. 3:17%s", s, "");
+    memcpy(layer, s, (size_t)(colon - s));
+    layer[colon - s] = '\0';
+    if (to_int("--disable-expert (layer)", layer, 0, INT_MAX, &l) ||
+        to_int("--disable-expert (expert)", colon + 1, 0, INT_MAX, &e))
+        return -1;
+    if (a->model.n_disabled == MAX_DISABLED) return bad("--disable-expert: more than %s given%s", "256", "");
+    a->disabled_layer[a->model.n_disabled] = (int)l;
+    a->disabled_expert[a->model.n_disabled++] = (int)e;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------
+ * flags
+ * ---------------------------------------------------------------------------------- */
+
+static const char *usage_of(Command c) {
+    return c == CMD_GENERATE ? USAGE_GENERATE : c == CMD_LOGITS ? USAGE_LOGITS : USAGE_PERPLEXITY;
+}
+
+/* One flag with its value v (NULL for the flags that take none). 0 ok, -1 bad,
+ * 1 unknown flag. */
+static int flag(Args *a, const char *f, const char *v) {
+    long n;
+    float x;
+    if (!strcmp(f, "--model")) return a->model_dir = v, 0;
+    if (!strcmp(f, "--prompt") && a->cmd == CMD_GENERATE) return a->prompt = v, 0;
+    if (!strcmp(f, "--ids") && a->cmd != CMD_PERPLEXITY) return a->ids_text = v, 0;
+    if (!strcmp(f, "--out") && a->cmd == CMD_LOGITS) return a->out_path = v, 0;
+    if (!strcmp(f, "--file") && a->cmd == CMD_PERPLEXITY) return a->text_file = v, 0;
+    if (!strcmp(f, "--dump-routing")) return a->routing_path = v, 0;
+    if (!strcmp(f, "--disable-expert")) return disable_expert(a, v);
+    if (!strcmp(f, "-n") && a->cmd == CMD_GENERATE)
+        return to_int(f, v, 0, 1000000, &n) ? -1 : (a->n_new = (int)n, 0);
+    if (!strcmp(f, "--top-k")) return to_int(f, v, 1, 4096, &n) ? -1 : (a->model.top_k = (int)n, 0);
+    if (!strcmp(f, "--ctx")) return to_int(f, v, 1, 1 << 20, &n) ? -1 : (a->model.max_seq = (int)n, 0);
+    if (!strcmp(f, "--seed") && a->cmd == CMD_GENERATE)
+        return to_int(f, v, 0, LONG_MAX, &n) ? -1 : (a->seed = (unsigned long long)n, 0);
+    if (!strcmp(f, "--temperature") && a->cmd == CMD_GENERATE)
+        return to_float(f, v, 0.0, 100.0, &x) ? -1 : (a->temperature = x, 0);
+    if (!strcmp(f, "--top-p") && a->cmd == CMD_GENERATE)
+        return to_float(f, v, 0.0, 1.0, &x) ? -1 : (a->top_p = x, 0);
+    return 1;
+}
+
+static int is_switch(const Args *a, const char *f) {
+    return a->cmd == CMD_GENERATE && (!strcmp(f, "--greedy") || !strcmp(f, "--print-ids"));
+}
+
+static int parse_command(Args *a, const char *name) {
+    if (!strcmp(name, "generate")) a->cmd = CMD_GENERATE;
+    else if (!strcmp(name, "logits")) a->cmd = CMD_LOGITS;
+    else if (!strcmp(name, "perplexity")) a->cmd = CMD_PERPLEXITY;
+    else return -1;
+    return 0;
+}
+
+/* What every command needs, once all flags are read. */
+static int check_required(const Args *a) {
+    static const char *const NAMES[] = {"generate", "logits", "perplexity"};
+    if (!a->model_dir) return bad("%s: --model DIR is required%s", NAMES[a->cmd], "");
+    if (a->cmd == CMD_GENERATE && !!a->prompt == !!a->ids_text)
+        return bad("generate: give exactly one of --prompt TEXT and --ids \"1 2 3\"%s%s", "", "");
+    if (a->cmd == CMD_LOGITS && (!a->ids_text || !a->out_path))
+        return bad("logits: --ids \"1 2 3\" and --out FILE are required%s%s", "", "");
+    if (a->cmd == CMD_PERPLEXITY && !a->text_file)
+        return bad("perplexity: --file TEXT is required%s%s", "", "");
+    return 0;
+}
+
+int args_parse(Args *a, int argc, char **argv) {
+    memset(a, 0, sizeof *a);
+    a->n_new = 200, a->temperature = 0.8f, a->top_p = 0.95f, a->seed = 1;
+    a->model.disabled_layer = a->disabled_layer;
+    a->model.disabled_expert = a->disabled_expert;
+    if (argc < 2) return bad("no command given: generate, logits or perplexity (moekit --help)%s%s", "", "");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return fputs(USAGE_ALL, stdout), 1;
+    if (parse_command(a, argv[1]) != 0)
+        return bad("unknown command '%s' (generate, logits, perplexity; --help)%s", argv[1], "");
+    for (int i = 2; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) return fputs(usage_of(a->cmd), stdout), 1;
+        if (is_switch(a, f)) {
+            if (!strcmp(f, "--greedy")) a->greedy = 1;
+            else a->print_ids = 1;
+            continue;
+        }
+        if (i + 1 >= argc) { /* a known flag at the end is missing its value */
+            Args probe = *a;
+            if (flag(&probe, f, "1") == 1) return bad("%s: unknown option '%s' (see --help)", argv[1], f);
+            return bad("%s needs a value%s", f, "");
+        }
+        int rc = flag(a, f, argv[++i]);
+        if (rc == 1) return bad("%s: unknown option '%s' (see --help)", argv[1], f);
+        if (rc < 0) return -1;
+    }
+    if (a->greedy) a->temperature = 0.0f;
+    return check_required(a);
+}
+
+/* ------------------------------------------------------------------------------------
+ * token ids
+ * ---------------------------------------------------------------------------------- */
+
+int parse_ids(const char *text, int vocab_size, int **ids, int *n) {
+    size_t cap = strlen(text) / 2 + 1;
+    *ids = malloc(sizeof(int) * cap);
+    *n = 0;
+    const char *p = text;
+    while (*ids) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
+        if (*p == '\0') break;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno == ERANGE || v < 0 || v >= vocab_size) {
+            fprintf(stderr, "moekit: --ids: '%.*s' is not a token id 0..%d\n",
+                    (int)strcspn(p, " ,\t\n"), p, vocab_size - 1);
+            free(*ids);
+            *ids = NULL;
+            return -1;
+        }
+        (*ids)[(*n)++] = (int)v;
+        p = end;
+    }
+    if (!*ids || *n == 0) {
+        fprintf(stderr, "moekit: --ids: %s\n", *ids ? "no token ids given" : "out of memory");
+        free(*ids);
+        *ids = NULL;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,125 @@
+/*
+ * moekit.c: the command line model runner, built on the lesson functions.
+ *
+ *   moekit generate   --model DIR (--prompt TEXT | --ids "1 2 3") [-n N] [sampling]
+ *   moekit logits     --model DIR --ids "1 2 3" --out FILE
+ *   moekit perplexity --model DIR --file TEXT
+ *
+ * Built from solutions/ by `make`, or from your lessons/ by `make run SRC=lessons`, so
+ * the model that talks is the one you wrote. The kit's own model is byte-level: token id
+ * = UTF-8 byte; other models take and give token ids.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "args.h"
+#include "model_load.h"
+#include "run.h"
+#include "todo.h"
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------------------------------------
+ * the prompt: text (byte-level models) or ids
+ * ---------------------------------------------------------------------------------- */
+
+static int prompt_ids(const Args *a, const Model *m, int **ids, int *n) {
+    int V = m->config.vocab_size;
+    if (a->ids_text) return parse_ids(a->ids_text, V, ids, n);
+    if (V != 256) {
+        fprintf(stderr, "moekit: --prompt needs a byte-level model (vocab_size 256); %s has "
+                        "vocab_size %d: give token ids with --ids\n", a->model_dir, V);
+        return -1;
+    }
+    size_t len = strlen(a->prompt);
+    if (len == 0) return fprintf(stderr, "moekit: --prompt: the prompt is empty\n"), -1;
+    *ids = malloc(sizeof(int) * len);
+    if (!*ids) return fprintf(stderr, "moekit: out of memory\n"), -1;
+    for (size_t i = 0; i < len; i++) (*ids)[i] = (unsigned char)a->prompt[i];
+    *n = (int)len;
+    return 0;
+}
+
+static void emit(const Args *a, int id, int first) {
+    if (a->print_ids) printf(first ? "%d" : " %d", id);
+    else putchar(id); /* byte-level: the id is the byte */
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------------------------------
+ * commands
+ * ---------------------------------------------------------------------------------- */
+
+static int cmd_generate(const Args *a, Runner *r) {
+    int *ids, n;
+    if (prompt_ids(a, &r->model, &ids, &n) != 0) return 1;
+    if (!a->print_ids && r->model.config.vocab_size != 256) {
+        fprintf(stderr, "moekit: this model is not byte-level: add --print-ids\n");
+        return free(ids), 1;
+    }
+    int total = n + a->n_new;
+    if (total > r->model.max_seq) {
+        fprintf(stderr, "moekit: prompt (%d tokens) + -n %d = %d is more than the context "
+                        "(%d positions; --ctx to change)\n", n, a->n_new, total, r->model.max_seq);
+        return free(ids), 1;
+    }
+    Sampler s = {a->temperature, a->top_p, a->seed * 0x9E3779B97F4A7C15ULL + 1};
+    double t0 = now_seconds();
+    int next;
+    if (runner_prefill(r, ids, n, 0, &next, &s) != 0) return free(ids), 1;
+    double t1 = now_seconds();
+    for (int i = 0; i < a->n_new; i++) {
+        emit(a, next, i == 0);
+        if (i + 1 < a->n_new && runner_step(r, next, n + i, &next, &s) != 0) return free(ids), 1;
+    }
+    double t2 = now_seconds();
+    if (a->print_ids || a->n_new) putchar('\n');
+    fprintf(stderr, "moekit: prompt %d tokens in %.3f s (%.1f tokens/s), generated %d in %.3f s "
+                    "(%.1f tokens/s)\n", n, t1 - t0, n / (t1 - t0 + 1e-12), a->n_new, t2 - t1,
+            (a->n_new > 1 ? a->n_new - 1 : 0) / (t2 - t1 + 1e-12));
+    free(ids);
+    return 0;
+}
+
+static int cmd_logits(const Args *a, Runner *r) {
+    int *ids, n;
+    if (parse_ids(a->ids_text, r->model.config.vocab_size, &ids, &n) != 0) return 1;
+    if (n > r->model.max_seq) {
+        fprintf(stderr, "moekit: %d ids are more than the context (%d positions; --ctx)\n", n,
+                r->model.max_seq);
+        return free(ids), 1;
+    }
+    FILE *f = fopen(a->out_path, "wb");
+    if (!f) return fprintf(stderr, "moekit: --out %s: cannot create it\n", a->out_path), free(ids), 1;
+    int rc = runner_logits(r, ids, n, f);
+    if (fclose(f) != 0 && rc == 0) {
+        fprintf(stderr, "moekit: --out %s: write failed\n", a->out_path);
+        rc = 1;
+    }
+    free(ids);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    Args a;
+    int rc = args_parse(&a, argc, argv);
+    if (rc != 0) return rc > 0 ? 0 : 2;
+    Runner r;
+    char err[1024];
+    if (runner_open(&r, &a, err, sizeof err) != 0) {
+        fprintf(stderr, "moekit: %s\n", err);
+        return 1;
+    }
+    if (a.cmd == CMD_GENERATE) rc = cmd_generate(&a, &r);
+    else if (a.cmd == CMD_LOGITS) rc = cmd_logits(&a, &r);
+    else rc = cmd_perplexity(&a, &r);
+    runner_close(&r);
+    return rc;
+}

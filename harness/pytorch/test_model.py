@@ -1,0 +1,289 @@
+"""Tests of model.py (the trainable Qwen3-MoE / Qwen2-MoE) against reference.py and a
+token-by-token re-implementation, and of its Hugging Face save/load.
+
+    /usr/bin/python3 -m unittest discover -s harness/pytorch -p 'test_model.py'
+"""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import corpus  # noqa: E402
+import model as moe  # noqa: E402
+import reference as ref  # noqa: E402
+import safetensors_io as st  # noqa: E402
+import train  # noqa: E402
+
+QWEN3 = {
+    "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "vocab_size": 50,
+    "hidden_size": 24, "intermediate_size": 40, "moe_intermediate_size": 12,
+    "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "head_dim": 8, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "num_experts": 6,
+    "num_experts_per_tok": 2, "norm_topk_prob": True, "decoder_sparse_step": 1,
+    "mlp_only_layers": [0], "tie_word_embeddings": False, "max_position_embeddings": 32,
+}
+QWEN2 = dict(QWEN3, architectures=["Qwen2MoeForCausalLM"], model_type="qwen2_moe",
+             head_dim=6, shared_expert_intermediate_size=20, norm_topk_prob=False,
+             mlp_only_layers=[], decoder_sparse_step=2)
+
+
+def random_model(cfg: dict, seed: int = 0) -> moe.MoeForCausalLM:
+    """A float64 model with every parameter N(0, 0.5) (norm gains around 1), so that
+    routing, biases and norm weights all matter."""
+    m = moe.MoeForCausalLM(cfg).double()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in sorted(m.named_parameters()):
+            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.5
+                    + (1.0 if name.endswith("norm.weight") else 0.0))
+    return m.eval()
+
+
+def layer_weights(m, prefix: str) -> dict:
+    """The state_dict entries under prefix, with the prefix removed."""
+    return {k[len(prefix):]: v for k, v in m.state_dict().items() if k.startswith(prefix)}
+
+
+def attn_config(cfg: dict) -> ref.AttnConfig:
+    cfg = moe.normalize_config(cfg)
+    return ref.AttnConfig(cfg["hidden_size"], cfg["num_attention_heads"],
+                          cfg["num_key_value_heads"], cfg["head_dim"], cfg["rms_norm_eps"],
+                          cfg["rope_theta"])
+
+
+def swiglu(x, w: dict, prefix: str):
+    """x (C) -> down(silu(gate x) * up x), weights w[prefix + '{gate,up,down}_proj.weight']."""
+    g = ref.linear(x, w[prefix + "gate_proj.weight"])
+    u = ref.linear(x, w[prefix + "up_proj.weight"])
+    return ref.linear(g * torch.sigmoid(g) * u, w[prefix + "down_proj.weight"])
+
+
+def naive_forward(m, ids: torch.Tensor) -> torch.Tensor:
+    """One sequence, written out from the spec with reference.py for attention and a loop
+    over tokens for the MLP: ids (T) -> logits (T, V)."""
+    cfg, w = m.config, m.state_dict()
+    eps, k = cfg["rms_norm_eps"], cfg["num_experts_per_tok"]
+    x = w["model.embed_tokens.weight"][ids]
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        h = ref.rmsnorm(x, w[p + "input_layernorm.weight"], eps)
+        x = x + ref.self_attention(h, layer_weights(m, p + "self_attn."), attn_config(cfg))
+        h = ref.rmsnorm(x, w[p + "post_attention_layernorm.weight"], eps)
+        y = torch.zeros_like(x)
+        for t in range(len(ids)):
+            if not moe.is_sparse_layer(cfg, l):
+                y[t] = swiglu(h[t], w, p + "mlp.")
+                continue
+            probs = ref.softmax(ref.linear(h[t], w[p + "mlp.gate.weight"]))
+            top = sorted(range(len(probs)), key=lambda e: -probs[e].item())[:k]
+            weights = probs[top] / (probs[top].sum() if cfg["norm_topk_prob"] else 1.0)
+            for wk, e in zip(weights, top):
+                y[t] += wk * swiglu(h[t], w, p + f"mlp.experts.{e}.")
+            if cfg["model_type"] == "qwen2_moe":
+                gate = torch.sigmoid(h[t] @ w[p + "mlp.shared_expert_gate.weight"][0])
+                y[t] += gate * swiglu(h[t], w, p + "mlp.shared_expert.")
+        x = x + y
+    x = ref.rmsnorm(x, w["model.norm.weight"], eps)
+    head = w["model.embed_tokens.weight"] if cfg["tie_word_embeddings"] else w["lm_head.weight"]
+    return x @ head.t()
+
+
+class ModelTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def test_attention_equals_reference(self):
+        for cfg in (QWEN3, QWEN2):
+            with self.subTest(cfg["model_type"]):
+                m = random_model(cfg)
+                h = torch.randn(2, 9, cfg["hidden_size"], dtype=torch.float64)
+                attn = m.model.layers[1].self_attn
+                got = attn(h, m.rope_cos[:9], m.rope_sin[:9])
+                w = layer_weights(m, "model.layers.1.self_attn.")
+                for b in range(2):
+                    want = ref.self_attention(h[b], w, attn_config(cfg))
+                    torch.testing.assert_close(got[b], want, rtol=1e-10, atol=1e-10)
+
+    def test_forward_equals_token_by_token(self):
+        for cfg in (QWEN3, QWEN2, dict(QWEN3, tie_word_embeddings=True)):
+            with self.subTest(cfg["model_type"], tied=cfg["tie_word_embeddings"]):
+                m = random_model(cfg)
+                ids = torch.randint(0, cfg["vocab_size"], (2, 11),
+                                    generator=torch.Generator().manual_seed(1))
+                logits, router = m(ids)
+                self.assertEqual(logits.shape, (2, 11, cfg["vocab_size"]))
+                sparse = [l for l in range(3) if moe.is_sparse_layer(m.config, l)]
+                self.assertEqual(len(router), len(sparse))
+                self.assertEqual(router[0].shape, (22, cfg["num_experts"]))
+                for b in range(2):
+                    torch.testing.assert_close(logits[b], naive_forward(m, ids[b]),
+                                               rtol=1e-9, atol=1e-9)
+
+    def test_sparse_layer_rule(self):
+        cfg = moe.normalize_config(dict(QWEN3, num_hidden_layers=6, decoder_sparse_step=2,
+                                        mlp_only_layers=[3]))
+        self.assertEqual([moe.is_sparse_layer(cfg, l) for l in range(6)],
+                         [False, True, False, False, False, True])
+        self.assertFalse(moe.is_sparse_layer(dict(cfg, num_experts=0), 1))
+        m = moe.MoeForCausalLM(QWEN3)
+        keys = m.state_dict().keys()
+        self.assertIn("model.layers.0.mlp.gate_proj.weight", keys)
+        self.assertIn("model.layers.1.mlp.experts.5.down_proj.weight", keys)
+        self.assertIn("model.layers.1.mlp.gate.weight", keys)
+
+    def test_hub_key_names(self):
+        keys = set(moe.MoeForCausalLM(QWEN2).state_dict())
+        for key in ("model.embed_tokens.weight", "model.norm.weight", "lm_head.weight",
+                    "model.layers.0.input_layernorm.weight",
+                    "model.layers.0.post_attention_layernorm.weight",
+                    "model.layers.1.self_attn.q_proj.bias",
+                    "model.layers.1.self_attn.o_proj.weight",
+                    "model.layers.1.mlp.shared_expert.up_proj.weight",
+                    "model.layers.1.mlp.shared_expert_gate.weight",
+                    "model.layers.1.mlp.experts.0.gate_proj.weight"):
+            self.assertIn(key, keys)
+        self.assertNotIn("model.layers.0.self_attn.q_norm.weight", keys)
+        self.assertNotIn("model.layers.0.mlp.gate.weight", keys)  # layer 0: (0+1) % 2 != 0
+        qwen3 = set(moe.MoeForCausalLM(dict(QWEN3, tie_word_embeddings=True)).state_dict())
+        self.assertIn("model.layers.0.self_attn.k_norm.weight", qwen3)
+        self.assertNotIn("model.layers.0.self_attn.q_proj.bias", qwen3)
+        self.assertNotIn("lm_head.weight", qwen3)
+        self.assertFalse(any("rope" in k for k in qwen3))
+
+    def test_tied_embeddings(self):
+        m = random_model(dict(QWEN3, tie_word_embeddings=True))
+        self.assertFalse(hasattr(m, "lm_head"))
+        logits, _ = m(torch.tensor([[1, 2, 3]]))
+        logits[0, -1, 40].backward()  # token 40 is not an input: only the head reaches it
+        grad = m.model.embed_tokens.weight.grad
+        self.assertGreater(grad[40].abs().sum().item(), 0.0)
+        self.assertEqual(grad[41].abs().sum().item(), 0.0)
+
+    def test_save_load_round_trip(self):
+        for cfg in (QWEN3, QWEN2, dict(QWEN3, tie_word_embeddings=True)):
+            with self.subTest(cfg["model_type"], tied=cfg["tie_word_embeddings"]):
+                m = random_model(cfg).float()
+                moe.save_hf(m, self.dir)
+                back = moe.load_hf(self.dir)
+                ids = torch.randint(0, 50, (2, 7))
+                self.assertTrue(torch.equal(m(ids)[0], back(ids)[0]))
+                with open(os.path.join(self.dir, "config.json")) as f:
+                    written = json.load(f)
+                self.assertEqual(written["num_experts"], 6)
+                self.assertEqual(written["rope_theta"], 10000.0)
+                self.assertEqual(written["torch_dtype"], "float32")
+                tensors, meta = st.load(os.path.join(self.dir, "model.safetensors"))
+                self.assertEqual(set(tensors), set(m.state_dict()))
+                self.assertEqual(meta, {"format": "pt"})
+
+    def test_bfloat16_save(self):
+        m = random_model(QWEN3).float()
+        moe.save_hf(m, self.dir, dtype=torch.bfloat16)
+        tensors, _ = st.load(os.path.join(self.dir, "model.safetensors"))
+        self.assertTrue(all(t.dtype == torch.bfloat16 for t in tensors.values()))
+        back = moe.load_hf(self.dir)
+        w = "model.layers.1.mlp.experts.3.up_proj.weight"
+        self.assertTrue(torch.equal(back.state_dict()[w], m.state_dict()[w].bfloat16().float()))
+
+    def test_load_transformers5_spelling_and_shards(self):
+        m = random_model(QWEN3).float()
+        moe.save_hf(m, self.dir)
+        path = os.path.join(self.dir, "config.json")
+        with open(path) as f:
+            cfg = json.load(f)
+        cfg["num_local_experts"] = cfg.pop("num_experts")
+        cfg["rope_parameters"] = {"rope_type": "default", "rope_theta": cfg.pop("rope_theta")}
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        tensors, _ = st.load(os.path.join(self.dir, "model.safetensors"))
+        os.remove(os.path.join(self.dir, "model.safetensors"))
+        names = sorted(tensors)
+        shards = {"model-00001-of-00002.safetensors": names[::2],
+                  "model-00002-of-00002.safetensors": names[1::2]}
+        weight_map = {}
+        for shard, part in shards.items():
+            st.save(os.path.join(self.dir, shard), {n: tensors[n] for n in part})
+            weight_map.update({n: shard for n in part})
+        with open(os.path.join(self.dir, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {}, "weight_map": weight_map}, f)
+        back = moe.load_hf(self.dir)
+        self.assertEqual(back.config["num_experts"], 6)
+        ids = torch.randint(0, 50, (1, 9))
+        self.assertTrue(torch.equal(m(ids)[0], back(ids)[0]))
+
+    def test_unsupported_config_is_an_error(self):
+        for bad in (dict(QWEN3, model_type="llama"), dict(QWEN3, rope_scaling={"type": "yarn"}),
+                    dict(QWEN3, attention_bias=True)):
+            with self.assertRaises(ValueError):
+                moe.normalize_config(bad)
+
+    def test_load_balancing_loss(self):
+        E, k = 4, 2
+        logits = torch.randn(10, E), torch.randn(6, E)
+        probs = torch.cat(logits).softmax(-1)
+        counts = torch.zeros(E)
+        for row in probs:
+            counts[row.topk(k).indices] += 1
+        want = E * (counts / 16 * probs.mean(0)).sum()
+        torch.testing.assert_close(moe.load_balancing_loss(list(logits), k, E), want)
+        collapsed = [torch.tensor([[9.0, 9.0, -9.0, -9.0]]).repeat(5, 1)]
+        self.assertAlmostEqual(moe.load_balancing_loss(collapsed, k, E).item(), E, places=3)
+        uniform = [torch.zeros(8, E)]  # P_e = 1/E: k whatever the counts
+        self.assertAlmostEqual(moe.load_balancing_loss(uniform, k, E).item(), k, places=6)
+
+    def test_generate_is_greedy(self):
+        m = random_model(QWEN3)
+        out = moe.generate(m, [1, 2, 3], 5)
+        ids = [1, 2, 3]
+        for _ in range(5):
+            ids.append(int(naive_forward(m, torch.tensor(ids))[-1].argmax()))
+        self.assertEqual(out, ids[3:])
+        self.assertEqual(moe.generate(m, [1, 2, 3], 5, stop=out[:2]), out[:2])
+
+
+class HeldoutEvalTest(unittest.TestCase):
+    def test_heldout_nll_is_per_fortune_and_truncated(self):
+        """Batched, padded evaluation == each fortune alone: "%\\n" + fortune cut to
+        max_position_embeddings bytes, every byte after the prefix scored."""
+        m = random_model(dict(QWEN3, vocab_size=256, max_position_embeddings=16)).float()
+        fortunes = ["short\n".encode(), "a fortune longer than sixteen bytes\n".encode(),
+                    "ça\n".encode()]
+        nll, n, counts = train.heldout_nll(m, fortunes, batch=2)
+        want_nll, want_n = 0.0, 0
+        for f in fortunes:
+            seq = torch.tensor(list((b"%\n" + f)[:16]))
+            logp = m(seq[None, :-1])[0][0].double().log_softmax(-1)
+            want_nll -= logp[torch.arange(1, len(seq) - 1), seq[2:]].sum().item()
+            want_n += len(seq) - 2
+        self.assertEqual(n, want_n)
+        self.assertAlmostEqual(nll, want_nll, places=3)
+        self.assertEqual(counts.sum().item(), 2 * 2 * (7 + 15 + 5))  # k * sparse layers * inputs
+
+
+class CorpusTest(unittest.TestCase):
+    def test_clean(self):
+        self.assertEqual(corpus.clean("B\bBo\bol\bld _\bu\r\nx\x07y\tz"), "Bold u\nxy\tz")
+
+    def test_split_fortunes(self):
+        text = "\nfirst\n  line two\n%\n%\n\nsecond\n\nend\n\n%\nlast"
+        self.assertEqual(corpus.split_fortunes(text),
+                         ["first\n  line two\n", "second\n\nend\n", "last\n"])
+
+    def test_heldout_split_depends_on_text_only(self):
+        fortunes = [f"fortune number {i}\n" for i in range(2000)]
+        held = [f for f in fortunes if corpus.is_heldout(f)]
+        self.assertTrue(60 <= len(held) <= 140, len(held))  # ~5%
+        self.assertEqual(held, [f for f in fortunes if corpus.is_heldout(f)])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,417 @@
+"""Trains the kit's demo model: a byte-level Qwen3-MoE on Debian's fortune cookies.
+
+    nice -n 5 /usr/bin/python3 harness/pytorch/train.py --minutes 50 --out data/model
+
+Writes OUT/config.json + OUT/model.safetensors (float32, Hugging Face layout),
+OUT/train_log.tsv and the model card OUT/README.md (held-out bits per byte, samples).
+The held-out files go to --corpus-out (data/corpus): corpus.py explains the split.
+
+Tokens are UTF-8 bytes (vocab_size 256, no special ids). Training windows are ctx+1 bytes
+at uniformly random offsets of the training stream (fortunes in fortune file layout,
+every one followed by "%\\n"); the loss is next-byte cross-entropy plus aux_coef times the
+load-balancing loss (model.load_balancing_loss). AdamW, linear warmup then cosine decay to
+min_lr; with --minutes the cosine runs over wall-clock time (stop when the time is up),
+with --steps over steps (reproducible: the same seed gives the same model).
+
+Held-out bits per byte (what the C `perplexity` tool reproduces, see heldout_nll):
+each fortune of data/corpus/heldout-LANG.txt is scored on its own, as the byte sequence
+"%\\n" + fortune cut to the first max_position_embeddings bytes, starting at position 0
+with an empty cache; every byte after the two-byte "%\\n" prefix is scored, each given all
+bytes before it in that sequence. bpb = (sum of -ln p(byte)) / (scored bytes) / ln 2.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import corpus  # noqa: E402
+import model as moe  # noqa: E402
+
+PREFIX = corpus.SEPARATOR.encode()  # b"%\n": what precedes every fortune
+SAMPLE_PROMPTS = {"en": "The ", "de": "Der ", "es": "El ", "it": "Il ", "ru": "Жизнь "}
+
+
+def default_threads() -> int:
+    """ATen's thread count. Debian's torch has no MKL: its matmuls call OpenBLAS, which
+    runs its own pthread pool on every core (OPENBLAS_NUM_THREADS). A second, OpenMP pool
+    for ATen's element-wise ops then fights it for the cores: on 2 cores, torch threads=2
+    trains 3x slower than threads=1. With MKL, matmuls use ATen's pool: take every core."""
+    return os.cpu_count() if torch.backends.mkl.is_available() else 1
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    run = ap.add_argument_group("run")
+    run.add_argument("--out", required=True, help="model directory to write")
+    run.add_argument("--corpus-out", default="data/corpus", help="where heldout-LANG.txt go")
+    run.add_argument("--minutes", type=float, default=50.0, help="training time budget")
+    run.add_argument("--steps", type=int, default=0,
+                     help="train exactly this many steps instead of --minutes")
+    run.add_argument("--seed", type=int, default=1234)
+    run.add_argument("--threads", type=int, default=default_threads(),
+                     help="ATen threads (default: %(default)s, see default_threads)")
+    run.add_argument("--log-every", type=int, default=20, help="steps per progress line")
+    opt = ap.add_argument_group("optimisation")
+    opt.add_argument("--batch", type=int, default=16, help="sequences per step")
+    opt.add_argument("--ctx", type=int, default=256,
+                     help="training sequence length = max_position_embeddings")
+    opt.add_argument("--lr", type=float, default=3e-3)
+    opt.add_argument("--min-lr", type=float, default=3e-4)
+    opt.add_argument("--warmup", type=int, default=100, help="warmup steps")
+    opt.add_argument("--weight-decay", type=float, default=0.1)
+    opt.add_argument("--aux-coef", type=float, default=0.01,
+                     help="load-balancing loss coefficient (0: none, experts may collapse)")
+    arch = ap.add_argument_group("architecture (Qwen3-MoE)")
+    arch.add_argument("--hidden", type=int, default=160)
+    arch.add_argument("--layers", type=int, default=4)
+    arch.add_argument("--heads", type=int, default=4)
+    arch.add_argument("--kv-heads", type=int, default=2)
+    arch.add_argument("--head-dim", type=int, default=32)
+    arch.add_argument("--experts", type=int, default=8)
+    arch.add_argument("--top-k", type=int, default=2)
+    arch.add_argument("--moe-inter", type=int, default=192)
+    arch.add_argument("--dense-inter", type=int, default=0,
+                      help="the dense layer's intermediate_size (0: top_k * moe_inter)")
+    arch.add_argument("--dense-layers", default="0",
+                      help="comma list for mlp_only_layers ('' for none)")
+    return ap.parse_args(argv)
+
+
+def make_config(a) -> dict:
+    """The config.json of the model the arguments describe (transformers 4.x spelling)."""
+    return {
+        "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe",
+        "vocab_size": 256, "hidden_size": a.hidden, "num_hidden_layers": a.layers,
+        "num_attention_heads": a.heads, "num_key_value_heads": a.kv_heads,
+        "head_dim": a.head_dim,
+        "intermediate_size": a.dense_inter or a.top_k * a.moe_inter,
+        "moe_intermediate_size": a.moe_inter, "num_experts": a.experts,
+        "num_experts_per_tok": a.top_k, "norm_topk_prob": True, "decoder_sparse_step": 1,
+        "mlp_only_layers": [int(l) for l in a.dense_layers.split(",") if l],
+        "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "max_position_embeddings": a.ctx,
+        "tie_word_embeddings": True, "router_aux_loss_coef": a.aux_coef,
+        # byte-level: no special tokens; a fortune starts after b"%\n" and ends with b"\n%\n"
+        "bos_token_id": None, "eos_token_id": None,
+    }
+
+
+def lr_at(a, step: int, progress: float) -> float:
+    """Linear warmup over a.warmup steps, then cosine from a.lr to a.min_lr as progress
+    (fraction of the run done, 0..1) goes from 0 to 1."""
+    if step < a.warmup:
+        return a.lr * (step + 1) / a.warmup
+    return a.min_lr + 0.5 * (a.lr - a.min_lr) * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def make_optimizer(model, a):
+    """AdamW; weight decay on matrices only (norm gains are scales, not features)."""
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    keep = [p for n, p in model.named_parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
+                              {"params": keep, "weight_decay": 0.0}],
+                             lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+def sample_batch(stream: torch.Tensor, batch: int, ctx: int, g: torch.Generator):
+    """stream (S) uint8 -> inputs, targets (batch, ctx) long: windows at random offsets."""
+    starts = torch.randint(0, len(stream) - ctx - 1, (batch,), generator=g)
+    windows = torch.stack([stream[s:s + ctx + 1] for s in starts.tolist()]).long()
+    return windows[:, :-1], windows[:, 1:]
+
+
+def expert_counts(router_logits: list, k: int, num_experts: int) -> torch.Tensor:
+    """-> (sparse layers, E) long: top-k assignments per expert, per layer."""
+    return torch.stack([torch.bincount(l.topk(k, dim=-1).indices.reshape(-1),
+                                       minlength=num_experts) for l in router_logits])
+
+
+def fmt_time(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+def train(model, stream: torch.Tensor, a, log_path: str) -> dict:
+    """The training loop. Prints a progress line and appends a row to log_path (TSV) every
+    a.log_every steps, averaged over those steps; max_expert_share is the largest share of
+    the top-k assignments one expert got in one layer (1/E balanced, 1/k collapsed).
+    Returns {"steps", "tokens", "seconds", "loss", "aux_loss"} (the last logged averages).
+    """
+    cfg = model.config
+    k, E = cfg["num_experts_per_tok"], cfg["num_experts"]
+    opt = make_optimizer(model, a)
+    g = torch.Generator().manual_seed(a.seed + 1)  # data order, independent of the init
+    budget = a.minutes * 60.0
+    t0 = time.time()
+    t_window, step, tokens = t0, 0, 0
+    window = {"loss": 0.0, "aux": 0.0, "steps": 0, "counts": 0}
+    last = {"loss": float("nan"), "aux_loss": float("nan")}
+    log = open(log_path, "w")
+    log.write("step\tloss\taux_loss\tlr\ttokens_per_s\tmax_expert_share\n")
+    model.train()
+    while True:
+        progress = step / a.steps if a.steps else (time.time() - t0) / budget
+        if progress >= 1.0:
+            break
+        lr = lr_at(a, step, progress)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        x, y = sample_batch(stream, a.batch, a.ctx, g)
+        logits, router_logits = model(x)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        aux = moe.load_balancing_loss(router_logits, k, E)
+        opt.zero_grad(set_to_none=True)
+        (loss + a.aux_coef * aux).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        tokens += x.numel()
+        window["loss"] += loss.item()
+        window["aux"] += aux.item()
+        window["steps"] += 1
+        window["counts"] += expert_counts([l.detach() for l in router_logits], k, E)
+        if step % a.log_every == 0:
+            now = time.time()
+            tps = window["steps"] * x.numel() / (now - t_window)
+            counts = window["counts"].float()
+            share = (counts / counts.sum(dim=1, keepdim=True)).max().item()
+            last = {"loss": window["loss"] / window["steps"],
+                    "aux_loss": window["aux"] / window["steps"]}
+            eta = (a.steps - step) * (now - t0) / step if a.steps else budget - (now - t0)
+            print(f"step {step:6d}  loss {last['loss']:.4f}  aux {last['aux_loss']:.4f}  "
+                  f"lr {lr:.2e}  {tps:6.0f} tok/s  max expert share {share:.2f}  "
+                  f"elapsed {fmt_time(now - t0)}  eta {fmt_time(max(eta, 0))}", flush=True)
+            log.write(f"{step}\t{last['loss']:.5f}\t{last['aux_loss']:.5f}\t{lr:.6g}\t"
+                      f"{tps:.0f}\t{share:.4f}\n")
+            log.flush()
+            t_window = now
+            window = {"loss": 0.0, "aux": 0.0, "steps": 0, "counts": 0}
+    log.close()
+    return {"steps": step, "tokens": tokens, "seconds": time.time() - t0, **last}
+
+
+@torch.no_grad()
+def heldout_nll(model, fortunes: list, batch: int = 32):
+    """Scores held-out fortunes the way the C `perplexity` tool does (module docstring).
+
+    fortunes: list of bytes. Returns (sum of -ln p over scored bytes (float64), number of
+    scored bytes, expert counts (sparse layers, E) over every input byte).
+    """
+    L = model.config["max_position_embeddings"]
+    k, E = model.config["num_experts_per_tok"], model.config["num_experts"]
+    seqs = sorted(((PREFIX + f)[:L] for f in fortunes), key=len)  # similar lengths batch well
+    nll, scored, counts = 0.0, 0, 0
+    for i in range(0, len(seqs), batch):
+        chunk = seqs[i:i + batch]
+        T = max(len(s) for s in chunk) - 1
+        ids = torch.zeros(len(chunk), T + 1, dtype=torch.long)  # right padding: causal, so
+        for b, s in enumerate(chunk):                            # it never reaches a real byte
+            ids[b, :len(s)] = torch.tensor(list(s))
+        lengths = torch.tensor([len(s) for s in chunk])
+        pos = torch.arange(T)
+        real = pos[None, :] < (lengths[:, None] - 1)                   # (B, T) real inputs
+        score = real & (pos[None, :] + 1 >= len(PREFIX))                # targets after "%\n"
+        logits, router_logits = model(ids[:, :-1])
+        loss = F.cross_entropy(logits.transpose(1, 2).double(), ids[:, 1:], reduction="none")
+        nll += loss[score].sum().item()
+        scored += int(score.sum())
+        mask = real.reshape(-1)
+        counts += expert_counts([l[mask] for l in router_logits], k, E)
+    return nll, scored, counts
+
+
+def evaluate(model, corpus_dir: str) -> dict:
+    """-> {lang: {"bpb", "bytes", "nll"}, ..., "all": byte-weighted over languages,
+    "expert_share": (sparse layers, E) list of the experts' share of held-out routing}."""
+    model.eval()
+    result, total = {}, 0
+    for lang in corpus.LANGS:
+        fortunes = corpus.read_heldout(os.path.join(corpus_dir, f"heldout-{lang}.txt"))
+        nll, n, counts = heldout_nll(model, fortunes)
+        result[lang] = {"bpb": nll / n / math.log(2), "bytes": n, "nll": nll}
+        total = total + counts
+    nll = sum(r["nll"] for r in result.values())
+    n = sum(r["bytes"] for r in result.values())
+    result["all"] = {"bpb": nll / n / math.log(2), "bytes": n, "nll": nll}
+    result["expert_share"] = (total.double() / total.sum(dim=1, keepdim=True)).tolist()
+    return result
+
+
+def samples(model, max_new: int = 300) -> dict:
+    """Greedy continuations of SAMPLE_PROMPTS, each started as a fresh fortune."""
+    model.eval()
+    out = {}
+    for lang, prompt in SAMPLE_PROMPTS.items():
+        ids = list(PREFIX + prompt.encode())
+        new = moe.generate(model, ids, max_new, stop=list(b"\n%\n"))
+        out[lang] = (prompt.encode() + bytes(new)).decode("utf-8", errors="replace")
+    return out
+
+
+def check_round_trip(model, out_dir: str) -> None:
+    """load_hf(out_dir) must give the same logits as the model in memory."""
+    back = moe.load_hf(out_dir)
+    ids = torch.arange(64).reshape(2, 32) * 3 % 256
+    model.eval()
+    with torch.no_grad():
+        if not torch.equal(model(ids)[0], back(ids)[0]):
+            raise RuntimeError(f"{out_dir}: reloaded model gives different logits")
+
+
+def model_card(model, a, stats, info, ev, texts, size) -> str:
+    """The Markdown model card: what the model is, how it was trained and evaluated."""
+    cfg = model.config
+    n_params = sum(p.numel() for p in model.parameters())
+    n_experts = sum(p.numel() for n, p in model.named_parameters() if ".experts." in n)
+    n_active = n_params - n_experts + n_experts * cfg["num_experts_per_tok"] // \
+        cfg["num_experts"]  # a token runs k of the E experts
+    langs = list(corpus.LANGS) + ["all"]
+    bpb_rows = "\n".join(f"| {l} | {ev[l]['bpb']:.4f} | {ev[l]['bytes']} |" for l in langs)
+    macro = sum(ev[l]["bpb"] for l in corpus.LANGS) / len(corpus.LANGS)
+    share_rows = "\n".join(
+        f"| {l} | " + " | ".join(f"{s:.3f}" for s in shares) + " |"
+        for l, shares in zip([l for l in range(cfg["num_hidden_layers"])
+                              if moe.is_sparse_layer(cfg, l)], ev["expert_share"]))
+    sample_text = "\n\n".join(f"{lang}, prompt `{SAMPLE_PROMPTS[lang]}`:\n\n```\n{t}\n```"
+                               for lang, t in texts.items())
+    command = " ".join(["/usr/bin/python3"] + [os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    E = cfg["num_experts"]
+    return f"""# moekit demo model: a byte-level Qwen3-MoE that writes fortune cookies
+
+A {n_params / 1e6:.2f} M-parameter Qwen3-MoE ({size / 1e6:.1f} MB float32) trained from
+scratch on CPU on Debian's fortune cookies in English, German, Spanish, Italian and Russian.
+It is the model the C lessons end with (`make run`), the one whose routing the plots show,
+and small enough to run in the test suite. It is a toy: it babbles in the style of the
+fortune files and knows next to nothing.
+
+Files: `config.json` (transformers 4.x spelling), `model.safetensors` (float32, Hugging Face
+hub key names, embeddings tied to the LM head so there is no `lm_head.weight`),
+`train_log.tsv` (step, loss, aux_loss, lr, tokens_per_s, max_expert_share: the largest
+share of top-k assignments that one expert got in one layer, {1 / E:.3f} balanced),
+`heldout_bpb.json` (the numbers below, for the C `perplexity` test).
+
+## Model
+
+| | |
+|---|---|
+| architecture | Qwen3MoeForCausalLM: QK-norm, rotate-half RoPE (theta {cfg['rope_theta']:g}) |
+| layers | {cfg['num_hidden_layers']}, hidden size {cfg['hidden_size']} |
+| attention | {cfg['num_attention_heads']} query heads, {cfg['num_key_value_heads']} key/value \
+heads, head_dim {cfg['head_dim']} |
+| MoE layers | {E} experts of moe_intermediate_size {cfg['moe_intermediate_size']}, \
+top-{cfg['num_experts_per_tok']}, norm_topk_prob {str(cfg['norm_topk_prob']).lower()} |
+| dense layers | mlp_only_layers {cfg['mlp_only_layers']}, intermediate_size \
+{cfg['intermediate_size']} |
+| context | {cfg['max_position_embeddings']} bytes (max_position_embeddings) |
+| parameters | {n_params:,} ({n_active:,} used per token) |
+
+Tokens are UTF-8 bytes: vocab_size 256, no special ids (bos/eos null). A fortune starts
+after the two bytes `%\\n` and ends with `\\n%\\n`, as in the fortune files, so to generate a
+fresh fortune feed `%\\n` (37, 10) and stop at `\\n%\\n`.
+
+```json
+{json.dumps(cfg, indent=2, sort_keys=True)}
+```
+
+## Data
+
+Debian packages fortunes, fortunes-de, fortunes-es, fortunes-it, fortunes-ru (offensive
+`off/` files excluded), cleaned and split by `harness/pytorch/corpus.py`: one fortune in 20
+is held out, chosen by a hash of its text. The held-out files `data/corpus/heldout-LANG.txt`
+keep the first ~60 KB of each language's held-out fortunes.
+
+{corpus.format_stats(stats)}
+
+## Training
+
+{info['steps']} steps of {a.batch} x {a.ctx} bytes = {info['tokens'] / 1e6:.1f} M bytes
+(~{info['tokens'] / sum(s['train_bytes'] for s in stats.values()):.1f} epochs) in
+{info['seconds'] / 60:.1f} minutes on 2 CPU cores (torch {torch.__version__}, float32).
+AdamW (betas 0.9/0.95, weight decay {a.weight_decay} on matrices), lr {a.lr:g} with
+{a.warmup} warmup steps and cosine decay to {a.min_lr:g}, gradient clipping 1.0, seed
+{a.seed}. Loss = next-byte cross-entropy + {a.aux_coef:g} x load-balancing loss (Switch /
+Hugging Face form, over the tokens of all MoE layers together; {cfg['num_experts_per_tok']}
+when balanced).
+Final training loss {info['loss']:.4f} nats/byte, aux loss {info['aux_loss']:.4f}.
+
+The aux coefficient {a.aux_coef:g}: the Switch Transformer paper uses 0.01; Hugging Face's
+Qwen default (router_aux_loss_coef 0.001) is tuned for 64-128 experts and long runs. At
+balance the aux loss is k = {cfg['num_experts_per_tok']}, so the term adds a constant
+{a.aux_coef * cfg['num_experts_per_tok']:.3g} nats and only its gradient matters: a gentle
+pull towards equal load. Without it (`--aux-coef 0`) the routing tends to collapse onto a
+few experts.
+
+## Held-out bits per byte
+
+| language | bits per byte | scored bytes |
+|---|---:|---:|
+{bpb_rows}
+
+"all" weights every scored byte equally; the plain mean over the five languages is
+{macro:.4f}. How it is computed (the C `perplexity` tool does the same): each fortune of
+`heldout-LANG.txt` (fortunes separated by lines holding only `%`; a fortune is its lines,
+each ending in `\\n`) is evaluated on its own as the byte sequence `%\\n` + fortune, cut to
+the first {cfg['max_position_embeddings']} bytes (max_position_embeddings), from position 0
+with an empty KV cache. Every byte after the two-byte prefix is scored given all bytes
+before it in that sequence: bpb = sum(-ln p(byte)) / scored bytes / ln 2.
+
+Share of held-out routing (top-k assignments) per expert, per MoE layer:
+
+| layer | """ + " | ".join(f"e{e}" for e in range(E)) + f""" |
+|---|""" + "---:|" * E + f"""
+{share_rows}
+
+## Samples (greedy)
+
+{sample_text}
+
+## How to retrain
+
+    apt-get install -y fortunes fortunes-de fortunes-es fortunes-it fortunes-ru
+    {command}
+
+With `--minutes` the run stops on wall-clock time, so the step count (and the model)
+depends on the machine's speed; `--steps N` trains exactly N steps and is reproducible.
+Written {datetime.date.today().isoformat()}.
+"""
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    data, stats = corpus.build(a.corpus_out)
+    stream = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    print(corpus.format_stats(stats), flush=True)
+    cfg = make_config(a)
+    model = moe.MoeForCausalLM(cfg)
+    moe.init_weights(model, a.seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"{n_params / 1e6:.2f} M parameters ({4 * n_params / 1e6:.1f} MB float32)",
+          flush=True)
+    os.makedirs(a.out, exist_ok=True)
+    info = train(model, stream, a, os.path.join(a.out, "train_log.tsv"))
+    moe.save_hf(model, a.out)
+    check_round_trip(model, a.out)
+    ev = evaluate(model, a.corpus_out)
+    with open(os.path.join(a.out, "heldout_bpb.json"), "w") as f:
+        json.dump({l: ev[l] for l in list(corpus.LANGS) + ["all"]}, f, indent=2)
+        f.write("\n")
+    for lang in list(corpus.LANGS) + ["all"]:
+        print(f"held-out {lang}: {ev[lang]['bpb']:.4f} bits/byte ({ev[lang]['bytes']} bytes)")
+    texts = samples(model)
+    for lang, text in texts.items():
+        print(f"--- {lang}\n{text}")
+    size = os.path.getsize(os.path.join(a.out, "model.safetensors"))
+    with open(os.path.join(a.out, "README.md"), "w") as f:
+        f.write(model_card(model, a, stats, info, ev, texts, size))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+# cli_test.sh: the moekit CLI, sourced by kit_test.sh (which defines ok, bad, $LOG) with
+# CLI set to the binary built from the solutions.
+#   - each Hugging Face test checkpoint gives the reference's greedy continuation;
+#   - logits files have T x vocab floats; the routing dump and controls do what they say;
+#   - bad command lines and bad model directories: one clear line, non-zero exit, no crash.
+
+M=data/models/qwen3-moe-tiny
+
+# expect_error NAME EXPECTED-SUBSTRING ARGS...: exit status 1 or 2 and the message on stderr
+expect_error() {
+    name=$1 want=$2
+    shift 2
+    "$CLI" "$@" >"$LOG/cli.out" 2>"$LOG/cli.err"
+    rc=$?
+    if { [ $rc -eq 1 ] || [ $rc -eq 2 ]; } && grep -qF -- "$want" "$LOG/cli.err" &&
+        [ "$(wc -l <"$LOG/cli.err")" -le 2 ]; then
+        ok "cli rejects $name: $(head -1 "$LOG/cli.err")"
+    else
+        bad "cli $name: exit $rc, expected a message containing \"$want\"" "$LOG/cli.err"
+    fi
+}
+
+for dir in data/models/*/; do
+    dir=${dir%/}
+    want=$(cat "$dir/expected_greedy.txt")
+    got=$("$CLI" generate --model "$dir" --ids "$(cat "$dir/prompt_ids.txt")" --greedy \
+        -n "$(echo "$want" | wc -w)" --print-ids 2>"$LOG/cli.err")
+    if [ "$got" = "$want" ]; then ok "cli generate --greedy $dir: $got"
+    else bad "cli generate --greedy $dir: got '$got', expected '$want'" "$LOG/cli.err"; fi
+done
+
+ids=$(cat "$M/prompt_ids.txt")
+T=$(echo "$ids" | wc -w)
+if "$CLI" logits --model "$M" --ids "$ids" --out "$LOG/logits.bin" 2>"$LOG/cli.err" &&
+    [ "$(wc -c <"$LOG/logits.bin")" -eq $((T * 256 * 4)) ]; then
+    ok "cli logits: $T x 256 float32 written"
+else bad "cli logits" "$LOG/cli.err"; fi
+
+# routing: 2 sparse layers (layer 0 is dense) x T tokens x k=2 rows, plus the header
+"$CLI" logits --model "$M" --ids "$ids" --out "$LOG/l.bin" --dump-routing "$LOG/r.tsv" 2>/dev/null
+rows=$(($(wc -l <"$LOG/r.tsv") - 1))
+if [ "$(head -1 "$LOG/r.tsv")" = "$(printf 'pos\ttoken\tlayer\tslot\texpert\tweight')" ] &&
+    [ $rows -eq $((2 * T * 2)) ]; then ok "cli --dump-routing: $rows rows (2 sparse layers x $T tokens x k=2)"
+else bad "cli --dump-routing: $rows rows" "$LOG/r.tsv"; fi
+
+"$CLI" logits --model "$M" --ids "$ids" --out "$LOG/l.bin" --dump-routing "$LOG/r1.tsv" \
+    --top-k 1 --disable-expert 1:0 --disable-expert 2:5 2>/dev/null
+bad_rows=$(awk -F'\t' 'NR > 1 && ($4 != 0 || ($3 == 1 && $5 == 0) || ($3 == 2 && $5 == 5))' "$LOG/r1.tsv" | wc -l)
+rows=$(($(wc -l <"$LOG/r1.tsv") - 1))
+if [ $rows -eq $((2 * T)) ] && [ "$bad_rows" -eq 0 ]; then
+    ok "cli --top-k 1 --disable-expert 1:0 2:5: one expert per token, never a disabled one"
+else bad "cli routing controls: $rows rows, $bad_rows violate them" "$LOG/r1.tsv"; fi
+
+mkdir -p "$LOG/empty"
+expect_error "no command" "no command given"
+expect_error "an unknown command" "unknown command 'fly'" fly
+expect_error "an unknown flag" "unknown option '--fast'" generate --model "$M" --fast
+expect_error "a flag without its value" "-n needs a value" generate --model "$M" --ids 1 -n
+expect_error "a negative count" "-n: -5 is out of range" generate --model "$M" --ids 1 -n -5
+expect_error "a non-numeric count" "-n: 'ten' is not a whole number" generate --model "$M" --ids 1 -n ten
+expect_error "an overflowing count" "out of range" generate --model "$M" --ids 1 -n 99999999999999999999
+expect_error "a bad temperature" "--temperature: 'hot' is not a number" generate --model "$M" --ids 1 --temperature hot
+expect_error "top-p above 1" "--top-p: 1.5 is out of range" generate --model "$M" --ids 1 --top-p 1.5
+expect_error "a token id beyond the vocabulary" "'256' is not a token id 0..255" generate --model "$M" --ids "1 256"
+expect_error "a non-numeric id" "'x7' is not a token id" logits --model "$M" --ids "1 x7" --out "$LOG/x.bin"
+expect_error "empty ids" "no token ids given" logits --model "$M" --ids " " --out "$LOG/x.bin"
+expect_error "a missing --model" "--model DIR is required" generate --ids 1
+expect_error "both --prompt and --ids" "exactly one of --prompt" generate --model "$M" --ids 1 --prompt hi
+expect_error "a model dir without files" "config.json: cannot open it" generate --model "$LOG/empty" --ids 1
+expect_error "a text prompt for a non-byte-level model" "needs a byte-level model" generate --model data/models/qwen2-moe-tiny --prompt hi
+expect_error "a prompt longer than the context" "more than the context" generate --model "$M" --ctx 4 --prompt "hello world"
+expect_error "a bad --disable-expert" "must be LAYER:EXPERT" generate --model "$M" --ids 1 --disable-expert 7
+expect_error "a dense layer in --disable-expert" "no expert 1 in a sparse layer 0" generate --model "$M" --ids 1 --disable-expert 0:1
+expect_error "--top-k above the experts" "--top-k 9 is more than the model's 8 experts" generate --model "$M" --ids 1 --top-k 9
+expect_error "a missing perplexity file" "cannot open it" perplexity --model "$M" --file "$LOG/nope.txt"

@@ -1,0 +1,84 @@
+/* Bonus lesson 10 tests: switch_route, expert_choice_route (each expert's tokens as a
+ * set, then the gates per token) and expert_choice_forward (the output, then its stats). */
+#include "check.h"
+#include "moekit.h"
+#include "routing_check.h"
+
+static TestStatus test_switch_route(TestCtx *ctx) {
+    int T = fx_int(ctx, "T"), E = fx_int(ctx, "num_experts");
+    const float *logits = fx_tensor(ctx, "logits", (long)T * E, NULL);
+    const int *want = fx_ints(ctx, "experts", T);
+    int *experts = out_ints(ctx, T);
+    float *weights = out_buffer(ctx, T);
+    student_begin(ctx);
+    switch_route(experts, weights, logits, T, E);
+    if (student_todo(ctx)) return TEST_TODO;
+    ChoiceShape shape = {"token", "expert", T, 1, E, 0};
+    TestStatus st = expect_same_choice(ctx, &shape, experts, want, NULL, NULL,
+                                       "switch_route, the chosen expert");
+    if (st != TEST_PASS) return st;
+    Layout l = {1, {"token"}, {T}};
+    return expect_close(ctx, "weights", weights, &l, 1e-6f, 1e-5f, "switch_route, weights");
+}
+
+static TestStatus test_expert_choice_route(TestCtx *ctx) {
+    int T = fx_int(ctx, "T"), E = fx_int(ctx, "num_experts"), cap = fx_int(ctx, "capacity");
+    const float *probs = fx_tensor(ctx, "probs", (long)T * E, NULL);
+    const int *want = fx_ints(ctx, "tokens", (long)E * cap);
+    int *tokens = out_ints(ctx, (long)E * cap);
+    float *gates = out_buffer(ctx, (long)E * cap), *column = out_buffer(ctx, T);
+    student_begin(ctx);
+    expert_choice_route(tokens, gates, probs, T, E, cap, column);
+    if (student_todo(ctx)) return TEST_TODO;
+    float *score = out_buffer(ctx, (long)E * T); /* probs transposed: expert e's column */
+    for (int t = 0; t < T; t++)
+        for (int e = 0; e < E; e++) score[(long)e * T + t] = probs[(long)t * E + e];
+    ChoiceShape shape = {"expert", "token", E, cap, T, 0};
+    int *match = out_ints(ctx, (long)E * cap);
+    TestStatus st = expect_same_choice(ctx, &shape, tokens, want, score, match,
+                                       "expert_choice_route, the tokens each expert took");
+    if (st != TEST_PASS) return st;
+    float *aligned = out_buffer(ctx, (long)E * cap);
+    align_to_expected(aligned, gates, match, E, cap);
+    Layout l = {2, {"expert", "pick"}, {E, cap}};
+    return expect_close(ctx, "gates", aligned, &l, 0.0f, 0.0f,
+                        "expert_choice_route, gates = probs of the tokens taken");
+}
+
+static TestStatus test_expert_choice_forward(TestCtx *ctx) {
+    int T = fx_int(ctx, "T"), C = fx_int(ctx, "hidden_size"), E = fx_int(ctx, "num_experts");
+    int I = fx_int(ctx, "moe_intermediate_size"), cap = fx_int(ctx, "capacity");
+    MoeConfig c = {C, I, 0, {E, 1, 0, NULL}, 0.0f};
+    MoeWeights w = fx_moe_weights(ctx, E, C, I, 0);
+    const float *h = fx_tensor(ctx, "h", (long)T * C, NULL);
+    const int *want_dropped = fx_ints(ctx, "dropped", 1);
+    float *out = out_buffer(ctx, (long)T * C);
+    MoeScratch s;
+    if (moe_scratch_init(&s, &c, T) != 0) return fail(ctx, "out of memory in moe_scratch_init");
+    s.stats.dropped = UNWRITTEN_INT;
+    s.stats.expert_rows = UNWRITTEN_INT;
+    student_begin(ctx);
+    expert_choice_forward(out, h, T, cap, &c, &w, &s);
+    int dropped = s.stats.dropped;
+    long rows = s.stats.expert_rows;
+    moe_scratch_free(&s);
+    if (student_todo(ctx)) return TEST_TODO;
+    Layout l = {2, {"token", "hidden"}, {T, C}};
+    TestStatus st = expect_close(ctx, "out", out, &l, 1e-5f, 1e-4f, "expert_choice_forward");
+    if (st != TEST_PASS) return st;
+    if (rows != (long)E * cap)
+        return fail(ctx, "stats.expert_rows = %ld, expected E * capacity = %d * %d", rows, E, cap);
+    if (dropped != want_dropped[0])
+        return fail(ctx, "stats.dropped = %d, expected %d tokens that no expert took", dropped,
+                    want_dropped[0]);
+    return TEST_PASS;
+}
+
+static const TestDef TESTS[] = {
+    {"switch_route", "switch_", test_switch_route},
+    {"expert_choice_route", "ecroute_", test_expert_choice_route},
+    {"expert_choice_forward", "ecmoe_", test_expert_choice_forward},
+    {0},
+};
+
+const LessonDef LESSON_10 = {"10", "routing", "routing.c", "0104050607", TESTS};

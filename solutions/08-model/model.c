@@ -1,0 +1,142 @@
+/*
+ * Lesson 08: the full model. Everything from lessons 01-07 becomes a language model:
+ *
+ *   ids (T) -> embed_tokens -> [ decoder layer ] x L -> norm -> lm_head -> logits (T, V)
+ *
+ *   decoder layer (pre-norm, two residual branches):
+ *     x = x + self_attn(input_layernorm(x))           attn_block
+ *     x = x + mlp(post_attention_layernorm(x))        mlp_block  (MoE or dense SwiGLU)
+ *
+ * PyTorch (Hugging Face Qwen3MoeDecoderLayer.forward):
+ *     residual = x; x = self.input_layernorm(x); x = self.self_attn(x, ...); x = residual + x
+ *     residual = x; x = self.post_attention_layernorm(x); x = self.mlp(x); x = residual + x
+ *
+ * Then sampling turns logits into the next token: greedy, or temperature + top-p.
+ * Test it: make check LESSON=08   (or `make check` in this directory)
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "moekit.h"
+
+/* ------------------------------------------------------------------------------------
+ * the decoder layer
+ * ---------------------------------------------------------------------------------- */
+
+static void add_rows(float *x, const float *y, long n) {
+    for (long i = 0; i < n; i++) x[i] += y[i];
+}
+
+void attn_block(Model *m, int layer, float *x, int T, int pos0) {
+    const LayerWeights *L = &m->layers[layer];
+    int C = m->config.hidden_size;
+    for (int t = 0; t < T; t++) {
+        float *h = m->h + (size_t)t * C;
+        rmsnorm(h, x + (size_t)t * C, L->input_layernorm, C, m->config.rms_norm_eps);
+        /* one token at a time: token t reads the cache rows 0..pos0+t written so far */
+        self_attn_forward(m->y + (size_t)t * C, h, pos0 + t, &m->attn_config, &L->self_attn,
+                          &m->cache[layer], &m->attn_scratch);
+    }
+    add_rows(x, m->y, (long)T * C);
+}
+
+void mlp_block(Model *m, int layer, float *x, int T) {
+    const LayerWeights *L = &m->layers[layer];
+    const ModelConfig *c = &m->config;
+    int C = c->hidden_size;
+    for (int t = 0; t < T; t++)
+        rmsnorm(m->h + (size_t)t * C, x + (size_t)t * C, L->post_attention_layernorm, C,
+                c->rms_norm_eps);
+    if (L->is_sparse)
+        moe_forward(m->y, m->h, T, &m->moe_config[layer], &L->moe, &m->moe_scratch[layer]);
+    else
+        expert_forward_tokens(m->y, m->h, &L->mlp, T, C, c->intermediate_size, m->mlp_scratch);
+    add_rows(x, m->y, (long)T * C);
+}
+
+/* ------------------------------------------------------------------------------------
+ * the whole forward pass
+ * ---------------------------------------------------------------------------------- */
+
+void model_forward(Model *m, const int *ids, int T, int pos0, float *x, float *logits) {
+    const ModelConfig *c = &m->config;
+    int C = c->hidden_size, V = c->vocab_size;
+    for (int t = 0; t < T; t++)
+        memcpy(x + (size_t)t * C, m->embed_tokens + (size_t)ids[t] * C, sizeof(float) * C);
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        attn_block(m, l, x, T, pos0);
+        mlp_block(m, l, x, T);
+    }
+    for (int t = 0; t < T; t++) {
+        rmsnorm(m->h, x + (size_t)t * C, m->norm, C, c->rms_norm_eps);
+        matmul(logits + (size_t)t * V, m->h, m->lm_head, C, V);
+    }
+}
+
+/* ------------------------------------------------------------------------------------
+ * sampling
+ * ---------------------------------------------------------------------------------- */
+
+static int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+/* xorshift64*: a uniform float in [0, 1) from 24 random bits. */
+static float random_unit(unsigned long long *state) {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return (float)((*state * 0x2545F4914F6CDD1DULL) >> 40) / 16777216.0f;
+}
+
+typedef struct {
+    float p;
+    int id;
+} ProbId;
+
+static int by_prob_desc(const void *a, const void *b) {
+    const ProbId *x = a, *y = b;
+    if (x->p != y->p) return x->p < y->p ? 1 : -1;
+    return x->id - y->id;
+}
+
+/* Nucleus sampling: the smallest set of most probable tokens whose mass reaches top_p,
+ * then a draw within it. Tokens below (1 - top_p) / (V - 1) can never be in that set,
+ * so they are dropped before the sort (V may be 151k). */
+static int sample_top_p(const float *probs, int V, float top_p, float coin, ProbId *buf) {
+    float cutoff = V > 1 ? (1.0f - top_p) / (V - 1) : 0.0f;
+    int n = 0;
+    for (int i = 0; i < V; i++)
+        if (probs[i] >= cutoff) buf[n++] = (ProbId){probs[i], i};
+    if (n == 0) return argmax(probs, V); /* top_p < 1/V on a flat distribution */
+    qsort(buf, (size_t)n, sizeof *buf, by_prob_desc);
+    float mass = 0.0f;
+    int last = n - 1;
+    for (int i = 0; i < n; i++) {
+        mass += buf[i].p;
+        if (mass >= top_p) {
+            last = i;
+            break;
+        }
+    }
+    float r = coin * mass, acc = 0.0f;
+    for (int i = 0; i <= last; i++) {
+        acc += buf[i].p;
+        if (r < acc) return buf[i].id;
+    }
+    return buf[last].id;
+}
+
+/* probs_scratch holds (V) probabilities and then (V) ProbId pairs: 3 * V floats. */
+int sample(const float *logits, int V, Sampler *s, float *probs_scratch) {
+    if (s->temperature <= 0.0f) return argmax(logits, V);
+    float *probs = probs_scratch;
+    for (int i = 0; i < V; i++) probs[i] = logits[i] / s->temperature;
+    softmax(probs, V);
+    float top_p = s->top_p > 0.0f && s->top_p < 1.0f ? s->top_p : 1.0f;
+    return sample_top_p(probs, V, top_p, random_unit(&s->rng_state), (ProbId *)(probs + V));
+}
