@@ -144,4 +144,7 @@ help:
 	@echo "              make fixtures [SEED=n OUT=dir]  regenerate fixtures (needs python3-torch)"
 	@echo "              make clean"
 
+# Further targets, one file per area (grading, fuzzing, benchmarks ...).
+include $(sort $(wildcard mk/*.mk))
+
 -include $(shell find build -name '*.d' 2>/dev/null)

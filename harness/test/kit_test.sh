@@ -121,6 +121,11 @@ else
     bad "lesson 08 does not point at the wrong lesson 03" "$LOG/lesson08-rope.txt"
 fi
 
+# Further sections, one file per area, sourced here: they use ok, bad, build, $LOG, $OPTS.
+for part in harness/test/kit_test.d/*.sh; do
+    [ -f "$part" ] && . "$part"
+done
+
 echo "lessons/ and solutions/ match"
 a=$(cd lessons && find . -type f | sort)
 b=$(cd solutions && find . -type f | sort)
