@@ -13,6 +13,8 @@ SEED     ?= 1234             # fixture seed (make fixtures)
 OUT      ?= data/fixtures    # where make fixtures writes
 MODEL    ?= data/model       # the model make run uses
 PROMPT   ?= The secret of a happy life is
+TEXT     ?= data/corpus      # what make plot runs the model over (a file or heldout-*.txt dir)
+PLOTS    ?= build/plots      # where make plot writes (DOCS=1 also refreshes docs/img)
 N        ?= 300              # bytes make run generates
 
 SRC      := $(strip $(SRC))
@@ -24,6 +26,8 @@ PYTHON   := $(strip $(PYTHON))
 SEED     := $(strip $(SEED))
 MODEL    := $(strip $(MODEL))
 N        := $(strip $(N))
+TEXT     := $(strip $(TEXT))
+PLOTS    := $(strip $(PLOTS))
 OUT      := $(strip $(OUT))
 TIMEOUT  := $(strip $(TIMEOUT))
 
@@ -60,7 +64,7 @@ RUN_SRC     := $(if $(filter command line,$(origin SRC)),$(SRC),$(if $(wildcard 
 
 CHECK_ARGS = --tree $(SRC) --fixtures $(FIXTURES) --timeout $(TIMEOUT) $(if $(LESSON),--lesson $(LESSON))
 
-.PHONY: all cli run check check-solutions check-build print-check-bin print-cli-bin \
+.PHONY: all cli cli-build run plot check check-solutions check-build print-check-bin print-cli-bin \
         model-test-build print-model-test test selftest fixtures clean help
 .DEFAULT_GOAL := all
 
@@ -70,6 +74,8 @@ all: $(CHECK_BIN)
 # build/moekit: the CLI built from $(RUN_SRC)
 cli: $(CLI_BIN)
 	@cp $(CLI_BIN) build/moekit
+
+cli-build: $(CLI_BIN)
 
 # ---- compiling -------------------------------------------------------------------------------
 $(BUILD)/harness/%.o: harness/%.c
@@ -127,6 +133,13 @@ fixtures:
 	$(PYTHON) harness/pytorch/export_models.py --seed $(SEED) --fixtures $(OUT) \
 	    $(if $(filter data/fixtures,$(OUT)),--models data/models,--models $(OUT)/models)
 
+# Routing load-balance plots of MODEL over TEXT (gnuplot-nox): heatmap, per language,
+# balance summary, training curves. DOCS=1 copies them to docs/img.
+plot:
+	@$(MAKE) -s --no-print-directory cli SRC=$(RUN_SRC)
+	@sh harness/plot/plot.sh build/moekit $(MODEL) $(TEXT) $(PLOTS)
+	@$(if $(DOCS),mkdir -p docs/img && cp $(PLOTS)/*.png docs/img/ && echo "copied to docs/img")
+
 # The demo: the shipped model continues a prompt (PROMPT="..." for another).
 run:
 	@$(MAKE) -s --no-print-directory cli SRC=$(RUN_SRC)
@@ -137,6 +150,7 @@ clean:
 
 help:
 	@echo "everyone:     make run [PROMPT=...]     the demo model writes text (SRC=lessons: your model)"
+	@echo "              make plot [MODEL=dir TEXT=file|dir]  routing load-balance plots (gnuplot-nox)"
 	@echo "students:     make check [LESSON=03]   test your lessons/ (one lesson: LESSON=03 or rope)"
 	@echo "              make check FIXTURES=dir  test against another fixture set"
 	@echo "kit:          make check-solutions     the same tests on solutions/"

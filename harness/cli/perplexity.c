@@ -108,6 +108,7 @@ int cmd_perplexity(const Args *a, Runner *r) {
     double nll = 0.0;
     long scored = 0;
     int n_fortunes = 0;
+    if (f.ids) f.ids[0] = '%', f.ids[1] = '\n'; /* every sequence starts "%\n" */
     int rc = f.ids ? score_file(r, text, len, &f, &nll, &scored, &n_fortunes) : -1;
     if (rc == 0 && scored == 0) fprintf(stderr, "moekit: --file %s: no text to score\n", a->text_file);
     if (rc == 0 && scored > 0)

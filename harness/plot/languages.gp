@@ -8,6 +8,11 @@ set xrange [-0.5:E-0.5]
 set yrange [0:*]
 set key outside right
 set grid ytics
+set linetype 1 lc "#2b6cb0"
+set linetype 2 lc "#c53030"
+set linetype 3 lc "#2f855a"
+set linetype 4 lc "#d69e2e"
+set linetype 5 lc "#6b46c1"
 do for [i=0:n-1] {
     layer = real(system(sprintf("awk 'NR==%d{print $1}' %s/share-all.dat", i + 1, dir)))
     set title sprintf("layer %d", layer)

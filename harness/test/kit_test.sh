@@ -101,7 +101,7 @@ else
 fi
 
 echo "the moekit command line"
-if $MAKE -s --no-print-directory $OPTS SRC=solutions cli >"$LOG/cli_build.txt" 2>&1; then
+if $MAKE -s --no-print-directory $OPTS SRC=solutions cli-build >"$LOG/cli_build.txt" 2>&1; then
     CLI=$($MAKE -s --no-print-directory $OPTS SRC=solutions print-cli-bin)
     . harness/test/cli_test.sh
 else
