@@ -5,8 +5,10 @@
  */
 #include "args.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,36 +35,51 @@ static const char *USAGE_ALL =
     "routing experiments (all commands): --top-k K, --disable-expert L:E (repeatable),\n"
     "  --dump-routing FILE (TSV: per token and layer, the chosen experts and weights)\n";
 
-static int bad(const char *fmt, const char *a, const char *b) {
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int bad(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "moekit: ");
-    fprintf(stderr, fmt, a, b);
+    vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
+    va_end(ap);
     return -1;
 }
 
-/* A whole-string integer in [lo, hi]. */
+/* A value from the command line as it can be quoted in a one-line message: control bytes
+ * (a newline would split the message) and invalid UTF-8 become \xNN, long ones are cut. */
+typedef struct { char s[80]; } Shown;
+
+static Shown shown(const char *s) {
+    Shown out;
+    json_printable(out.s, sizeof out.s, s, strlen(s));
+    return out;
+}
+
+/* A whole-string integer in [lo, hi]: an optional '-' and decimal digits, nothing else
+ * (strtol alone would also take leading blanks and a '+'). */
 static int to_int(const char *flag, const char *s, long lo, long hi, long *out) {
     char *end;
+    const char *digits = s + (*s == '-');
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0') return bad("%s: '%s' is not a whole number", flag, s);
-    if (errno == ERANGE || v < lo || v > hi) {
-        char range[64];
-        snprintf(range, sizeof range, "%ld..%ld", lo, hi);
-        fprintf(stderr, "moekit: %s: %s is out of range (%s)\n", flag, s, range);
-        return -1;
-    }
+    if (!isdigit((unsigned char)*digits) || *end != '\0')
+        return bad("%s: '%s' is not a whole number", flag, shown(s).s);
+    if (errno == ERANGE || v < lo || v > hi)
+        return bad("%s: %s is out of range (%ld..%ld)", flag, shown(s).s, lo, hi);
     return *out = v, 0;
 }
 
+/* A finite decimal number in [lo, hi] (no blanks, no nan/inf spellings). */
 static int to_float(const char *flag, const char *s, double lo, double hi, float *out) {
     char *end;
+    const char *digits = s + (*s == '-' || *s == '+');
     double v = strtod(s, &end);
-    if (*s == '\0' || *end != '\0' || v != v) return bad("%s: '%s' is not a number", flag, s);
-    if (v < lo || v > hi) {
-        fprintf(stderr, "moekit: %s: %s is out of range (%g..%g)\n", flag, s, lo, hi);
-        return -1;
-    }
+    if (!(isdigit((unsigned char)*digits) || (*digits == '.' && isdigit((unsigned char)digits[1]))) ||
+        *end != '\0' || v != v)
+        return bad("%s: '%s' is not a number", flag, shown(s).s);
+    if (v < lo || v > hi) return bad("%s: %s is out of range (%g..%g)", flag, shown(s).s, lo, hi);
     return *out = (float)v, 0;
 }
 
@@ -71,15 +88,26 @@ static int disable_expert(Args *a, const char *s) {
     char layer[32];
     long l, e;
     if (!colon || colon == s || (size_t)(colon - s) >= sizeof layer)
-        return bad("--disable-expert: '%s' must be LAYER:EXPERT, e.g. 3:17%s", s, "");
+        return bad("--disable-expert: '%s' must be LAYER:EXPERT, e.g. 3:17", shown(s).s);
     memcpy(layer, s, (size_t)(colon - s));
     layer[colon - s] = '\0';
     if (to_int("--disable-expert (layer)", layer, 0, INT_MAX, &l) ||
         to_int("--disable-expert (expert)", colon + 1, 0, INT_MAX, &e))
         return -1;
-    if (a->model.n_disabled == MAX_DISABLED) return bad("--disable-expert: more than %s given%s", "256", "");
+    if (a->model.n_disabled == MAX_DISABLED)
+        return bad("--disable-expert: more than %d given", MAX_DISABLED);
     a->disabled_layer[a->model.n_disabled] = (int)l;
     a->disabled_expert[a->model.n_disabled++] = (int)e;
+    return 0;
+}
+
+/* The prompt is text: invalid UTF-8 is named, not fed to the model byte by byte. */
+static int check_prompt(const char *p) {
+    size_t len = strlen(p), bad_at = json_utf8_check(p, len);
+    if (len == 0) return bad("--prompt: the prompt is empty");
+    if (bad_at < len)
+        return bad("--prompt: invalid UTF-8 at byte %zu (0x%02x): the prompt must be UTF-8 "
+                   "text (or give token ids with --ids)", bad_at, (unsigned char)p[bad_at]);
     return 0;
 }
 
@@ -97,7 +125,7 @@ static int flag(Args *a, const char *f, const char *v) {
     long n;
     float x;
     if (!strcmp(f, "--model")) return a->model_dir = v, 0;
-    if (!strcmp(f, "--prompt") && a->cmd == CMD_GENERATE) return a->prompt = v, 0;
+    if (!strcmp(f, "--prompt") && a->cmd == CMD_GENERATE) return check_prompt(v) ? -1 : (a->prompt = v, 0);
     if (!strcmp(f, "--ids") && a->cmd != CMD_PERPLEXITY) return a->ids_text = v, 0;
     if (!strcmp(f, "--out") && a->cmd == CMD_LOGITS) return a->out_path = v, 0;
     if (!strcmp(f, "--file") && a->cmd == CMD_PERPLEXITY) return a->text_file = v, 0;
@@ -131,13 +159,14 @@ static int parse_command(Args *a, const char *name) {
 /* What every command needs, once all flags are read. */
 static int check_required(const Args *a) {
     static const char *const NAMES[] = {"generate", "logits", "perplexity"};
-    if (!a->model_dir) return bad("%s: --model DIR is required%s", NAMES[a->cmd], "");
+    if (!a->model_dir) return bad("%s: --model DIR is required", NAMES[a->cmd]);
+    if (a->model_dir[0] == '\0') return bad("%s: --model: the directory name is empty", NAMES[a->cmd]);
     if (a->cmd == CMD_GENERATE && !!a->prompt == !!a->ids_text)
-        return bad("generate: give exactly one of --prompt TEXT and --ids \"1 2 3\"%s%s", "", "");
+        return bad("generate: give exactly one of --prompt TEXT and --ids \"1 2 3\"");
     if (a->cmd == CMD_LOGITS && (!a->ids_text || !a->out_path))
-        return bad("logits: --ids \"1 2 3\" and --out FILE are required%s%s", "", "");
+        return bad("logits: --ids \"1 2 3\" and --out FILE are required");
     if (a->cmd == CMD_PERPLEXITY && !a->text_file)
-        return bad("perplexity: --file TEXT is required%s%s", "", "");
+        return bad("perplexity: --file TEXT is required");
     return 0;
 }
 
@@ -146,10 +175,10 @@ int args_parse(Args *a, int argc, char **argv) {
     a->n_new = 200, a->temperature = 0.8f, a->top_p = 0.95f, a->seed = 1;
     a->model.disabled_layer = a->disabled_layer;
     a->model.disabled_expert = a->disabled_expert;
-    if (argc < 2) return bad("no command given: generate, logits or perplexity (moekit --help)%s%s", "", "");
+    if (argc < 2) return bad("no command given: generate, logits or perplexity (moekit --help)");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return fputs(USAGE_ALL, stdout), 1;
     if (parse_command(a, argv[1]) != 0)
-        return bad("unknown command '%s' (generate, logits, perplexity; --help)%s", argv[1], "");
+        return bad("unknown command '%s' (generate, logits, perplexity; --help)", shown(argv[1]).s);
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) return fputs(usage_of(a->cmd), stdout), 1;
@@ -160,11 +189,12 @@ int args_parse(Args *a, int argc, char **argv) {
         }
         if (i + 1 >= argc) { /* a known flag at the end is missing its value */
             Args probe = *a;
-            if (flag(&probe, f, "1") == 1) return bad("%s: unknown option '%s' (see --help)", argv[1], f);
-            return bad("%s needs a value%s", f, "");
+            if (flag(&probe, f, "1") == 1)
+                return bad("%s: unknown option '%s' (see --help)", argv[1], shown(f).s);
+            return bad("%s needs a value", f);
         }
         int rc = flag(a, f, argv[++i]);
-        if (rc == 1) return bad("%s: unknown option '%s' (see --help)", argv[1], f);
+        if (rc == 1) return bad("%s: unknown option '%s' (see --help)", argv[1], shown(f).s);
         if (rc < 0) return -1;
     }
     if (a->greedy) a->temperature = 0.0f;
@@ -176,25 +206,28 @@ int args_parse(Args *a, int argc, char **argv) {
  * ---------------------------------------------------------------------------------- */
 
 int parse_ids(const char *text, int vocab_size, int **ids, int *n) {
-    size_t cap = strlen(text) / 2 + 1;
+    static const char SEP[] = " ,\t\r\n";
+    size_t cap = strlen(text) / 2 + 1; /* ids are at least one digit and one separator */
     *ids = malloc(sizeof(int) * cap);
     *n = 0;
     const char *p = text;
     while (*ids) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
+        p += strspn(p, SEP);
         if (*p == '\0') break;
+        size_t len = strcspn(p, SEP);
         char *end;
         errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno == ERANGE || v < 0 || v >= vocab_size) {
-            fprintf(stderr, "moekit: --ids: '%.*s' is not a token id 0..%d\n",
-                    (int)strcspn(p, " ,\t\n"), p, vocab_size - 1);
+        long v = isdigit((unsigned char)*p) ? strtol(p, &end, 10) : -1;
+        if (v < 0 || end != p + len || errno == ERANGE || v >= vocab_size) {
+            char tok[80];
+            json_printable(tok, sizeof tok, p, len);
+            fprintf(stderr, "moekit: --ids: '%s' is not a token id 0..%d\n", tok, vocab_size - 1);
             free(*ids);
             *ids = NULL;
             return -1;
         }
         (*ids)[(*n)++] = (int)v;
-        p = end;
+        p += len;
     }
     if (!*ids || *n == 0) {
         fprintf(stderr, "moekit: --ids: %s\n", *ids ? "no token ids given" : "out of memory");

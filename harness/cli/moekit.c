@@ -75,12 +75,14 @@ static int cmd_generate(const Args *a, Runner *r) {
     int next;
     if (runner_prefill(r, ids, n, 0, &next, &s) != 0) return free(ids), 1;
     double t1 = now_seconds();
+    if (a->prompt) fputs(a->prompt, stdout); /* the continuation reads on from the prompt */
     for (int i = 0; i < a->n_new; i++) {
         emit(a, next, i == 0);
         if (i + 1 < a->n_new && runner_step(r, next, n + i, &next, &s) != 0) return free(ids), 1;
     }
     double t2 = now_seconds();
     if (a->print_ids || a->n_new) putchar('\n');
+    fflush(stdout); /* the text first, then the timing line on stderr */
     fprintf(stderr, "moekit: prompt %d tokens in %.3f s (%.1f tokens/s), generated %d in %.3f s "
                     "(%.1f tokens/s)\n", n, t1 - t0, n / (t1 - t0 + 1e-12), a->n_new, t2 - t1,
             (a->n_new > 1 ? a->n_new - 1 : 0) / (t2 - t1 + 1e-12));
@@ -114,6 +116,8 @@ int main(int argc, char **argv) {
     Runner r;
     char err[1024];
     if (runner_open(&r, &a, err, sizeof err) != 0) {
+        for (char *c = err; *c; c++) /* one line, whatever a path or a name held */
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
         fprintf(stderr, "moekit: %s\n", err);
         return 1;
     }

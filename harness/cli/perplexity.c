@@ -7,10 +7,13 @@
  *   context, from position 0 with an empty cache; every byte after the "%\n" prefix is
  *   scored given all bytes before it:  bpb = sum(-ln p(byte)) / scored bytes / ln 2.
  */
+#define _POSIX_C_SOURCE 200809L /* fileno, fstat */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "run.h"
 
@@ -77,21 +80,32 @@ static int score_file(Runner *r, const char *text, size_t len, Fortune *f, doubl
     return 0;
 }
 
+/* The whole file, which must be a regular file of UTF-8 text; NULL with a message. */
 static char *read_file(const char *path, size_t *len) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return fprintf(stderr, "moekit: --file %s: cannot open it\n", path), NULL;
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *text = size >= 0 ? malloc((size_t)size + 1) : NULL;
-    if (!text || fread(text, 1, (size_t)size, fp) != (size_t)size) {
+    struct stat sb;
+    char *text = NULL;
+    size_t size = 0, bad_at;
+    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode))
+        fprintf(stderr, "moekit: --file %s: not a regular file\n", path);
+    else if ((uintmax_t)sb.st_size >= SIZE_MAX || !(text = malloc((size_t)sb.st_size + 1)))
+        fprintf(stderr, "moekit: --file %s: out of memory for its %lld bytes\n", path,
+                (long long)sb.st_size);
+    else if ((size = fread(text, 1, (size_t)sb.st_size, fp)) != (size_t)sb.st_size)
         fprintf(stderr, "moekit: --file %s: cannot read it\n", path);
-        free(text);
-        text = NULL;
+    else if ((bad_at = json_utf8_check(text, size)) < size)
+        fprintf(stderr, "moekit: --file %s: invalid UTF-8 at byte %zu (0x%02x): perplexity "
+                        "scores UTF-8 text\n", path, bad_at, (unsigned char)text[bad_at]);
+    else {
+        fclose(fp);
+        text[size] = '\0';
+        *len = size;
+        return text;
     }
+    free(text);
     fclose(fp);
-    *len = text ? (size_t)size : 0;
-    return text;
+    return NULL;
 }
 
 int cmd_perplexity(const Args *a, Runner *r) {
@@ -100,16 +114,23 @@ int cmd_perplexity(const Args *a, Runner *r) {
                         "%d\n", a->model_dir, r->model.config.vocab_size);
         return 1;
     }
+    int L = r->model.config.max_position_embeddings;
+    if (L > r->model.max_seq) L = r->model.max_seq;
+    if (L < 3) { /* "%\n" and two bytes: the least that scores one byte given another */
+        fprintf(stderr, "moekit: perplexity: a context of %d positions is too short to score "
+                        "text (--ctx, max_position_embeddings)\n", L);
+        return 1;
+    }
     size_t len;
     char *text = read_file(a->text_file, &len);
     if (!text) return 1;
-    int L = r->model.config.max_position_embeddings;
-    Fortune f = {malloc(sizeof(int) * (size_t)L), 2, 2, L < r->model.max_seq ? L : r->model.max_seq};
+    Fortune f = {malloc(sizeof(int) * (size_t)L), 2, 2, L};
     double nll = 0.0;
     long scored = 0;
     int n_fortunes = 0;
     if (f.ids) f.ids[0] = '%', f.ids[1] = '\n'; /* every sequence starts "%\n" */
     int rc = f.ids ? score_file(r, text, len, &f, &nll, &scored, &n_fortunes) : -1;
+    if (!f.ids) fprintf(stderr, "moekit: out of memory\n");
     if (rc == 0 && scored == 0) fprintf(stderr, "moekit: --file %s: no text to score\n", a->text_file);
     if (rc == 0 && scored > 0)
         printf("%s: %.4f bits per byte (%ld bytes scored in %d fortunes)\n", a->text_file,

@@ -3,6 +3,7 @@
  */
 #include "run.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,10 +66,26 @@ static void dump_routing(Runner *r, const int *ids, int T, int pos0) {
     }
 }
 
+/* NaN or Inf logits cannot be sampled or scored: say so instead of emitting garbage. The
+ * loader rejects non-finite norms, embeddings and gates; what is left is a NaN/Inf in a
+ * projection or expert matrix, or a lesson function that overflows. */
+static int logits_finite(const Runner *r, int n, int pos0) {
+    int V = r->model.config.vocab_size;
+    for (int t = 0; t < n; t++)
+        for (int v = 0; v < V; v++)
+            if (!isfinite(r->logits[(size_t)t * V + v])) {
+                fprintf(stderr, "moekit: the logits at position %d are not finite (token %d is "
+                                "%s): a weight holds NaN/Inf, or a lesson function overflows\n",
+                        pos0 + t, v, isnan(r->logits[(size_t)t * V + v]) ? "NaN" : "Inf");
+                return 0;
+            }
+    return 1;
+}
+
 const float *runner_chunk(Runner *r, const int *ids, int n, int pos0) {
     todo_reset();
     model_forward(&r->model, ids, n, pos0, r->x, r->logits);
-    if (lesson_unfinished()) return NULL;
+    if (lesson_unfinished() || !logits_finite(r, n, pos0)) return NULL;
     if (r->routing) dump_routing(r, ids, n, pos0);
     return r->logits;
 }
@@ -84,8 +101,14 @@ const float *runner_forward(Runner *r, const int *ids, int T, int pos0) {
 
 static int sample_next(Runner *r, const float *logits, int *next, Sampler *s) {
     todo_reset();
-    *next = sample(logits, r->model.config.vocab_size, s, r->probs);
-    return lesson_unfinished() ? -1 : 0;
+    int V = r->model.config.vocab_size;
+    *next = sample(logits, V, s, r->probs);
+    if (lesson_unfinished()) return -1;
+    if (*next < 0 || *next >= V) { /* fed back as the next token, it would index out of bounds */
+        fprintf(stderr, "moekit: sample() returned %d, not a token id 0..%d\n", *next, V - 1);
+        return -1;
+    }
+    return 0;
 }
 
 int runner_prefill(Runner *r, const int *ids, int T, int pos0, int *next, Sampler *s) {

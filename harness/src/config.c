@@ -6,6 +6,7 @@
  * fields take the transformers defaults; missing required ones, wrong types and
  * inconsistent sizes are errors naming the file and the field.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,14 @@ static const JsonValue *find_any(const Reader *r, const char *const *keys, const
     return NULL;
 }
 
-static int read_int(Reader *r, const char *const *keys, int required, int def, int min) {
+/* Sizes: at most 1e8 (anything larger cannot be a matrix dimension the lessons index). */
+#define MAX_SIZE 100000000
+/* Layers: config.json alone costs O(layers) to check, so the count is bounded too; the
+ * deepest Qwen/DeepSeek MoE models have fewer than 100. */
+#define MAX_LAYERS 100000
+
+static int read_int_max(Reader *r, const char *const *keys, int required, int def, int min,
+                        int max) {
     const char *key = keys[0];
     const JsonValue *v = find_any(r, keys, &key);
     int64_t x;
@@ -51,22 +59,35 @@ static int read_int(Reader *r, const char *const *keys, int required, int def, i
         return def;
     }
     if (json_int64(v, &x) != 0) {
-        reader_error(r, "field \"%s\" must be an integer, not a %s", key, json_type_name(v->type));
+        if (v->type == JSON_NUMBER)
+            reader_error(r, "field \"%s\" must be an integer, not %g", key, v->number);
+        else
+            reader_error(r, "field \"%s\" must be an integer, not a %s", key,
+                         json_type_name(v->type));
         return def;
     }
-    if (x < min || x > 100000000) {
-        reader_error(r, "field \"%s\" = %lld is out of range (%d .. 100000000)", key,
-                     (long long)x, min);
+    if (x < min || x > max) {
+        reader_error(r, "field \"%s\" = %lld is out of range (%d .. %d)", key, (long long)x,
+                     min, max);
         return def;
     }
     return (int)x;
 }
 
+static int read_int(Reader *r, const char *const *keys, int required, int def, int min) {
+    return read_int_max(r, keys, required, def, min, MAX_SIZE);
+}
+
 static float read_float(Reader *r, const JsonValue *v, const char *key, float def) {
     double x;
     if (!v || v->type == JSON_NULL) return def;
-    if (json_number(v, &x) != 0 || !(x > 0) || x > 1e12) {
-        reader_error(r, "field \"%s\" must be a positive number", key);
+    if (json_number(v, &x) != 0 || !(x > 0) || x > 1e12 || !((float)x > 0)) {
+        if (v->type == JSON_NUMBER)
+            reader_error(r, "field \"%s\" = %g must be a positive number (at most 1e12, and "
+                            "not too small for a float)", key, v->number);
+        else
+            reader_error(r, "field \"%s\" must be a positive number, not a %s", key,
+                         json_type_name(v->type));
         return def;
     }
     return (float)x;
@@ -76,7 +97,9 @@ static int read_bool(Reader *r, const char *key, int def) {
     const JsonValue *v = json_get(r->root, key);
     int b;
     if (!v || v->type == JSON_NULL) return def;
-    if (json_bool(v, &b) != 0) reader_error(r, "field \"%s\" must be true or false", key);
+    if (json_bool(v, &b) != 0)
+        reader_error(r, "field \"%s\" must be true or false, not a %s", key,
+                     json_type_name(v->type));
     return json_bool(v, &b) == 0 ? b : def;
 }
 
@@ -93,9 +116,11 @@ static ModelArch read_arch(Reader *r) {
         return ARCH_QWEN3_MOE;
     if ((arch && !strcmp(arch, "Qwen2MoeForCausalLM")) || (type && !strcmp(type, "qwen2_moe")))
         return ARCH_QWEN2_MOE;
+    char a[80], t[80]; /* quoted safely: the names may hold anything, newlines included */
+    json_printable(a, sizeof a, arch ? arch : "(none)", strlen(arch ? arch : "(none)"));
+    json_printable(t, sizeof t, type ? type : "(none)", strlen(type ? type : "(none)"));
     reader_error(r, "architecture %s (model_type %s) is not supported: moekit runs "
-                    "Qwen3MoeForCausalLM and Qwen2MoeForCausalLM",
-                 arch ? arch : "(none)", type ? type : "(none)");
+                    "Qwen3MoeForCausalLM and Qwen2MoeForCausalLM", a, t);
     return ARCH_QWEN3_MOE;
 }
 
@@ -111,7 +136,11 @@ static unsigned char *read_mlp_only(Reader *r, int n_layers) {
     unsigned char *flags = calloc((size_t)(n_layers > 0 ? n_layers : 1), 1);
     const JsonValue *list = json_get(r->root, "mlp_only_layers");
     if (!flags || !list || list->type == JSON_NULL) return flags;
-    if (list->type != JSON_ARRAY) reader_error(r, "field \"mlp_only_layers\" must be a list");
+    if (list->type != JSON_ARRAY) {
+        reader_error(r, "field \"mlp_only_layers\" must be a list, not a %s",
+                     json_type_name(list->type));
+        return flags;
+    }
     for (size_t i = 0; i < json_len(list); i++) {
         int64_t l;
         if (json_int64(json_at(list, i), &l) != 0 || l < 0 || l >= n_layers) {
@@ -126,7 +155,7 @@ static unsigned char *read_mlp_only(Reader *r, int n_layers) {
 static void read_sizes(Reader *r, ModelConfig *c) {
     c->vocab_size = read_int(r, KEYS("vocab_size"), 1, 0, 1);
     c->hidden_size = read_int(r, KEYS("hidden_size"), 1, 0, 1);
-    c->num_hidden_layers = read_int(r, KEYS("num_hidden_layers"), 1, 0, 1);
+    c->num_hidden_layers = read_int_max(r, KEYS("num_hidden_layers"), 1, 0, 1, MAX_LAYERS);
     c->num_attention_heads = read_int(r, KEYS("num_attention_heads"), 1, 1, 1);
     c->num_key_value_heads =
         read_int(r, KEYS("num_key_value_heads"), 0, c->num_attention_heads, 1);
@@ -142,8 +171,33 @@ static void read_sizes(Reader *r, ModelConfig *c) {
                                   : 0;
 }
 
+/* a x b elements of one matrix: the lessons index with int, so it must fit one. */
+static long long matrix(Reader *r, const char *what, long long a, long long b) {
+    if (r->failed) return 0; /* a may be an unchecked product */
+    if (a * b > INT_MAX) /* a, b <= 1e8 each: no overflow in long long */
+        reader_error(r, "%s = %lld x %lld is more than the %d elements a matrix may hold",
+                     what, a, b, INT_MAX);
+    return a * b;
+}
+
 /* Sizes that parse but cannot make a model. */
 static void check_consistency(Reader *r, const ModelConfig *c) {
+    if (c->head_dim < 1)
+        reader_error(r, "head_dim is %d (hidden_size %d / num_attention_heads %d): give "
+                        "\"head_dim\"", c->head_dim, c->hidden_size, c->num_attention_heads);
+    if (c->num_experts == 0 && c->num_experts_per_tok > 0)
+        reader_error(r, "num_experts_per_tok is %d but the model has no experts (num_experts "
+                        "is 0 or missing)", c->num_experts_per_tok);
+    long long C = c->hidden_size;
+    matrix(r, "vocab_size x hidden_size (embed_tokens)", c->vocab_size, C);
+    matrix(r, "num_attention_heads x head_dim x hidden_size (q_proj)",
+           matrix(r, "num_attention_heads x head_dim", c->num_attention_heads, c->head_dim), C);
+    matrix(r, "num_key_value_heads x head_dim x hidden_size (k_proj)",
+           matrix(r, "num_key_value_heads x head_dim", c->num_key_value_heads, c->head_dim), C);
+    matrix(r, "intermediate_size x hidden_size", c->intermediate_size, C);
+    matrix(r, "moe_intermediate_size x hidden_size", c->moe_intermediate_size, C);
+    matrix(r, "shared_expert_intermediate_size x hidden_size", c->shared_expert_intermediate_size, C);
+    matrix(r, "num_experts x hidden_size (the router)", c->num_experts, C);
     if (c->num_attention_heads % c->num_key_value_heads != 0)
         reader_error(r, "num_attention_heads (%d) must be a multiple of num_key_value_heads (%d)",
                      c->num_attention_heads, c->num_key_value_heads);

@@ -33,6 +33,7 @@ typedef struct {
     size_t len;
     size_t pos;
     int depth;
+    size_t values; /* children made so far (JSON_MAX_VALUES) */
     int failed; /* the first error wins: later ones are consequences */
     char *err;
     size_t errlen;
@@ -142,6 +143,10 @@ void json_free(JsonValue *v)
 /* Appends a zeroed child to an array or object, growing items geometrically. */
 static JsonValue *push_child(Parser *p, JsonValue *parent, size_t *cap)
 {
+    if (++p->values > JSON_MAX_VALUES) {
+        fail_at(p, p->pos, "more than %d values in one document", JSON_MAX_VALUES);
+        return NULL;
+    }
     if (parent->count == *cap) {
         size_t ncap = *cap ? *cap * 2 : 4;
         if (ncap > SIZE_MAX / sizeof(JsonValue)) {
@@ -208,6 +213,19 @@ static size_t utf8_len(const unsigned char *s, size_t avail)
     if (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))
         return 0;
     return n;
+}
+
+size_t json_utf8_check(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        size_t k = u[i] < 0x80 ? 1 : utf8_len(u + i, len - i);
+        if (k == 0)
+            return i;
+        i += k;
+    }
+    return len;
 }
 
 static size_t utf8_put(char *out, unsigned long cp)
@@ -605,7 +623,8 @@ static int parse_value(Parser *p, JsonValue *v)
 
 JsonValue *json_parse(const char *text, size_t len, char *err, size_t errlen)
 {
-    Parser p = {(const unsigned char *)(text ? text : ""), text ? len : 0, 0, 0, 0, err, errlen};
+    Parser p = {.s = (const unsigned char *)(text ? text : ""), .len = text ? len : 0,
+                .err = err, .errlen = errlen};
     char what[24];
     if (err && errlen > 0)
         err[0] = '\0';

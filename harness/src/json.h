@@ -3,7 +3,8 @@
  *
  * Used for safetensors headers (fixtures and Hugging Face checkpoints) and for
  * config.json. It is written to be pointed at by fuzzers: it never reads past len,
- * never recurses deeper than JSON_MAX_DEPTH, and reports every problem as one line,
+ * never recurses deeper than JSON_MAX_DEPTH, never builds more than JSON_MAX_VALUES values,
+ * and reports every problem as one line,
  *     "invalid JSON at byte 123: expected ':' after an object key".
  *
  * Strictness, so that a malformed file is named rather than half-read:
@@ -24,6 +25,10 @@
 #include <stdint.h>
 
 #define JSON_MAX_DEPTH 64 /* arrays/objects nested deeper than this are rejected */
+/* Values in one document (each costs a JsonValue, ~100 bytes): a 100 MB header of "0,"
+ * would otherwise build a 5 GB tree. A checkpoint header holds ~10 per tensor, so this
+ * leaves room for 400k tensors (the largest MoE checkpoints have ~100k). */
+#define JSON_MAX_VALUES 4000000
 
 typedef enum { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT } JsonType;
 
@@ -71,6 +76,11 @@ int json_bool(const JsonValue *v, int *out);
 
 /* The string's bytes, NULL if v is not a string. */
 const char *json_string(const JsonValue *v);
+
+/* The offset of the first byte of s[0 .. len) that does not start a valid UTF-8 sequence
+ * (the rules the parser applies: no overlong forms, surrogates or code points past
+ * U+10FFFF), or len when all of it is valid. For text that is not JSON: prompts, files. */
+size_t json_utf8_check(const char *s, size_t len);
 
 /* "null", "bool", "number", "string", "array", "object": for error messages. */
 const char *json_type_name(JsonType t);

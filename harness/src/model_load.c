@@ -4,6 +4,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "model_load.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,10 +104,35 @@ static const float *weight(Loader *ld, const char *key, long rows, long cols, in
         load_error(ld, "out of memory converting '%s'", t->name);
         return NULL;
     }
-    if (st_to_f32(t, p) != 0)
+    if (st_to_f32(t, p) != 0) {
         load_error(ld, "%s: tensor '%s' has dtype %s; moekit reads F32, BF16 and F16",
                    file->path, t->name, st_dtype_name(t->dtype));
+        return NULL;
+    }
     return p;
+}
+
+/* Like weight(), and every element must be finite. Where NaN/Inf is checked, and why only
+ * there: the norm weights, biases, router and shared-expert gates, the embedding and the
+ * LM head are small or read whole for every token, so one NaN there poisons every
+ * position (or, in the router, makes the top-k choice meaningless), and checking them
+ * costs little. The projection and expert matrices are most of a checkpoint (tens of GB,
+ * used in place from the mapping) and are not scanned at load; a NaN/Inf there shows up
+ * as non-finite logits, which the CLI reports instead of sampling from them. */
+static const float *finite_weight(Loader *ld, const char *key, long rows, long cols,
+                                  int optional) {
+    const float *w = weight(ld, key, rows, cols, optional);
+    size_t n = (size_t)rows * (size_t)(cols ? cols : 1);
+    for (size_t i = 0; w && i < n; i++)
+        if (!isfinite(w[i])) {
+            const SafeTensors *file = NULL;
+            const StTensor *t = find(ld->s, key, &file);
+            load_error(ld, "%s: tensor '%s' holds %s at element %zu: the model would give "
+                           "NaN for every token", file->path, t->name,
+                       isnan(w[i]) ? "NaN" : "Inf", i);
+            return NULL;
+        }
+    return w;
 }
 
 /* ------------------------------------------------------------------------------------
@@ -126,18 +154,19 @@ static SelfAttnWeights attn_weights(Loader *ld, const ModelConfig *c, int l) {
     int qwen2 = c->arch == ARCH_QWEN2_MOE;
     char k[256];
     SelfAttnWeights w;
-#define W(field, name, rows, cols, opt)                                        \
+#define W(get, field, name, rows, cols, opt)                                   \
     snprintf(k, sizeof k, "model.layers.%d.self_attn.%s", l, name);           \
-    w.field = weight(ld, k, rows, cols, opt)
-    W(q_proj, "q_proj.weight", q, C, 0);
-    W(k_proj, "k_proj.weight", kv, C, 0);
-    W(v_proj, "v_proj.weight", kv, C, 0);
-    W(o_proj, "o_proj.weight", C, q, 0);
-    W(q_bias, "q_proj.bias", q, 0, !qwen2); /* Qwen2 always has them; Qwen3 if attention_bias */
-    W(k_bias, "k_proj.bias", kv, 0, !qwen2);
-    W(v_bias, "v_proj.bias", kv, 0, !qwen2);
-    W(q_norm, "q_norm.weight", D, 0, qwen2);
-    W(k_norm, "k_norm.weight", D, 0, qwen2);
+    w.field = get(ld, k, rows, cols, opt)
+    W(weight, q_proj, "q_proj.weight", q, C, 0);
+    W(weight, k_proj, "k_proj.weight", kv, C, 0);
+    W(weight, v_proj, "v_proj.weight", kv, C, 0);
+    W(weight, o_proj, "o_proj.weight", C, q, 0);
+    /* Qwen2 always has biases; Qwen3 if attention_bias */
+    W(finite_weight, q_bias, "q_proj.bias", q, 0, !qwen2);
+    W(finite_weight, k_bias, "k_proj.bias", kv, 0, !qwen2);
+    W(finite_weight, v_bias, "v_proj.bias", kv, 0, !qwen2);
+    W(finite_weight, q_norm, "q_norm.weight", D, 0, qwen2);
+    W(finite_weight, k_norm, "k_norm.weight", D, 0, qwen2);
 #undef W
     if (qwen2) w.q_norm = w.k_norm = NULL; /* Qwen2-MoE has no QK-norm */
     return w;
@@ -147,7 +176,8 @@ static void moe_weights(Loader *ld, const ModelConfig *c, int l, MoeWeights *m) 
     long C = c->hidden_size, E = c->num_experts;
     char k[256];
     snprintf(k, sizeof k, "model.layers.%d.mlp.gate.weight", l);
-    m->gate = weight(ld, k, E, C, 0);
+    m->gate = finite_weight(ld, k, E, C, 0); /* [E, C]: num_experts is backed by the file */
+    if (ld->failed) return;
     m->experts = calloc((size_t)E, sizeof *m->experts);
     if (!m->experts) {
         load_error(ld, "out of memory");
@@ -161,16 +191,16 @@ static void moe_weights(Loader *ld, const ModelConfig *c, int l, MoeWeights *m) 
         snprintf(k, sizeof k, "model.layers.%d.mlp.shared_expert", l);
         m->shared_expert = swiglu(ld, k, C, c->shared_expert_intermediate_size);
         snprintf(k, sizeof k, "model.layers.%d.mlp.shared_expert_gate.weight", l);
-        m->shared_expert_gate = weight(ld, k, 1, C, 0);
+        m->shared_expert_gate = finite_weight(ld, k, 1, C, 0);
     }
 }
 
 static void layer_weights(Loader *ld, const ModelConfig *c, int l, LayerWeights *L) {
     char k[256];
     snprintf(k, sizeof k, "model.layers.%d.input_layernorm.weight", l);
-    L->input_layernorm = weight(ld, k, c->hidden_size, 0, 0);
+    L->input_layernorm = finite_weight(ld, k, c->hidden_size, 0, 0);
     snprintf(k, sizeof k, "model.layers.%d.post_attention_layernorm.weight", l);
-    L->post_attention_layernorm = weight(ld, k, c->hidden_size, 0, 0);
+    L->post_attention_layernorm = finite_weight(ld, k, c->hidden_size, 0, 0);
     L->self_attn = attn_weights(ld, c, l);
     L->is_sparse = !c->mlp_only_layers[l] && c->num_experts > 0 &&
                    (l + 1) % c->decoder_sparse_step == 0;
@@ -184,11 +214,18 @@ static void layer_weights(Loader *ld, const ModelConfig *c, int l, LayerWeights 
 
 static void model_weights(Loader *ld, Model *m) {
     const ModelConfig *c = &m->config;
-    m->embed_tokens = weight(ld, "model.embed_tokens.weight", c->vocab_size, c->hidden_size, 0);
-    m->norm = weight(ld, "model.norm.weight", c->hidden_size, 0, 0);
+    m->embed_tokens =
+        finite_weight(ld, "model.embed_tokens.weight", c->vocab_size, c->hidden_size, 0);
+    m->norm = finite_weight(ld, "model.norm.weight", c->hidden_size, 0, 0);
     m->lm_head = c->tie_word_embeddings
                      ? m->embed_tokens
-                     : weight(ld, "lm_head.weight", c->vocab_size, c->hidden_size, 0);
+                     : finite_weight(ld, "lm_head.weight", c->vocab_size, c->hidden_size, 0);
+    /* num_hidden_layers is only a number in a file: the last layer must exist before
+     * memory is set aside for all of them */
+    char last[96];
+    snprintf(last, sizeof last, "model.layers.%d.input_layernorm.weight",
+             c->num_hidden_layers - 1);
+    if (ld->failed || !weight(ld, last, c->hidden_size, 0, 0)) return;
     m->layers = calloc((size_t)c->num_hidden_layers, sizeof *m->layers);
     if (!m->layers) {
         load_error(ld, "out of memory");
@@ -221,6 +258,10 @@ static void moe_configs(Loader *ld, Model *m, const ModelOptions *o) {
         ld->s->disabled[(size_t)l * E + e] = 1;
     }
     int k = o->top_k > 0 ? o->top_k : c->num_experts_per_tok;
+    if (o->top_k > 0 && E == 0) {
+        load_error(ld, "--top-k %d: the model has no experts (num_experts is 0)", k);
+        return;
+    }
     if (E > 0 && k > E) {
         load_error(ld, "--top-k %d is more than the model's %d experts", k, E);
         return;
@@ -234,6 +275,19 @@ static void moe_configs(Loader *ld, Model *m, const ModelOptions *o) {
 }
 
 static int max_int(int a, int b) { return a > b ? a : b; }
+static long long max_ll(long long a, long long b) { return a > b ? a : b; }
+
+/* The widest MLP of the layers the model has (intermediate_size only counts when a layer
+ * is dense, the expert sizes when one is sparse: configs carry both either way). */
+static int mlp_width(const Model *m) {
+    const ModelConfig *c = &m->config;
+    int I = 0;
+    for (int l = 0; l < c->num_hidden_layers; l++)
+        I = max_int(I, m->layers[l].is_sparse ? max_int(c->moe_intermediate_size,
+                                                        c->shared_expert_intermediate_size)
+                                              : c->intermediate_size);
+    return I;
+}
 
 static void runtime(Loader *ld, Model *m, const ModelOptions *o) {
     const ModelConfig *c = &m->config;
@@ -243,12 +297,24 @@ static void runtime(Loader *ld, Model *m, const ModelOptions *o) {
     m->max_tokens = o->max_tokens > 0 ? o->max_tokens : 64;
     m->attn_config = (SelfAttnConfig){{c->num_attention_heads, c->num_key_value_heads,
                                        c->head_dim}, C, c->rms_norm_eps, c->rope_theta};
+    /* The lessons index the caches and scratch with int: every buffer must fit one. */
+    long long q = (long long)c->num_attention_heads * c->head_dim;
+    long long kv = (long long)c->num_key_value_heads * c->head_dim;
+    long long widest = max_ll(max_ll(c->vocab_size, c->num_experts),
+                              max_ll(2LL * mlp_width(m), max_ll(q, C)));
+    if ((long long)m->max_seq * max_ll(kv, c->num_attention_heads) > INT_MAX ||
+        (long long)m->max_seq * m->max_tokens > INT_MAX ||
+        (long long)m->max_tokens * widest > INT_MAX) {
+        load_error(ld, "%d positions (--ctx) and %d tokens per step need a KV cache or "
+                       "scratch buffer of more than %d elements for this model's sizes: use "
+                       "a smaller --ctx", m->max_seq, m->max_tokens, INT_MAX);
+        return;
+    }
     moe_configs(ld, m, o);
     if (ld->failed) return;
     m->cache = calloc((size_t)L, sizeof *m->cache);
     m->moe_scratch = calloc((size_t)L, sizeof *m->moe_scratch);
-    int I = max_int(c->intermediate_size, max_int(c->moe_intermediate_size,
-                                                  c->shared_expert_intermediate_size));
+    int I = mlp_width(m);
     m->h = malloc(sizeof(float) * (size_t)m->max_tokens * C);
     m->y = malloc(sizeof(float) * (size_t)m->max_tokens * C);
     m->mlp_scratch = malloc(sizeof(float) * 2 * (size_t)m->max_tokens * I);
@@ -335,20 +401,44 @@ void model_free(Model *m) {
 static char *read_text(const char *path, size_t max, size_t *len, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "%s: cannot open it", path);
+        snprintf(err, errlen, "%s: cannot open it (%s)", path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(max + 1);
+    errno = 0;
     size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    int read_error = buf && ferror(f), why = errno;
     fclose(f);
-    if (!buf || n > max) {
-        snprintf(err, errlen, buf ? "%s: larger than %zu bytes" : "%s: out of memory", path, max);
+    if (!buf || n > max || read_error) {
+        if (!buf) snprintf(err, errlen, "%s: out of memory", path);
+        else if (read_error) snprintf(err, errlen, "%s: cannot read it (%s)", path, strerror(why));
+        else snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
         free(buf);
         return NULL;
     }
     buf[n] = '\0';
     *len = n;
     return buf;
+}
+
+/* dir/name into path; -1 with a message when it does not fit. */
+static int join(char *path, size_t size, const char *dir, const char *name, char *err,
+                size_t errlen) {
+    int n = snprintf(path, size, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= size) {
+        snprintf(err, errlen, "%.200s...: the path is longer than %zu bytes", dir, size - 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* A tensor or file name as it can be quoted in a one-line message. */
+typedef struct { char s[160]; } Shown;
+
+static Shown shown(const char *name) {
+    Shown out;
+    json_printable(out.s, sizeof out.s, name, strlen(name));
+    return out;
 }
 
 static int open_file(Store *s, const char *path, char *err, size_t errlen) {
@@ -358,11 +448,16 @@ static int open_file(Store *s, const char *path, char *err, size_t errlen) {
     for (int i = 0; i < f->n_tensors; i++) /* a tensor in two shards is ambiguous */
         for (int j = 0; j < s->n_files - 1; j++)
             if (st_find(&s->files[j], f->tensors[i].name)) {
-                snprintf(err, errlen, "%s: tensor '%s' is also in %s", path, f->tensors[i].name,
-                         s->files[j].path);
+                snprintf(err, errlen, "%s: tensor '%s' is also in %s", path,
+                         shown(f->tensors[i].name).s, s->files[j].path);
                 return -1;
             }
     return 0;
+}
+
+/* A shard is a plain file name in the model directory. */
+static int shard_name_ok(const char *shard) {
+    return shard && shard[0] && !strchr(shard, '/') && strcmp(shard, ".") && strcmp(shard, "..");
 }
 
 /* model.safetensors.index.json: {"weight_map": {"tensor": "shard file", ...}}. Opens every
@@ -376,30 +471,39 @@ static int open_shards(Store *s, const char *dir, const char *index_path, char *
     JsonValue *root = json_parse(text, len, jerr, sizeof jerr);
     free(text);
     const JsonValue *map = json_get(root, "weight_map");
-    if (!map || map->type != JSON_OBJECT) {
-        snprintf(err, errlen, "%s: %s", index_path, root ? "has no \"weight_map\" object" : jerr);
+    if (!map || map->type != JSON_OBJECT || map->count == 0) {
+        snprintf(err, errlen, "%s: %s", index_path,
+                 !root                    ? jerr
+                 : root->type != JSON_OBJECT ? "must hold a JSON object"
+                 : !map                   ? "has no \"weight_map\""
+                 : map->type != JSON_OBJECT ? "\"weight_map\" must be an object of tensor -> file"
+                                          : "\"weight_map\" is empty");
         json_free(root);
         return -1;
     }
     s->files = calloc(json_len(map) + 1, sizeof *s->files);
-    int rc = s->files ? 0 : -1;
+    int rc = s->files ? 0 : (snprintf(err, errlen, "out of memory"), -1);
     for (size_t i = 0; i < json_len(map) && rc == 0; i++) {
         const JsonValue *entry = json_at(map, i);
         const char *shard = json_string(entry);
         char path[1024];
-        if (!shard || strchr(shard, '/')) {
-            snprintf(err, errlen, "%s: weight_map[\"%s\"] must be a file name", index_path, entry->key);
+        if (!shard_name_ok(shard)) {
+            snprintf(err, errlen, "%s: weight_map[\"%s\"] must be the name of a file in %s",
+                     index_path, shown(entry->key).s, dir);
             rc = -1;
             break;
         }
-        snprintf(path, sizeof path, "%s/%s", dir, shard);
-        int seen = 0;
+        if ((rc = join(path, sizeof path, dir, shard, err, errlen)) != 0) break;
+        int seen = 0, before = s->n_files;
         for (int f = 0; f < s->n_files && !seen; f++) seen = !strcmp(s->files[f].path, path);
-        if (!seen) rc = open_file(s, path, err, errlen);
+        if (!seen && (rc = open_file(s, path, err, errlen)) != 0 && s->n_files == before) {
+            size_t used = strlen(err); /* the shard itself is missing or malformed */
+            snprintf(err + used, errlen - used, " (a shard named in %s)", index_path);
+        }
         for (int f = 0; f < s->n_files && rc == 0; f++)
             if (!strcmp(s->files[f].path, path) && !st_find(&s->files[f], entry->key)) {
                 snprintf(err, errlen, "%s: maps '%s' to %s, which does not hold it", index_path,
-                         entry->key, shard);
+                         shown(entry->key).s, shown(shard).s);
                 rc = -1;
             }
     }
@@ -409,15 +513,17 @@ static int open_shards(Store *s, const char *dir, const char *index_path, char *
 
 static int open_weights(Store *s, const char *dir, char *err, size_t errlen) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    if (join(path, sizeof path, dir, "model.safetensors.index.json", err, errlen) != 0)
+        return -1;
     FILE *f = fopen(path, "rb");
     if (f) {
         fclose(f);
         if (open_shards(s, dir, path, err, errlen) != 0) return -1;
     } else {
-        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        if (join(path, sizeof path, dir, "model.safetensors", err, errlen) != 0) return -1;
         s->files = calloc(1, sizeof *s->files);
-        if (!s->files || open_file(s, path, err, errlen) != 0) return -1;
+        if (!s->files) return snprintf(err, errlen, "out of memory"), -1;
+        if (open_file(s, path, err, errlen) != 0) return -1;
     }
     const SafeTensors **search = malloc(sizeof *search * (size_t)s->n_files);
     if (!search) return snprintf(err, errlen, "out of memory"), -1;
@@ -432,7 +538,7 @@ int model_load_dir(Model *m, const char *dir, const ModelOptions *o, char *err, 
     size_t len;
     ModelConfig c;
     memset(m, 0, sizeof *m);
-    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (join(path, sizeof path, dir, "config.json", err, errlen) != 0) return -1;
     char *text = read_text(path, 1u << 20, &len, err, errlen);
     if (!text) return -1;
     int rc = config_parse(&c, text, len, path, err, errlen);

@@ -6,6 +6,15 @@
  * Float32 tensors that are aligned in the file are used in place (mmapped, no copy);
  * BF16/F16 tensors, and misaligned F32 ones, are converted to float32 once at load.
  * Every problem is one line naming the file or the tensor and what is wrong.
+ *
+ * Checked before any weight is used: config.json's fields (types, ranges, consistency, and
+ * that no matrix or buffer outgrows the int indices of the lessons), each tensor's shape
+ * against the config, the shard index (every shard opens, holds what the index maps to it,
+ * no tensor in two shards, names stay inside the directory). NaN/Inf: rejected in the norm
+ * weights, biases, router and shared-expert gates, the embedding and the LM head (small,
+ * or read whole for every token: one NaN there spoils every output); not scanned in the
+ * projection and expert matrices (most of a checkpoint, used in place from the mapping),
+ * where a NaN surfaces as non-finite logits, which the CLI reports.
  */
 #ifndef MOEKIT_MODEL_LOAD_H
 #define MOEKIT_MODEL_LOAD_H
