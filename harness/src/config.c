@@ -124,6 +124,20 @@ static ModelArch read_arch(Reader *r) {
     return ARCH_QWEN3_MOE;
 }
 
+/* Features of the Qwen configs that would change the model: refused rather than ignored,
+ * so a checkpoint is never run as a different model in silence. */
+static void reject_unsupported(Reader *r) {
+    const JsonValue *scaling = json_get(r->root, "rope_scaling");
+    const char *type = json_string(json_get(json_get(r->root, "rope_parameters"), "rope_type"));
+    int sliding = 0;
+    if (scaling && scaling->type != JSON_NULL)
+        reader_error(r, "rope_scaling is not supported (moekit implements plain RoPE)");
+    else if (type && strcmp(type, "default") != 0)
+        reader_error(r, "rope_parameters.rope_type must be \"default\" (plain RoPE)");
+    else if (json_bool(json_get(r->root, "use_sliding_window"), &sliding) == 0 && sliding)
+        reader_error(r, "use_sliding_window is not supported (moekit attends to every position)");
+}
+
 /* 4.x: top-level rope_theta; 5.x: rope_parameters.rope_theta. */
 static float read_rope_theta(Reader *r) {
     const JsonValue *v = json_get(r->root, "rope_theta");
@@ -231,6 +245,7 @@ int config_parse(ModelConfig *c, const char *text, size_t len, const char *what,
     read_sizes(&r, c);
     c->rms_norm_eps = read_float(&r, json_get(root, "rms_norm_eps"), "rms_norm_eps", 1e-6f);
     c->rope_theta = read_rope_theta(&r);
+    reject_unsupported(&r);
     c->norm_topk_prob = read_bool(&r, "norm_topk_prob", 0);
     c->tie_word_embeddings = read_bool(&r, "tie_word_embeddings", 0);
     c->mlp_only_layers = read_mlp_only(&r, c->num_hidden_layers);

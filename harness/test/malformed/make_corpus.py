@@ -353,6 +353,12 @@ case("config-architecture", "architecture LlamaForCausalLM (model_type llama) is
 case("config-model-type-newline",  # found by fuzz_config: the name split the message
      "architecture (none) (model_type qw\\x0a3_moe) is not supported",
      {"config.json": with_config(architectures=None, model_type="qw\n3_moe")})
+case("config-rope-scaling", "rope_scaling is not supported",
+     {"config.json": with_config(rope_scaling={"rope_type": "yarn", "factor": 4.0})})
+case("config-rope-type", "rope_parameters.rope_type must be \"default\"",
+     {"config.json": with_config(rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0})})
+case("config-sliding-window", "use_sliding_window is not supported",
+     {"config.json": with_config(use_sliding_window=True)})
 case("config-eps-string", "field \"rms_norm_eps\" must be a positive number, not a string",
      {"config.json": with_config(rms_norm_eps="1e-6")})
 case("config-theta-negative", "field \"rope_theta\" = -10000 must be a positive number",
