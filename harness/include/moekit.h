@@ -293,6 +293,38 @@ typedef struct {
 int sample(const float *logits, int V, Sampler *s, float *probs_scratch);
 
 /* ------------------------------------------------------------------------------------
+ * Lesson 09: fast matmul (lessons/09-fast-matmul/fast_matmul.c)
+ *
+ * The products of lesson 01, fast: every function here computes
+ *   y (T, out) = x (T, in) . W (out, in)^T
+ * and must agree with lesson 01's loop within float rounding, for any sizes.
+ * ---------------------------------------------------------------------------------- */
+
+/* Step 1: rows of W outermost, so each row is read once for all T tokens (plain C). */
+void matmul_loop_order(float *y, const float *x, const float *w, int T, int in_features,
+                       int out_features);
+/* Step 2: sum of a[i] * b[i], i < n, with SIMD intrinsics; n need not be a multiple of
+ * the vector width. */
+float dot_simd(const float *a, const float *b, int n);
+/* Step 2: step 1 with dot_simd for every (row, token) pair. */
+void matmul_simd(float *y, const float *x, const float *w, int T, int in_features,
+                 int out_features);
+/* Step 3: register tiles of several rows x several tokens (one thread). */
+void matmul_tiled(float *y, const float *x, const float *w, int T, int in_features,
+                  int out_features);
+/* Step 4: the GEMM the model runs: tiles, cache blocks, threads over output rows. */
+void fast_matmul_tokens(float *y, const float *x, const float *w, int T, int in_features,
+                        int out_features);
+/* Step 5: one token (decode): y (out) = W (out, in) . x (in), threads over rows. */
+void fast_matmul(float *y, const float *x, const float *w, int in_features, int out_features);
+
+/* Ready-made: the instruction set compiled in ("avx512", "avx2", "neon", "scalar"), its
+ * floats per vector, and the threads a parallel region gets (1 without OpenMP). */
+const char *fast_matmul_isa(void);
+int fast_matmul_lanes(void);
+int fast_matmul_max_threads(void);
+
+/* ------------------------------------------------------------------------------------
  * Bonus lesson 10 (optional): routing variants (lessons/10-routing/routing.c)
  * ---------------------------------------------------------------------------------- */
 

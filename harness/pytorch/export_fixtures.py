@@ -669,6 +669,26 @@ LESSON_10 = [  # the id prefix picks the C test: switch_*, ecroute_*, ecmoe_*
 
 
 # ------------------------------------------------------------------------------------
+# Lesson 09: fast matmul (the same product as lesson 01, on sizes that exercise the tails
+# of the vector loop, the edges of the register tiles and the threaded paths)
+# ------------------------------------------------------------------------------------
+
+LESSON_09 = [  # (id, T, in_features, out_features, |x|)
+    ("one", 1, 1, 1, 1.0),
+    ("small_odd", 3, 17, 31, 1.0),
+    ("few_rows", 17, 31, 3, 1.0),
+    ("tail_257", 5, 257, 17, 1.0),
+    ("tile_edges", 31, 33, 7, 1.0),
+    ("expert_shape", 17, 160, 192, 1.0),
+    ("down_shape", 13, 192, 160, 1.0),
+    ("one_token_257", 1, 257, 257, 1.0),
+    ("rows_4k", 3, 1024, 9, 1.0),  # rows 4 KiB apart: the short tile for leftover tokens
+    ("threads", 67, 257, 131, 1.0),  # T * in * out >= 2^18: the parallel path
+    ("one_token_threads", 2, 1031, 263, 1.0),  # in * out >= 2^18: fast_matmul in parallel
+]
+
+
+# ------------------------------------------------------------------------------------
 # Lessons and files
 # ------------------------------------------------------------------------------------
 
@@ -680,6 +700,7 @@ LESSONS = {  # file name -> [(case id, builder, args)]
     "05-expert": LESSON_05,
     "06-router": LESSON_06,
     "07-moe": LESSON_07,
+    "09-fast-matmul": [(c, matmul_case, a) for c, *a in LESSON_09],
     "10-routing": LESSON_10,
 }
 

@@ -224,5 +224,6 @@ BY_LESSON = {
     "06-router": [softmax_over_topk, no_renormalisation, lb_loss_per_assignment],
     "07-moe": [weights_wrong_slot, capacity_slot_major, capacity_floor,
                shared_gate_no_sigmoid],
+    "09-fast-matmul": [w_transposed],
     "10-routing": [switch_weight_one, ec_softmax_over_tokens],
 }

@@ -1,0 +1,1030 @@
+/*
+ * bench.c: `make bench`. Times lesson 09's kernels and the whole model against lesson 01,
+ * OpenBLAS and the PyTorch reference, and prints ratios measured in this one run (the
+ * machine is shared and noisy: absolute numbers from another day mean little, ratios of
+ * things timed side by side do). Writes the same figures to build/bench.json.
+ *
+ *   bench [--model DIR] [--prompt 64] [--decode 128] [--reps 5] [--json FILE]
+ *         [--python /usr/bin/python3] [--no-torch] [--quick]
+ *
+ * Every timing is the median of --reps rounds; within a round the variants being compared
+ * run one after the other (round robin), so a burst of noise hits all of them. Linked like
+ * the CLI (-Wl,--wrap=matmul,--wrap=matmul_tokens, use_fast.c), so the model's products go
+ * to lesson 01 or lesson 09 as use_fast_set() says. OpenBLAS (-DHAVE_OPENBLAS) and OpenMP
+ * are optional: without them those figures say "skipped" and why. Never fails on speed.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "model_load.h"
+#include "moekit.h"
+#include "safetensors.h"
+#include "todo.h"
+#include "use_fast.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef HAVE_OPENBLAS
+#include <cblas.h>
+void openblas_set_num_threads(int n);
+#endif
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#elif defined(__ARM_NEON) && defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+
+/* lesson 01's functions under the --wrap link */
+void __real_matmul(float *y, const float *x, const float *w, int in_features, int out_features);
+void __real_matmul_tokens(float *y, const float *x, const float *w, int T, int in_features,
+                          int out_features);
+
+/* ------------------------------------------------------------------------------------
+ * options, clocks, threads
+ * ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *model_dir, *json_path, *python;
+    int prompt, decode, reps, torch, quick;
+} Options;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cores(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* 1 when lesson 09 can run on two threads here */
+static int have_threads2(void) {
+#ifdef _OPENMP
+    return cores() >= 2;
+#else
+    return 0;
+#endif
+}
+
+static void set_threads(int n) {
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+#ifdef HAVE_OPENBLAS
+    openblas_set_num_threads(n);
+#endif
+    (void)n;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Seconds per call of f(arg): calls it in batches until a batch takes min_s. */
+typedef void (*Job)(void *arg);
+static double per_call(Job f, void *arg, double min_s) {
+    f(arg); /* warm: caches, page faults, thread pools */
+    for (long n = 1;; n *= 2) {
+        double t0 = now();
+        for (long i = 0; i < n; i++) f(arg);
+        double dt = now() - t0;
+        if (dt >= min_s || n >= (1L << 24)) return dt / n;
+    }
+}
+
+/* ------------------------------------------------------------------------------------
+ * the FMA peak: independent fused multiply-adds, as many as the core can issue
+ * ---------------------------------------------------------------------------------- */
+
+#define PEAK_CHAINS 16 /* P_CHAINS below */
+static volatile float peak_sink;
+
+/* 16 independent chains a[j] = a[j] * m + c, written out so that every a[j] is a register */
+#define P_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+#define P_DECL(j) P_VEC a##j = P_SET1((float)(j));
+#define P_STEP(j) a##j = P_FMA(a##j, m, c);
+#define P_ADDTO(j) s = P_ADD(s, a##j);
+#if defined(__AVX512F__)
+#define P_VEC __m512
+#define P_SET1 _mm512_set1_ps
+#define P_FMA _mm512_fmadd_ps
+#define P_ADD _mm512_add_ps
+#define P_HSUM _mm512_reduce_add_ps
+#elif defined(__AVX2__) && defined(__FMA__)
+#define P_VEC __m256
+#define P_SET1 _mm256_set1_ps
+#define P_FMA _mm256_fmadd_ps
+#define P_ADD _mm256_add_ps
+static float P_HSUM(__m256 v) {
+    float l[8];
+    _mm256_storeu_ps(l, v);
+    return l[0] + l[1] + l[2] + l[3] + l[4] + l[5] + l[6] + l[7];
+}
+#elif defined(__ARM_NEON) && defined(__aarch64__)
+#define P_VEC float32x4_t
+#define P_SET1 vdupq_n_f32
+#define P_FMA(a, b, c) vfmaq_f32(c, a, b)
+#define P_ADD vaddq_f32
+#define P_HSUM vaddvq_f32
+#else
+#define P_VEC float
+#define P_SET1(v) (v)
+#define P_FMA(a, b, c) ((a) * (b) + (c))
+#define P_ADD(a, b) ((a) + (b))
+#define P_HSUM(v) (v)
+#endif
+
+static void fma_loop(void *arg) {
+    long n = *(const long *)arg;
+    P_VEC m = P_SET1(0.999999f), c = P_SET1(1e-7f), s = P_SET1(0.0f);
+    P_CHAINS(P_DECL)
+    for (long k = 0; k < n; k++) {
+        P_CHAINS(P_STEP)
+    }
+    P_CHAINS(P_ADDTO)
+    peak_sink = P_HSUM(s);
+}
+
+/* FLOP/s of one thread: 2 per lane per FMA. */
+static double measure_peak(int reps) {
+    long n = 1L << 16;
+    double t[16];
+    for (int r = 0; r < reps && r < 16; r++)
+        t[r] = 2.0 * PEAK_CHAINS * fast_matmul_lanes() * (double)n / per_call(fma_loop, &n, 0.05);
+    qsort(t, (size_t)(reps < 16 ? reps : 16), sizeof *t, cmp_double);
+    return t[(reps < 16 ? reps : 16) - 1]; /* the best round: a peak is a peak */
+}
+
+/* ------------------------------------------------------------------------------------
+ * kernels on shapes
+ * ---------------------------------------------------------------------------------- */
+
+enum { K_NAIVE, K_LOOP, K_SIMD, K_TILED, K_FAST1, K_BLAS1, K_FAST2, K_BLAS2, N_KERNELS };
+static const char *KERNEL_NAME[N_KERNELS] = {"naive", "loop_order", "simd", "tiled",
+                                             "fast", "openblas", "fast_2t", "openblas_2t"};
+
+typedef struct {
+    const char *name;
+    int T, in, out;
+    int count;    /* times one prefill (or one decoded token) runs it; 0: not the model's */
+    int is_model; /* counts towards the model's figures */
+    double s[N_KERNELS]; /* seconds per call; 0 = not run */
+    double peak;         /* FMA-loop FLOP/s measured next to this shape's fast kernel */
+} Shape;
+
+typedef struct {
+    const Shape *sh;
+    int kernel;
+    float *y, *x, *w;
+} KernelJob;
+
+static void run_kernel(void *arg) {
+    KernelJob *j = arg;
+    const Shape *s = j->sh;
+    switch (j->kernel) {
+    case K_NAIVE:
+        if (s->T == 1) __real_matmul(j->y, j->x, j->w, s->in, s->out);
+        else __real_matmul_tokens(j->y, j->x, j->w, s->T, s->in, s->out);
+        break;
+    case K_LOOP: matmul_loop_order(j->y, j->x, j->w, s->T, s->in, s->out); break;
+    case K_SIMD: matmul_simd(j->y, j->x, j->w, s->T, s->in, s->out); break;
+    case K_TILED: matmul_tiled(j->y, j->x, j->w, s->T, s->in, s->out); break;
+    case K_FAST1:
+    case K_FAST2:
+        if (s->T == 1) fast_matmul(j->y, j->x, j->w, s->in, s->out);
+        else fast_matmul_tokens(j->y, j->x, j->w, s->T, s->in, s->out);
+        break;
+#ifdef HAVE_OPENBLAS
+    case K_BLAS1:
+    case K_BLAS2:
+        if (s->T == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, s->out, s->in, 1.0f, j->w, s->in, j->x, 1,
+                        0.0f, j->y, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->T, s->out, s->in, 1.0f,
+                        j->x, s->in, j->w, s->in, 0.0f, j->y, s->out);
+        break;
+#endif
+    default: break;
+    }
+}
+
+/* kernels whose lesson function still has a TODO (find_todo) */
+static int kernel_todo[N_KERNELS];
+static char todo_names[256];
+
+static int kernel_available(int k, const Shape *s, int threads2) {
+    if (kernel_todo[k]) return 0;
+#ifndef HAVE_OPENBLAS
+    if (k == K_BLAS1 || k == K_BLAS2) return 0;
+#endif
+    if ((k == K_FAST2 || k == K_BLAS2) && !threads2) return 0;
+    /* two threads only where lesson 09 uses them (PARALLEL_MIN_WORK in fast_matmul.c) */
+    if ((k == K_FAST2 || k == K_BLAS2) && (double)s->T * s->in * s->out < 262144.0) return 0;
+    /* the slow steps on big squares would take minutes */
+    double fma = (double)s->T * s->in * s->out;
+    if ((k == K_NAIVE || k == K_LOOP) && fma > 4e7) return 0;
+    if (k == K_SIMD && fma > 2e8) return 0;
+    return 1;
+}
+
+static float *random_floats(long n, unsigned *seed) {
+    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    if (!p) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(2);
+    }
+    for (long i = 0; i < n; i++) {
+        *seed = *seed * 1103515245u + 12345u;
+        p[i] = (float)((*seed >> 8) & 0xffff) / 32768.0f - 1.0f;
+    }
+    return p;
+}
+
+/* 1 when the variants k and kk would disturb each other's timing if interleaved: the
+ * thread pools of OpenMP and OpenBLAS keep spinning for a while after a parallel call, and
+ * on a 2-core machine a spinning pool steals the core the other one needs. */
+static int is_two_thread(int k) { return k == K_FAST2 || k == K_BLAS2; }
+
+static void sleep_s(double s) {
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* Runs each lesson kernel once on a small product: those that hit a TODO are left out. */
+static void find_todo(void) {
+    float x[5 * 37], w[19 * 37], y[5 * 19];
+    for (int i = 0; i < 5 * 37; i++) x[i] = 0.5f;
+    for (int i = 0; i < 19 * 37; i++) w[i] = 0.25f;
+    Shape small[2] = {{"probe", 5, 37, 19, 0, 0, {0}, 0}, {"probe", 1, 37, 19, 0, 0, {0}, 0}};
+    for (int k = 0; k < N_KERNELS; k++) {
+        if (k == K_BLAS1 || k == K_BLAS2) continue;
+        for (int i = 0; i < 2; i++) {
+            KernelJob j = {&small[i], k, y, x, w};
+            todo_reset();
+            set_threads(1);
+            run_kernel(&j);
+            const TodoHit *hit = todo_first();
+            if (hit && !kernel_todo[k]) {
+                kernel_todo[k] = 1;
+                if (!strstr(todo_names, hit->func) && strlen(todo_names) + strlen(hit->func) + 3 < sizeof todo_names)
+                    strcat(strcat(todo_names, todo_names[0] ? ", " : ""), hit->func);
+            }
+        }
+    }
+    todo_reset();
+    if (kernel_todo[K_FAST1]) kernel_todo[K_FAST2] = 1;
+}
+
+/* Times every kernel on every shape and checks they agree. One-thread variants run round
+ * robin within each round; the two-thread ones each get their rounds in a block, with a
+ * pause before and after so that the other library's spinning threads have gone to sleep. */
+static void time_shapes(Shape *shapes, int n, const Options *o, int threads2) {
+    unsigned seed = 7;
+    for (int i = 0; i < n; i++) {
+        Shape *s = &shapes[i];
+        float *x = random_floats((long)s->T * s->in, &seed);
+        float *w = random_floats((long)s->out * s->in, &seed);
+        float *y = random_floats((long)s->T * s->out, &seed);
+        float *ref = random_floats((long)s->T * s->out, &seed);
+        double t[N_KERNELS][16];
+        int reps = o->reps < 16 ? o->reps : 16;
+        double min_s = o->quick ? 0.005 : 0.02, peaks[16] = {0};
+        int ref_kernel = -1;
+        for (int phase = 0; phase < N_KERNELS; phase++) {
+            /* phase 0: every one-thread kernel, round robin; then each two-thread one alone */
+            if (phase > 0 && !is_two_thread(phase)) continue;
+            if (phase > 0 && !kernel_available(phase, s, threads2)) continue;
+            if (phase > 0) sleep_s(0.25);
+            for (int r = 0; r < reps; r++)
+                for (int k = 0; k < N_KERNELS; k++) {
+                    if (phase == 0 ? is_two_thread(k) : k != phase) continue;
+                    if (!kernel_available(k, s, threads2)) continue;
+                    set_threads(is_two_thread(k) ? 2 : 1);
+                    if (k == K_FAST1) { /* the peak, right before: same clock, same load */
+                        long fma_n = 1L << 12;
+                        peaks[r] = 2.0 * PEAK_CHAINS * fast_matmul_lanes() * (double)fma_n /
+                                   per_call(fma_loop, &fma_n, min_s);
+                    }
+                    KernelJob j = {s, k, y, x, w};
+                    t[k][r] = per_call(run_kernel, &j, min_s);
+                    if (r > 0) continue;
+                    if (ref_kernel < 0) { /* the first kernel run is the reference */
+                        memcpy(ref, y, sizeof(float) * (size_t)s->T * s->out);
+                        ref_kernel = k;
+                        continue;
+                    }
+                    for (long e = 0; e < (long)s->T * s->out; e++) /* all compute the same */
+                        if (!(fabsf(y[e] - ref[e]) <= 1e-3f + 1e-3f * fabsf(ref[e]))) {
+                            fprintf(stderr, "bench: %s disagrees with %s on %s: fix it first "
+                                            "(make check LESSON=09)\n",
+                                    KERNEL_NAME[k], KERNEL_NAME[ref_kernel], s->name);
+                            exit(2);
+                        }
+                }
+            set_threads(1);
+        }
+        for (int k = 0; k < N_KERNELS; k++)
+            s->s[k] = kernel_available(k, s, threads2) ? median(t[k], reps) : 0.0;
+        s->peak = kernel_available(K_FAST1, s, threads2) ? median(peaks, reps) : 0.0;
+        free(x), free(w), free(y), free(ref);
+    }
+    sleep_s(0.25);
+}
+
+/* Sum over the model's shapes of count * seconds of kernel k (0 if any is missing). A
+ * two-thread kernel not run on a shape too small for threads counts its one-thread time:
+ * lesson 09 runs those on one thread. */
+static double model_seconds(const Shape *shapes, int n, int k) {
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        if (!shapes[i].is_model) continue;
+        double s = shapes[i].s[k];
+        if (s <= 0.0 && (k == K_FAST2 || k == K_BLAS2) &&
+            (double)shapes[i].T * shapes[i].in * shapes[i].out < 262144.0)
+            s = shapes[i].s[k == K_FAST2 ? K_FAST1 : K_BLAS1];
+        if (s <= 0.0) return 0.0;
+        sum += shapes[i].count * s;
+    }
+    return sum;
+}
+
+static double model_flops(const Shape *shapes, int n) {
+    double f = 0.0;
+    for (int i = 0; i < n; i++)
+        if (shapes[i].is_model) f += shapes[i].count * 2.0 * shapes[i].T * shapes[i].in * shapes[i].out;
+    return f;
+}
+
+/* ------------------------------------------------------------------------------------
+ * the model: prefill and decode tokens/s
+ * ---------------------------------------------------------------------------------- */
+
+static const char TEXT[] =
+    "The secret of a happy life is to find out what you love, and then to do it with all "
+    "your heart. % Q: How many programmers does it take to change a light bulb? A: None, "
+    "that is a hardware problem. % A journey of a thousand miles begins with a single step, "
+    "and so does a journey of one. % ";
+
+typedef struct {
+    Model m;
+    int loaded;
+    float *x, *logits;
+    int *ids;
+    int P, N;
+} Bench;
+
+static int bench_open(Bench *b, const char *dir, ModelConfig *from_config, const SafeTensors *st,
+                      int P, int N, char *err, size_t errlen) {
+    memset(b, 0, sizeof *b);
+    ModelOptions mo = {.max_seq = P + N + 1, .max_tokens = P};
+    int rc = from_config ? model_build(&b->m, from_config, st, "", &mo, err, errlen)
+                         : model_load_dir(&b->m, dir, &mo, err, errlen);
+    if (rc != 0) return -1;
+    const ModelConfig *c = &b->m.config;
+    b->loaded = 1;
+    b->P = P, b->N = N;
+    b->x = malloc(sizeof(float) * (size_t)P * c->hidden_size);
+    b->logits = malloc(sizeof(float) * (size_t)P * c->vocab_size);
+    b->ids = malloc(sizeof(int) * (size_t)(P + N));
+    if (!b->x || !b->logits || !b->ids) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int n_text = (int)strlen(TEXT);
+    for (int i = 0; i < P + N; i++) b->ids[i] = (unsigned char)TEXT[i % n_text] % c->vocab_size;
+    return 0;
+}
+
+static void bench_close(Bench *b) {
+    if (b->loaded) model_free(&b->m);
+    free(b->x), free(b->logits), free(b->ids);
+    memset(b, 0, sizeof *b);
+}
+
+static void prefill_job(void *arg) {
+    Bench *b = arg;
+    model_forward(&b->m, b->ids, b->P, 0, b->x, b->logits);
+}
+
+/* Seconds per decoded token: the prompt through the cache (not timed), then N tokens. */
+static double decode_seconds(Bench *b) {
+    model_forward(&b->m, b->ids, b->P, 0, b->x, b->logits);
+    double t0 = now();
+    for (int i = 0; i < b->N; i++)
+        model_forward(&b->m, &b->ids[b->P + i], 1, b->P + i, b->x, b->logits);
+    return (now() - t0) / b->N;
+}
+
+enum { M_NAIVE1, M_FAST1, M_FAST2, N_MODES };
+static const char *MODE_NAME[N_MODES] = {"lesson01_1t", "fast_1t", "fast_2t"};
+
+typedef struct {
+    double prefill_tps[N_MODES], decode_tps[N_MODES]; /* 0: not run */
+} ModelTimes;
+
+static void set_mode(int mode) {
+    use_fast_set(mode == M_NAIVE1 ? MATMUL_NAIVE : MATMUL_FAST);
+    set_threads(mode == M_FAST2 ? 2 : 1);
+}
+
+/* rounds x modes, round robin; appended to per-mode sample arrays */
+static void time_model(Bench *b, int rounds, int threads2, double *pre, double *dec, int *n) {
+    for (int r = 0; r < rounds; r++) {
+        for (int mode = 0; mode < N_MODES; mode++) {
+            if (mode == M_FAST2 && !threads2) continue;
+            if (mode != M_NAIVE1 && kernel_todo[K_FAST1]) continue;
+            set_mode(mode);
+            pre[mode * 64 + n[mode]] = b->P / per_call(prefill_job, b, 0.05);
+            dec[mode * 64 + n[mode]] = 1.0 / decode_seconds(b);
+            n[mode]++;
+        }
+    }
+    use_fast_set(MATMUL_FAST);
+    set_threads(1);
+}
+
+/* ------------------------------------------------------------------------------------
+ * PyTorch, in a child process
+ * ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    double prefill_tps, decode_tps, nocache_tps;
+    char version[64];
+    char why[700]; /* non-empty: skipped, and why */
+} TorchResult;
+
+static TorchResult run_torch(const Options *o, const char *dir, int threads) {
+    TorchResult r;
+    memset(&r, 0, sizeof r);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "OMP_NUM_THREADS=%d OPENBLAS_NUM_THREADS=%d MKL_NUM_THREADS=%d '%s' "
+             "harness/bench/torch_bench.py --model '%s' --threads %d --prompt %d --decode %d "
+             "--reps %d%s 2>&1",
+             threads, threads, threads, o->python, dir, threads, o->prompt, o->decode, o->reps,
+             threads > 1 ? " --no-nocache" : "");
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        snprintf(r.why, sizeof r.why, "skipped: cannot start %s", o->python);
+        return r;
+    }
+    char line[512], last[512] = "";
+    while (fgets(line, sizeof line, p)) {
+        double v;
+        char name[64];
+        if (sscanf(line, "%63s %lf", name, &v) == 2) {
+            if (!strcmp(name, "prefill_tokens_per_s")) r.prefill_tps = v;
+            else if (!strcmp(name, "decode_tokens_per_s")) r.decode_tps = v;
+            else if (!strcmp(name, "nocache_tokens_per_s")) r.nocache_tps = v;
+        }
+        if (sscanf(line, "torch_version %63s", name) == 1) snprintf(r.version, sizeof r.version, "%s", name);
+        if (line[0] && line[0] != '\n') snprintf(last, sizeof last, "%s", line);
+    }
+    int status = pclose(p);
+    if (status != 0 || r.prefill_tps <= 0.0 || r.decode_tps <= 0.0) {
+        last[strcspn(last, "\n")] = '\0';
+        snprintf(r.why, sizeof r.why, "skipped: PyTorch (%s) failed: %s", o->python,
+                 last[0] ? last : "no output");
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------------------------------
+ * synthetic models for expert_scaling
+ * ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    char *buf;
+    size_t size;
+    SafeTensors st;
+} Synth;
+
+/* A byte-level Qwen3-MoE with the demo's shape but E experts, random weights, in memory. */
+static int synth_model(Synth *s, const ModelConfig *base, int E, ModelConfig *c, char *err,
+                       size_t errlen) {
+    int C = base->hidden_size, L = base->num_hidden_layers, H = base->num_attention_heads;
+    int KV = base->num_key_value_heads, D = base->head_dim, Im = base->moe_intermediate_size;
+    int Id = base->intermediate_size, V = base->vocab_size, k = base->num_experts_per_tok;
+    char config[1024];
+    snprintf(config, sizeof config,
+             "{\"model_type\": \"qwen3_moe\", \"vocab_size\": %d, \"hidden_size\": %d, "
+             "\"num_hidden_layers\": %d, \"num_attention_heads\": %d, \"num_key_value_heads\": %d, "
+             "\"head_dim\": %d, \"intermediate_size\": %d, \"moe_intermediate_size\": %d, "
+             "\"num_experts\": %d, \"num_experts_per_tok\": %d, \"norm_topk_prob\": true, "
+             "\"decoder_sparse_step\": 1, \"mlp_only_layers\": [0], \"rms_norm_eps\": 1e-6, "
+             "\"rope_theta\": 10000.0, \"max_position_embeddings\": 4096, "
+             "\"tie_word_embeddings\": true}",
+             V, C, L, H, KV, D, Id, Im, E, k);
+    if (config_parse(c, config, strlen(config), "synthetic config", err, errlen) != 0) return -1;
+    /* tensor list: name, rows, cols (cols 0: a vector) */
+    typedef struct {
+        char name[96];
+        long rows, cols;
+    } T;
+    long cap = 8 + (long)L * (10 + 3L * E), n = 0;
+    T *t = calloc((size_t)cap, sizeof *t);
+    if (!t) return snprintf(err, errlen, "out of memory"), -1;
+#define ADD(r, cc, ...)                                                                    \
+    do {                                                                                   \
+        snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__);                                \
+        t[n].rows = (r), t[n].cols = (cc), n++;                                            \
+    } while (0)
+    ADD(V, C, "model.embed_tokens.weight");
+    ADD(C, 0, "model.norm.weight");
+    for (int l = 0; l < L; l++) {
+        ADD(C, 0, "model.layers.%d.input_layernorm.weight", l);
+        ADD(C, 0, "model.layers.%d.post_attention_layernorm.weight", l);
+        ADD((long)H * D, C, "model.layers.%d.self_attn.q_proj.weight", l);
+        ADD((long)KV * D, C, "model.layers.%d.self_attn.k_proj.weight", l);
+        ADD((long)KV * D, C, "model.layers.%d.self_attn.v_proj.weight", l);
+        ADD(C, (long)H * D, "model.layers.%d.self_attn.o_proj.weight", l);
+        ADD(D, 0, "model.layers.%d.self_attn.q_norm.weight", l);
+        ADD(D, 0, "model.layers.%d.self_attn.k_norm.weight", l);
+        if (l == 0) {
+            ADD(Id, C, "model.layers.0.mlp.gate_proj.weight");
+            ADD(Id, C, "model.layers.0.mlp.up_proj.weight");
+            ADD(C, Id, "model.layers.0.mlp.down_proj.weight");
+            continue;
+        }
+        ADD(E, C, "model.layers.%d.mlp.gate.weight", l);
+        for (int e = 0; e < E; e++) {
+            ADD(Im, C, "model.layers.%d.mlp.experts.%d.gate_proj.weight", l, e);
+            ADD(Im, C, "model.layers.%d.mlp.experts.%d.up_proj.weight", l, e);
+            ADD(C, Im, "model.layers.%d.mlp.experts.%d.down_proj.weight", l, e);
+        }
+    }
+#undef ADD
+    /* the header JSON, then the data (each tensor 64-byte aligned) */
+    size_t hcap = (size_t)n * 160 + 64, hlen = 0, data = 0;
+    char *header = malloc(hcap);
+    if (!header) return free(t), snprintf(err, errlen, "out of memory"), -1;
+    hlen += (size_t)snprintf(header + hlen, hcap - hlen, "{");
+    for (long i = 0; i < n; i++) {
+        size_t bytes = sizeof(float) * (size_t)t[i].rows * (size_t)(t[i].cols ? t[i].cols : 1);
+        if (t[i].cols)
+            hlen += (size_t)snprintf(header + hlen, hcap - hlen,
+                                     "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%ld,%ld],"
+                                     "\"data_offsets\":[%zu,%zu]}",
+                                     i ? "," : "", t[i].name, t[i].rows, t[i].cols, data, data + bytes);
+        else
+            hlen += (size_t)snprintf(header + hlen, hcap - hlen,
+                                     "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%ld],"
+                                     "\"data_offsets\":[%zu,%zu]}",
+                                     i ? "," : "", t[i].name, t[i].rows, data, data + bytes);
+        data += bytes;
+    }
+    hlen += (size_t)snprintf(header + hlen, hcap - hlen, "}");
+    while ((8 + hlen) % 64) header[hlen++] = ' '; /* data starts 64-byte aligned */
+    s->size = 8 + hlen + data;
+    s->buf = aligned_alloc(64, (s->size + 63) / 64 * 64);
+    if (!s->buf) return free(t), free(header), snprintf(err, errlen, "out of memory"), -1;
+    unsigned long long len = hlen;
+    for (int i = 0; i < 8; i++) s->buf[i] = (char)(len >> (8 * i) & 0xff);
+    memcpy(s->buf + 8, header, hlen);
+    float *f = (float *)(void *)(s->buf + 8 + hlen);
+    unsigned seed = 99u + (unsigned)E;
+    for (long i = 0; i < n; i++) {
+        long cnt = t[i].rows * (t[i].cols ? t[i].cols : 1);
+        float scale = t[i].cols ? 1.0f / sqrtf((float)t[i].cols) : 0.0f;
+        for (long j = 0; j < cnt; j++) {
+            seed = seed * 1103515245u + 12345u;
+            float u = (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
+            f[j] = t[i].cols ? u * scale : 1.0f; /* norms: 1 */
+        }
+        f += cnt;
+    }
+    free(t), free(header);
+    return st_open_memory(&s->st, s->buf, s->size, "synthetic model", err, errlen);
+}
+
+static void synth_free(Synth *s) {
+    st_close(&s->st);
+    free(s->buf);
+    memset(s, 0, sizeof *s);
+}
+
+/* ------------------------------------------------------------------------------------
+ * output
+ * ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name, *target, *how;
+    double value;  /* valid when why is empty */
+    char why[700]; /* "skipped: ..." */
+} Ratio;
+
+static void ratio_set(Ratio *r, double num, double den) {
+    if (r->why[0]) return;
+    if (num > 0.0 && den > 0.0) r->value = num / den;
+    else snprintf(r->why, sizeof r->why, "skipped: not measured");
+}
+
+static void put_json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fputc('\\', f);
+        if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void cpu_name(char *out, size_t len) {
+    snprintf(out, len, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+            char *v = strchr(line, ':') + 1;
+            while (*v == ' ') v++;
+            v[strcspn(v, "\n")] = '\0';
+            snprintf(out, len, "%s", v);
+            break;
+        }
+    fclose(f);
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: bench [--model DIR] [--prompt N] [--decode N] [--reps N] [--json FILE]\n"
+               "             [--python PATH] [--no-torch] [--quick]\n");
+}
+
+static int parse(Options *o, int argc, char **argv) {
+    *o = (Options){"data/model", "build/bench.json", "/usr/bin/python3", 64, 128, 5, 1, 0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "--no-torch")) o->torch = 0;
+        else if (!strcmp(a, "--quick")) o->quick = 1, o->reps = 3;
+        else if (!strcmp(a, "--help")) return usage(stdout), 1;
+        else if (!more) return usage(stderr), -1;
+        else if (!strcmp(a, "--model")) o->model_dir = argv[++i];
+        else if (!strcmp(a, "--json")) o->json_path = argv[++i];
+        else if (!strcmp(a, "--python")) o->python = argv[++i];
+        else if (!strcmp(a, "--prompt")) o->prompt = atoi(argv[++i]);
+        else if (!strcmp(a, "--decode")) o->decode = atoi(argv[++i]);
+        else if (!strcmp(a, "--reps")) o->reps = atoi(argv[++i]);
+        else return usage(stderr), -1;
+    }
+    if (o->prompt < 1 || o->decode < 1 || o->reps < 1 || o->reps > 16) {
+        fprintf(stderr, "bench: --prompt and --decode >= 1, --reps 1..16\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------
+ * main
+ * ---------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+    Options o;
+    int rc = parse(&o, argc, argv);
+    if (rc) return rc > 0 ? 0 : 2;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    char cpu[256], date[64], err[512];
+    cpu_name(cpu, sizeof cpu);
+    time_t tt = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", gmtime(&tt));
+    int threads2 = have_threads2();
+    printf("moekit bench, %s\n%s, %d cores; lesson 09 compiled for %s (%d lanes), OpenMP %s, "
+           "OpenBLAS %s\n",
+           date, cpu, cores(), fast_matmul_isa(), fast_matmul_lanes(),
+#ifdef _OPENMP
+           "on",
+#else
+           "off",
+#endif
+#ifdef HAVE_OPENBLAS
+           "linked"
+#else
+           "not found"
+#endif
+    );
+
+    /* the demo model (its shapes drive the kernel table) */
+    Bench b;
+    int have_model = bench_open(&b, o.model_dir, NULL, NULL, o.prompt, o.decode, err, sizeof err) == 0;
+    char model_why[600] = "";
+    if (!have_model) {
+        snprintf(model_why, sizeof model_why, "skipped: %s", err);
+        bench_close(&b);
+    } else { /* the model needs lessons 01-08 written */
+        use_fast_set(MATMUL_NAIVE);
+        todo_reset();
+        prefill_job(&b);
+        const TodoHit *hit = todo_first();
+        if (hit) {
+            snprintf(model_why, sizeof model_why, "skipped: %s() has a TODO (%s:%d)", hit->func,
+                     hit->file, hit->line);
+            todo_reset();
+            have_model = 0;
+            bench_close(&b);
+        }
+        use_fast_set(MATMUL_FAST);
+    }
+    ModelConfig demo = {0};
+    if (have_model) demo = b.m.config;
+    else { /* the demo's shape, so the kernel table still means something */
+        demo.hidden_size = 160, demo.num_hidden_layers = 4, demo.num_attention_heads = 4;
+        demo.num_key_value_heads = 2, demo.head_dim = 32, demo.intermediate_size = 384;
+        demo.moe_intermediate_size = 192, demo.num_experts = 8, demo.num_experts_per_tok = 2;
+        demo.vocab_size = 256;
+    }
+    int C = demo.hidden_size, Im = demo.moe_intermediate_size, Id = demo.intermediate_size;
+    int E = demo.num_experts, k = demo.num_experts_per_tok, L = demo.num_hidden_layers;
+    int q = demo.num_attention_heads * demo.head_dim, kv = demo.num_key_value_heads * demo.head_dim;
+    int P = o.prompt, rows = (P * k + E - 1) / E; /* an expert's rows in a balanced prefill */
+    int dense = 0, sparse = 0;
+    for (int l = 0; l < L; l++) {
+        int sp = E > 0 && !(have_model && !b.m.layers[l].is_sparse) && !(!have_model && l == 0);
+        sparse += sp, dense += !sp;
+    }
+
+    printf("FMA peak, 1 thread, measured now: ");
+    double peak = measure_peak(o.reps);
+    printf("%.1f GFLOP/s\n", peak * 1e-9);
+
+    /* prefill GEMMs: what one prefill of P tokens runs as matrix-matrix products */
+    Shape gemm[] = {
+        {"dense gate/up_proj", P, C, Id, 2 * dense, 1, {0}, 0},
+        {"dense down_proj", P, Id, C, dense, 1, {0}, 0},
+        {"router gate", P, C, E, sparse, 1, {0}, 0},
+        {"expert gate/up_proj", rows, C, Im, 2 * E * sparse, 1, {0}, 0},
+        {"expert down_proj", rows, Im, C, E * sparse, 1, {0}, 0},
+        {"square 256", 256, 256, 256, 0, 0, {0}, 0},
+        {"square 512", 512, 512, 512, 0, 0, {0}, 0},
+        {"square 1024", 1024, 1024, 1024, 0, 0, {0}, 0},
+    };
+    int n_gemm = (int)(sizeof gemm / sizeof gemm[0]) - (o.quick ? 2 : 0);
+    /* decode GEMVs: one token */
+    Shape gemv[] = {
+        {"q_proj", 1, C, q, L, 1, {0}, 0},
+        {"k_proj, v_proj", 1, C, kv, 2 * L, 1, {0}, 0},
+        {"o_proj", 1, q, C, L, 1, {0}, 0},
+        {"router gate", 1, C, E, sparse, 1, {0}, 0},
+        {"expert gate/up_proj", 1, C, Im, 2 * k * sparse, 1, {0}, 0},
+        {"expert down_proj", 1, Im, C, k * sparse, 1, {0}, 0},
+        {"dense gate/up_proj", 1, C, Id, 2 * dense, 1, {0}, 0},
+        {"dense down_proj", 1, Id, C, dense, 1, {0}, 0},
+        {"lm_head", 1, C, demo.vocab_size, 1, 1, {0}, 0},
+        {"square 1024", 1, 1024, 1024, 0, 0, {0}, 0},
+        {"square 4096", 1, 4096, 4096, 0, 0, {0}, 0},
+    };
+    int n_gemv = (int)(sizeof gemv / sizeof gemv[0]) - (o.quick ? 1 : 0);
+    /* drop shapes the model does not have (no dense layer, say) */
+    for (int i = 0; i < n_gemm; i++) if (gemm[i].is_model && gemm[i].count == 0) gemm[i].is_model = 0;
+    for (int i = 0; i < n_gemv; i++) if (gemv[i].is_model && gemv[i].count == 0) gemv[i].is_model = 0;
+
+    find_todo();
+    if (todo_names[0])
+        printf("still TODO (left out below): %s: make check LESSON=09\n", todo_names);
+    printf("timing the kernels (median of %d rounds) ...\n", o.reps);
+    time_shapes(gemm, n_gemm, &o, threads2);
+    time_shapes(gemv, n_gemv, &o, threads2);
+
+    printf("\nGEMM y (T, out) = x (T, in) . W (out, in)^T: GFLOP/s (1 thread unless _2t)\n");
+    printf("%-22s %5s %5s %5s %4s", "shape", "T", "in", "out", "x");
+    for (int kk = 0; kk < N_KERNELS; kk++) printf(" %11s", KERNEL_NAME[kk]);
+    printf("\n");
+    Shape *tables[2] = {gemm, gemv};
+    int counts[2] = {n_gemm, n_gemv};
+    for (int tb = 0; tb < 2; tb++) {
+        if (tb == 1) printf("GEMV, one token (decode):\n");
+        for (int i = 0; i < counts[tb]; i++) {
+            Shape *s = &tables[tb][i];
+            printf("%-22s %5d %5d %5d %4d", s->name, s->T, s->in, s->out, s->count);
+            for (int kk = 0; kk < N_KERNELS; kk++) {
+                if (s->s[kk] > 0.0) printf(" %11.1f", 2.0 * s->T * s->in * s->out / s->s[kk] * 1e-9);
+                else printf(" %11s", kernel_todo[kk] ? "todo" : "-");
+            }
+            printf("\n");
+        }
+    }
+
+    /* the model */
+    ModelTimes mt;
+    memset(&mt, 0, sizeof mt);
+    TorchResult torch1, torch2;
+    memset(&torch1, 0, sizeof torch1), memset(&torch2, 0, sizeof torch2);
+    if (!o.torch) {
+        snprintf(torch1.why, sizeof torch1.why, "skipped: --no-torch");
+        snprintf(torch2.why, sizeof torch2.why, "skipped: --no-torch");
+    }
+    if (have_model) {
+        printf("\ntiming the model %s: prefill %d tokens, decode %d ...\n", o.model_dir, P, o.decode);
+        double pre[N_MODES * 64], dec[N_MODES * 64];
+        int n[N_MODES] = {0};
+        int half = (o.reps + 1) / 2;
+        time_model(&b, half, threads2, pre, dec, n);
+        if (o.torch) torch1 = run_torch(&o, o.model_dir, 1);
+        if (o.torch && cores() >= 2 && !torch1.why[0]) torch2 = run_torch(&o, o.model_dir, 2);
+        if (cores() < 2) snprintf(torch2.why, sizeof torch2.why, "skipped: one core");
+        time_model(&b, o.reps - half > 0 ? o.reps - half : 1, threads2, pre, dec, n);
+        for (int mode = 0; mode < N_MODES; mode++)
+            if (n[mode]) {
+                mt.prefill_tps[mode] = median(pre + mode * 64, n[mode]);
+                mt.decode_tps[mode] = median(dec + mode * 64, n[mode]);
+            }
+    } else if (o.torch) {
+        snprintf(torch1.why, sizeof torch1.why, "%s", model_why);
+        snprintf(torch2.why, sizeof torch2.why, "%s", model_why);
+    }
+
+    /* expert scaling: E = 8 vs 64, same top-k and expert size, decode time per token */
+    double scale_s[2] = {0, 0};
+    char scale_why[700] = "";
+    {
+        int Es[2] = {8, 64};
+        for (int i = 0; i < 2 && !scale_why[0]; i++) {
+            Synth s;
+            ModelConfig c;
+            memset(&s, 0, sizeof s);
+            Bench sb;
+            if (synth_model(&s, &demo, Es[i], &c, err, sizeof err) != 0 ||
+                bench_open(&sb, NULL, &c, &s.st, o.prompt, o.decode, err, sizeof err) != 0) {
+                snprintf(scale_why, sizeof scale_why, "skipped: synthetic model: %s", err);
+                synth_free(&s);
+                break;
+            }
+            use_fast_set(kernel_todo[K_FAST1] ? MATMUL_NAIVE : MATMUL_FAST);
+            set_threads(1);
+            double t[16];
+            for (int r = 0; r < o.reps; r++) t[r] = decode_seconds(&sb);
+            scale_s[i] = median(t, o.reps);
+            bench_close(&sb);
+            synth_free(&s);
+        }
+    }
+
+    /* the ratios */
+    Ratio R[] = {
+        {"gemm_vs_naive", ">= 20", "lesson 01 time / fast time, the model's prefill GEMMs, 1 thread", 0, ""},
+        {"gemm_vs_openblas", ">= 0.9", "cblas_sgemm time / fast time, the model's prefill GEMMs, 1 thread", 0, ""},
+        {"gemm_vs_openblas_2t", "", "the same, 2 threads each", 0, ""},
+        {"gemv_vs_openblas", ">= 1.0", "cblas_sgemv time / fast time, the model's decode products, 1 thread", 0, ""},
+        {"gemm_peak_fraction", ">= 0.6", "fast GFLOP/s, the model's prefill GEMMs / an FMA loop timed next to them", 0, ""},
+        {"gemm_peak_fraction_square512", "", "the same on a 512 x 512 x 512 GEMM", 0, ""},
+        {"prefill_vs_pytorch", ">= 1.5", "tokens/s, C (fast, 1 thread) / PyTorch (1 thread)", 0, ""},
+        {"decode_vs_pytorch", ">= 10", "tokens/s, C (fast, 1 thread) / PyTorch with a KV cache (1 thread)", 0, ""},
+        {"prefill_vs_pytorch_2t", "", "the same, 2 threads each", 0, ""},
+        {"decode_vs_pytorch_2t", "", "the same, 2 threads each", 0, ""},
+        {"threads_speedup", ">= 1.7", "prefill tokens/s, 2 threads / 1 thread (fast)", 0, ""},
+        {"expert_scaling", "<= 1.15", "decode s/token, E = 64 / E = 8 experts (top-k, sizes equal)", 0, ""},
+        {"model_fast_vs_lesson01_prefill", "", "prefill tokens/s, lesson 09 / lesson 01 matmul, 1 thread", 0, ""},
+        {"model_fast_vs_lesson01_decode", "", "decode tokens/s, lesson 09 / lesson 01 matmul, 1 thread", 0, ""},
+    };
+    enum { R_NAIVE, R_BLAS, R_BLAS2, R_GEMV, R_PEAK, R_PEAK512, R_PRE, R_DEC, R_PRE2, R_DEC2,
+           R_THREADS, R_SCALE, R_MPRE, R_MDEC, N_R };
+    if (kernel_todo[K_FAST1])
+        for (int i = 0; i < N_R; i++)
+            if (i != R_SCALE)
+                snprintf(R[i].why, sizeof R[i].why, "skipped: lesson 09 is not done (TODO in %s)",
+                         todo_names);
+#ifndef HAVE_OPENBLAS
+    for (int i = R_BLAS; i <= R_GEMV; i++)
+        snprintf(R[i].why, sizeof R[i].why, "skipped: built without OpenBLAS (apt-get install libopenblas-dev)");
+#endif
+    if (!threads2)
+        for (int i = 0; i < N_R; i++)
+            if (i == R_BLAS2 || i == R_THREADS || i == R_PRE2 || i == R_DEC2)
+                snprintf(R[i].why, sizeof R[i].why, "skipped: %s",
+#ifdef _OPENMP
+                         "one core"
+#else
+                         "built without OpenMP"
+#endif
+                );
+    ratio_set(&R[R_NAIVE], model_seconds(gemm, n_gemm, K_NAIVE), model_seconds(gemm, n_gemm, K_FAST1));
+    ratio_set(&R[R_BLAS], model_seconds(gemm, n_gemm, K_BLAS1), model_seconds(gemm, n_gemm, K_FAST1));
+    ratio_set(&R[R_BLAS2], model_seconds(gemm, n_gemm, K_BLAS2), model_seconds(gemm, n_gemm, K_FAST2));
+    ratio_set(&R[R_GEMV], model_seconds(gemv, n_gemv, K_BLAS1), model_seconds(gemv, n_gemv, K_FAST1));
+    /* the peak measured next to those shapes (the clock and the load drift during a run) */
+    double near[16];
+    int n_near = 0;
+    for (int i = 0; i < n_gemm && n_near < 16; i++)
+        if (gemm[i].is_model && gemm[i].peak > 0) near[n_near++] = gemm[i].peak;
+    double model_peak = n_near ? median(near, n_near) : 0.0;
+    double fs = model_seconds(gemm, n_gemm, K_FAST1);
+    ratio_set(&R[R_PEAK], fs > 0 ? model_flops(gemm, n_gemm) / fs : 0, model_peak);
+    if (o.quick) snprintf(R[R_PEAK512].why, sizeof R[R_PEAK512].why, "skipped: --quick");
+    ratio_set(&R[R_PEAK512], gemm[6].s[K_FAST1] > 0 ? 2.0 * 512 * 512 * 512 / gemm[6].s[K_FAST1] : 0,
+              gemm[6].peak);
+    if (!have_model)
+        for (int i = R_PRE; i < N_R; i++)
+            if (i != R_SCALE && !R[i].why[0]) snprintf(R[i].why, sizeof R[i].why, "%s", model_why);
+    if (torch1.why[0]) {
+        snprintf(R[R_PRE].why, sizeof R[R_PRE].why, "%s", torch1.why);
+        snprintf(R[R_DEC].why, sizeof R[R_DEC].why, "%s", torch1.why);
+    }
+    if (torch2.why[0] || torch1.why[0]) {
+        snprintf(R[R_PRE2].why, sizeof R[R_PRE2].why, "%s", torch2.why[0] ? torch2.why : torch1.why);
+        snprintf(R[R_DEC2].why, sizeof R[R_DEC2].why, "%s", torch2.why[0] ? torch2.why : torch1.why);
+    }
+    ratio_set(&R[R_PRE], mt.prefill_tps[M_FAST1], torch1.prefill_tps);
+    ratio_set(&R[R_DEC], mt.decode_tps[M_FAST1], torch1.decode_tps);
+    ratio_set(&R[R_PRE2], mt.prefill_tps[M_FAST2], torch2.prefill_tps);
+    ratio_set(&R[R_DEC2], mt.decode_tps[M_FAST2], torch2.decode_tps);
+    ratio_set(&R[R_THREADS], mt.prefill_tps[M_FAST2], mt.prefill_tps[M_FAST1]);
+    if (scale_why[0]) snprintf(R[R_SCALE].why, sizeof R[R_SCALE].why, "%s", scale_why);
+    ratio_set(&R[R_SCALE], scale_s[1], scale_s[0]);
+    ratio_set(&R[R_MPRE], mt.prefill_tps[M_FAST1], mt.prefill_tps[M_NAIVE1]);
+    ratio_set(&R[R_MDEC], mt.decode_tps[M_FAST1], mt.decode_tps[M_NAIVE1]);
+
+    if (have_model) {
+        printf("\nmodel %s, tokens/s (median of %d rounds)\n", o.model_dir, o.reps);
+        printf("%-8s %12s %12s %12s %12s %12s %14s\n", "", "lesson01_1t", "fast_1t", "fast_2t",
+               "pytorch_1t", "pytorch_2t", "pytorch_nocache");
+        printf("%-8s %12.0f %12.0f %12.0f %12.0f %12.0f\n", "prefill", mt.prefill_tps[0],
+               mt.prefill_tps[1], mt.prefill_tps[2], torch1.prefill_tps, torch2.prefill_tps);
+        printf("%-8s %12.0f %12.0f %12.0f %12.0f %12.0f %14.0f\n", "decode", mt.decode_tps[0],
+               mt.decode_tps[1], mt.decode_tps[2], torch1.decode_tps, torch2.decode_tps,
+               torch1.nocache_tps);
+    }
+    if (scale_s[0] > 0 && scale_s[1] > 0)
+        printf("\nsynthetic models (the demo's shape), decode us/token, fast 1 thread: E=8 %.1f, "
+               "E=64 %.1f\n", scale_s[0] * 1e6, scale_s[1] * 1e6);
+
+    printf("\n%-32s %9s %9s  %s\n", "ratio", "measured", "target", "what");
+    for (int i = 0; i < N_R; i++) {
+        if (R[i].why[0]) printf("%-32s %9s %9s  %s\n", R[i].name, "-", R[i].target, R[i].why);
+        else printf("%-32s %9.2f %9s  %s\n", R[i].name, R[i].value, R[i].target, R[i].how);
+    }
+
+    /* build/bench.json */
+    FILE *f = fopen(o.json_path, "w");
+    if (!f) {
+        fprintf(stderr, "bench: cannot write %s\n", o.json_path);
+    } else {
+        fprintf(f, "{\n  \"date\": ");
+        put_json_string(f, date);
+        fprintf(f, ",\n  \"cpu\": ");
+        put_json_string(f, cpu);
+        fprintf(f, ",\n  \"cores\": %d,\n  \"isa\": \"%s\",\n  \"lanes\": %d,\n", cores(),
+                fast_matmul_isa(), fast_matmul_lanes());
+        fprintf(f, "  \"model\": ");
+        put_json_string(f, have_model ? o.model_dir : model_why);
+        fprintf(f, ",\n  \"prompt_tokens\": %d,\n  \"decode_tokens\": %d,\n  \"reps\": %d,\n", P,
+                o.decode, o.reps);
+        fprintf(f, "  \"torch_version\": ");
+        put_json_string(f, torch1.version);
+        fprintf(f, ",\n  \"fma_peak_gflops\": %.3f,\n  \"ratios\": {\n", peak * 1e-9);
+        for (int i = 0; i < N_R; i++) {
+            fprintf(f, "    \"%s\": ", R[i].name);
+            if (R[i].why[0]) put_json_string(f, R[i].why);
+            else fprintf(f, "%.4f", R[i].value);
+            fprintf(f, "%s\n", i + 1 < N_R ? "," : "");
+        }
+        fprintf(f, "  },\n  \"targets\": {\n");
+        for (int i = 0, first = 1; i < N_R; i++)
+            if (R[i].target[0]) {
+                fprintf(f, "%s    \"%s\": \"%s\"", first ? "" : ",\n", R[i].name, R[i].target);
+                first = 0;
+            }
+        fprintf(f, "\n  },\n  \"model_tokens_per_s\": {\n");
+        for (int mode = 0; mode < N_MODES; mode++)
+            fprintf(f, "    \"%s\": {\"prefill\": %.1f, \"decode\": %.1f},\n", MODE_NAME[mode],
+                    mt.prefill_tps[mode], mt.decode_tps[mode]);
+        fprintf(f, "    \"pytorch_1t\": {\"prefill\": %.1f, \"decode\": %.1f, \"decode_nocache\": %.1f},\n",
+                torch1.prefill_tps, torch1.decode_tps, torch1.nocache_tps);
+        fprintf(f, "    \"pytorch_2t\": {\"prefill\": %.1f, \"decode\": %.1f}\n  },\n",
+                torch2.prefill_tps, torch2.decode_tps);
+        fprintf(f, "  \"expert_scaling_us_per_token\": {\"E8\": %.2f, \"E64\": %.2f},\n",
+                scale_s[0] * 1e6, scale_s[1] * 1e6);
+        fprintf(f, "  \"kernels_gflops\": [\n");
+        for (int tb = 0, first = 1; tb < 2; tb++)
+            for (int i = 0; i < counts[tb]; i++) {
+                Shape *s = &tables[tb][i];
+                fprintf(f, "%s    {\"shape\": \"%s\", \"T\": %d, \"in\": %d, \"out\": %d, "
+                           "\"per_model_call\": %d",
+                        first ? "" : ",\n", s->name, s->T, s->in, s->out, s->count);
+                for (int kk = 0; kk < N_KERNELS; kk++)
+                    if (s->s[kk] > 0.0)
+                        fprintf(f, ", \"%s\": %.3f", KERNEL_NAME[kk],
+                                2.0 * s->T * s->in * s->out / s->s[kk] * 1e-9);
+                fprintf(f, "}");
+                first = 0;
+            }
+        fprintf(f, "\n  ]\n}\n");
+        fclose(f);
+        printf("\nwrote %s\n", o.json_path);
+    }
+    if (have_model) bench_close(&b);
+    return 0;
+}

@@ -1,0 +1,43 @@
+# mk/bench.mk: `make bench`, lesson 09's kernels and the whole model against lesson 01,
+# OpenBLAS and the PyTorch reference (harness/bench/). Prints a table and writes
+# build/bench.json; every figure is a ratio of things timed in the same run.
+#
+#   make bench [MODEL=data/model] [BENCH_ARGS="--reps 7 --prompt 64 --decode 128"]
+#   make bench BENCH_ARGS=--quick     a shorter run (3 rounds, no big squares)
+#   make bench BENCH_ARGS=--no-torch  without PyTorch
+#
+# Built from the solutions (like `make run`; SRC=lessons for yours), with the flags of
+# mk/fast.mk (-march=native, OpenMP). OpenBLAS (libopenblas-dev) and PyTorch
+# (python3-torch) are optional: without them those ratios say "skipped" and why. The bench
+# is not a test: it never fails on speed.
+
+BENCH_ARGS ?=
+BENCH_BIN  := $(BUILD)/tree-$(TREE_ID)/bench
+BENCH_OBJ  := $(BUILD)/harness/bench/bench.o
+
+# OpenBLAS: the header and the library, checked once per build directory
+BLAS_PROBE := $(BUILD)/openblas-probe.txt
+ifneq ($(filter bench bench-build,$(MAKECMDGOALS)),)
+ifeq ($(wildcard $(BLAS_PROBE)),)
+$(shell mkdir -p $(BUILD) && { printf '#include <cblas.h>\nint main(void) { float a = 1, b = 1, c = 0; cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1); return c != 1; }\n' | \
+    $(CC) -x c - -o $(BUILD)/openblas-probe.bin -lopenblas >/dev/null 2>&1 && echo 1 || echo 0; } \
+    >$(BLAS_PROBE); rm -f $(BUILD)/openblas-probe.bin)
+endif
+HAVE_OPENBLAS := $(strip $(file <$(BLAS_PROBE)))
+endif
+
+$(BENCH_OBJ): CFLAGS += $(if $(filter 1,$(HAVE_OPENBLAS)),-DHAVE_OPENBLAS)
+
+$(BENCH_BIN): $(BENCH_OBJ) $(BUILD)/harness/bench/use_fast.o $(HARNESS_OBJ) $(LESSON_OBJ)
+	$(CC) $(LDFLAGS) $(WRAP_MATMUL) $^ -o $@ $(LDLIBS) $(if $(filter 1,$(HAVE_OPENBLAS)),-lopenblas)
+
+.PHONY: bench bench-build print-bench-bin
+bench-build: $(BENCH_BIN)
+
+print-bench-bin:
+	@echo $(BENCH_BIN)
+
+bench:
+	@$(MAKE) -s --no-print-directory bench-build SRC=$(RUN_SRC)
+	@$(MAKE) -s --no-print-directory print-bench-bin SRC=$(RUN_SRC) >build/.bench-bin
+	@"$$(cat build/.bench-bin)" --model $(MODEL) --python $(PYTHON) --json build/bench.json $(BENCH_ARGS)

@@ -1,0 +1,372 @@
+/*
+ * Lesson 09: fast matmul. The same product as lesson 01,
+ *
+ *     y (T, out) = x (T, in) . W (out, in)^T        PyTorch: y = x @ W.T
+ *
+ * made fast one step at a time; every step gives the same numbers (within float rounding)
+ * and is tested against the naive loop on odd sizes:
+ *
+ *   matmul_loop_order   step 1: each row of W is read once for all T tokens (scalar)
+ *   dot_simd            step 2: a dot product with SIMD intrinsics, tail included
+ *   matmul_simd         step 2: step 1 with dot_simd inside
+ *   matmul_tiled        step 3: a register tile of TILE_R rows x TILE_T tokens
+ *   fast_matmul_tokens  step 4: cache blocking and threads over output rows (the GEMM)
+ *   fast_matmul         step 5: one token (decode): TILE_GEMV rows at a time, threads
+ *
+ * The vector unit (the section below) is chosen at compile time by the target: AVX-512 or
+ * AVX2+FMA on x86-64, NEON on arm64, plain C everywhere else (`make NATIVE=0`). Threads
+ * come from OpenMP when the compiler has it (-fopenmp); without it the pragmas vanish and
+ * everything runs on one thread.
+ *
+ * Once fast_matmul and fast_matmul_tokens pass, `make run` and `make bench` send every
+ * matmul() and matmul_tokens() call of the model (attention projections, experts, router,
+ * LM head) here; see README.md, "How the model picks up your kernel".
+ */
+#include "moekit.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ------------------------------------------------------------------------------------
+ * the vector unit, one section per instruction set (ready-made)
+ *
+ *   vec             VL floats in one register
+ *   vzero()         all lanes 0
+ *   vload(p)        p[0 .. VL-1]
+ *   vload_tail(p,n) p[0 .. n-1] and zeros, 0 < n < VL; reads nothing past p[n-1]
+ *   vfma(a, b, c)   a * b + c, lane by lane, one rounding (fused multiply-add)
+ *   vsum(v)         the sum of the VL lanes of v
+ *   vsum_block(acc, sums)  sums[j] = the sum of the VL lanes of acc[j], j < VL
+ *
+ * TILE_R x TILE_T is the register tile of step 3 (a multiple of VL accumulators);
+ * TILE_GEMV the rows one token works on at a time in step 5 (a multiple of VL).
+ * ---------------------------------------------------------------------------------- */
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define ISA_NAME "avx512"
+#define VREG "v" /* the asm constraint of a vector register */
+#define VL 16
+#define TILE_R 4
+#define TILE_T 4
+#define TILE_GEMV 16
+typedef __m512 vec;
+static inline vec vzero(void) { return _mm512_setzero_ps(); }
+static inline vec vload(const float *p) { return _mm512_loadu_ps(p); }
+static inline vec vload_tail(const float *p, int n) {
+    return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p); /* masked lanes: not read */
+}
+static inline vec vfma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+static inline float vsum(vec v) { return _mm512_reduce_add_ps(v); }
+/* 16 accumulators -> one vector of their 16 sums, by halving: each step adds the two
+ * halves of pairs of vectors and packs both results into one register (45 instructions
+ * for 16 sums; reducing each vector on its own would take about 8 * 16). */
+static inline void vsum_block(const vec *a, float *sums) {
+    vec b[8], c[4], d[2];
+    for (int j = 0; j < 8; j++) /* 256-bit halves: b[j] = [a[2j] 8 lanes | a[2j+1] 8 lanes] */
+        b[j] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], 0x44),
+                             _mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], 0xEE));
+    for (int j = 0; j < 4; j++) /* 128-bit quarters: c[j] = a[4j .. 4j+3], 4 lanes each */
+        c[j] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * j], b[2 * j + 1], 0x88),
+                             _mm512_shuffle_f32x4(b[2 * j], b[2 * j + 1], 0xDD));
+    for (int j = 0; j < 2; j++) /* pairs of lanes inside each quarter */
+        d[j] = _mm512_add_ps(_mm512_shuffle_ps(c[2 * j], c[2 * j + 1], 0x44),
+                             _mm512_shuffle_ps(c[2 * j], c[2 * j + 1], 0xEE));
+    vec e = _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], 0x88), _mm512_shuffle_ps(d[0], d[1], 0xDD));
+    /* lane 4q + m of e is the sum of a[4m + q]: a 4 x 4 transpose puts them in order */
+    float lanes[16];
+    _mm512_storeu_ps(lanes, e);
+    for (int m = 0; m < 4; m++)
+        for (int q = 0; q < 4; q++) sums[4 * m + q] = lanes[4 * q + m];
+}
+
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define ISA_NAME "avx2"
+#define VREG "v"
+#define VL 8
+#define TILE_R 4
+#define TILE_T 2
+#define TILE_GEMV 8
+typedef __m256 vec;
+static inline vec vzero(void) { return _mm256_setzero_ps(); }
+static inline vec vload(const float *p) { return _mm256_loadu_ps(p); }
+static inline vec vload_tail(const float *p, int n) {
+    static const int ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_maskload_ps(p, _mm256_loadu_si256((const __m256i *)(ones + 8 - n)));
+}
+static inline vec vfma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+static inline float vsum(vec v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+static inline void vsum_block(const vec *a, float *sums) {
+    /* hadd adds neighbouring lanes: three rounds leave a0..a3 in the low 128 bits and
+     * a4..a7 in a second vector; adding the two 128-bit halves finishes every sum */
+    vec h0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    vec h1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    vec s = _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
+    _mm256_storeu_ps(sums, s);
+}
+
+#elif defined(__ARM_NEON) && defined(__aarch64__)
+#include <arm_neon.h>
+#define ISA_NAME "neon"
+#define VREG "w"
+#define VL 4
+#define TILE_R 4
+#define TILE_T 4
+#define TILE_GEMV 8
+typedef float32x4_t vec;
+static inline vec vzero(void) { return vdupq_n_f32(0.0f); }
+static inline vec vload(const float *p) { return vld1q_f32(p); }
+static inline vec vload_tail(const float *p, int n) {
+    float buf[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 0; i < n; i++) buf[i] = p[i];
+    return vld1q_f32(buf);
+}
+static inline vec vfma(vec a, vec b, vec c) { return vfmaq_f32(c, a, b); }
+static inline float vsum(vec v) { return vaddvq_f32(v); }
+static inline void vsum_block(const vec *a, float *sums) {
+    vst1q_f32(sums, vpaddq_f32(vpaddq_f32(a[0], a[1]), vpaddq_f32(a[2], a[3])));
+}
+
+#else /* plain C: the fallback, and the reference the vector versions must agree with */
+#define ISA_NAME "scalar"
+#define VL 1
+#define TILE_R 4
+#define TILE_T 4
+#define TILE_GEMV 4
+typedef float vec;
+static inline vec vzero(void) { return 0.0f; }
+static inline vec vload(const float *p) { return *p; }
+static inline vec vload_tail(const float *p, int n) { return n > 0 ? *p : 0.0f; }
+static inline vec vfma(vec a, vec b, vec c) { return a * b + c; }
+static inline float vsum(vec v) { return v; }
+static inline void vsum_block(const vec *a, float *sums) { sums[0] = a[0]; }
+#endif
+
+const char *fast_matmul_isa(void) { return ISA_NAME; }
+int fast_matmul_lanes(void) { return VL; }
+
+/* The threads a parallel region gets, and which one this is (1 and 0 without OpenMP). */
+static int thread_count(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+int fast_matmul_max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* Below this many multiply-adds a product runs on one thread: starting and joining the
+ * threads (a few microseconds) would cost more than the second core saves. */
+#define PARALLEL_MIN_WORK (1L << 18)
+
+static int min_int(int a, int b) { return a < b ? a : b; }
+
+/* UNROLL: unroll the loop that follows completely. The loops of a tile run a fixed, small
+ * number of times; unrolled, every acc[j] becomes one register instead of a memory slot.
+ * in_register(v): gcc 12 tuned for AMD Zen would otherwise re-read a loaded vector from
+ * memory in every FMA that uses it (20 loads per 16 FMAs instead of 8): the empty asm
+ * says "v is in a register now", so it stays there. It emits no instruction. */
+#if defined(__clang__)
+#define UNROLL _Pragma("clang loop unroll(full)")
+#define in_register(v) (v)
+#else
+#define UNROLL _Pragma("GCC unroll 16")
+static inline vec in_register(vec v) {
+#ifdef VREG
+    __asm__("" : "+" VREG(v));
+#endif
+    return v;
+}
+#endif
+
+/* ------------------------------------------------------------------------------------
+ * step 1: loop order
+ * ---------------------------------------------------------------------------------- */
+
+void matmul_loop_order(float *y, const float *x, const float *w, int T, int in_features,
+                       int out_features) {
+    /* rows of W outermost: row o is read from memory once and stays in the L1 cache while
+     * every token uses it (lesson 01 streams all of W once per token) */
+    for (int o = 0; o < out_features; o++) {
+        const float *row = w + (size_t)o * in_features;
+        for (int t = 0; t < T; t++) {
+            const float *xt = x + (size_t)t * in_features;
+            float sum = 0.0f;
+            for (int i = 0; i < in_features; i++) sum += row[i] * xt[i];
+            y[(size_t)t * out_features + o] = sum;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------
+ * step 2: SIMD
+ * ---------------------------------------------------------------------------------- */
+
+float dot_simd(const float *a, const float *b, int n) {
+    vec acc = vzero();
+    int i = 0;
+    for (; i + VL <= n; i += VL) acc = vfma(vload(a + i), vload(b + i), acc);
+    if (i < n) acc = vfma(vload_tail(a + i, n - i), vload_tail(b + i, n - i), acc); /* tail */
+    return vsum(acc);
+}
+
+void matmul_simd(float *y, const float *x, const float *w, int T, int in_features,
+                 int out_features) {
+    for (int o = 0; o < out_features; o++)
+        for (int t = 0; t < T; t++)
+            y[(size_t)t * out_features + o] =
+                dot_simd(w + (size_t)o * in_features, x + (size_t)t * in_features, in_features);
+}
+
+/* ------------------------------------------------------------------------------------
+ * step 3: a register tile
+ * ---------------------------------------------------------------------------------- */
+
+/* y[t0 + t][o0 + r] for r < nr <= R, t < nt <= S: R rows of W times S tokens, R * S vector
+ * accumulators that live in registers for the whole dot product. Each step loads R + S
+ * vectors and does R * S fused multiply-adds: the bigger the tile, the fewer loads per FMA.
+ * Rows and tokens past the edge (nr < R, nt < S) repeat the last real one and are not
+ * stored, so every tile does the same work and has no branches inside. R and S are
+ * constants at every call, so the compiler unrolls the loops and keeps acc in registers. */
+static inline __attribute__((always_inline)) void tile(float *y, const float *x, const float *w,
+                                                       int in, int out, int o0, int t0, int nr,
+                                                       int nt, const int R, const int S) {
+    const float *wr[TILE_GEMV > TILE_R ? TILE_GEMV : TILE_R], *xt[TILE_T];
+    vec acc[TILE_GEMV > TILE_R * TILE_T ? TILE_GEMV : TILE_R * TILE_T];
+    UNROLL for (int r = 0; r < R; r++) wr[r] = w + (size_t)(o0 + min_int(r, nr - 1)) * in;
+    UNROLL for (int s = 0; s < S; s++) xt[s] = x + (size_t)(t0 + min_int(s, nt - 1)) * in;
+    UNROLL for (int j = 0; j < R * S; j++) acc[j] = vzero();
+    int i = 0;
+    for (; i + VL <= in; i += VL) {
+        vec b[TILE_T];
+        UNROLL for (int s = 0; s < S; s++) b[s] = in_register(vload(xt[s] + i));
+        UNROLL for (int r = 0; r < R; r++) {
+            vec a = in_register(vload(wr[r] + i));
+            UNROLL for (int s = 0; s < S; s++) acc[r * S + s] = vfma(a, b[s], acc[r * S + s]);
+        }
+    }
+    if (i < in) { /* the tail: in % VL columns, zero-padded lanes add nothing */
+        int n = in - i;
+        vec b[TILE_T];
+        UNROLL for (int s = 0; s < S; s++) b[s] = vload_tail(xt[s] + i, n);
+        UNROLL for (int r = 0; r < R; r++) {
+            vec a = vload_tail(wr[r] + i, n);
+            UNROLL for (int s = 0; s < S; s++) acc[r * S + s] = vfma(a, b[s], acc[r * S + s]);
+        }
+    }
+    float sums[TILE_GEMV > TILE_R * TILE_T ? TILE_GEMV : TILE_R * TILE_T];
+    if (R * S % VL == 0) /* VL accumulators at a time, or one by one in a short tile */
+        UNROLL for (int j = 0; j < R * S; j += VL) vsum_block(acc + j, sums + j);
+    else
+        UNROLL for (int j = 0; j < R * S; j++) sums[j] = vsum(acc[j]);
+    for (int s = 0; s < nt; s++)
+        for (int r = 0; r < nr; r++) y[(size_t)(t0 + s) * out + o0 + r] = sums[r * S + s];
+}
+
+/* Rows o0 .. o1-1 of the output for tokens t0 .. t1-1: full TILE_T groups of tokens with
+ * the TILE_R x TILE_T tile, the T % TILE_T left over one at a time with a tall tile.
+ * Not for rows a multiple of 4 KiB long (in = 1024, 2048 ...): TILE_GEMV rows that far
+ * apart all map to the same set of the (8-way) L1 cache and evict each other, 3x slower
+ * than TILE_R rows at a time. */
+static void tile_range(float *y, const float *x, const float *w, int in, int out, int o0,
+                       int o1, int t0, int t1) {
+    int t = t0, tall = in % 1024 != 0;
+    for (; t + TILE_T <= t1; t += TILE_T)
+        for (int o = o0; o < o1; o += TILE_R)
+            tile(y, x, w, in, out, o, t, min_int(TILE_R, o1 - o), TILE_T, TILE_R, TILE_T);
+    for (; t < t1; t++) {
+        int o = o0;
+        for (; tall && o + TILE_GEMV <= o1; o += TILE_GEMV)
+            tile(y, x, w, in, out, o, t, TILE_GEMV, 1, TILE_GEMV, 1);
+        for (; o < o1; o += TILE_R) /* the last rows: a short tile wastes less than a tall one */
+            tile(y, x, w, in, out, o, t, min_int(TILE_R, o1 - o), 1, TILE_R, 1);
+    }
+}
+
+void matmul_tiled(float *y, const float *x, const float *w, int T, int in_features,
+                  int out_features) {
+    tile_range(y, x, w, in_features, out_features, 0, out_features, 0, T);
+}
+
+/* ------------------------------------------------------------------------------------
+ * step 4: cache blocking and threads (the GEMM the model runs)
+ * ---------------------------------------------------------------------------------- */
+
+/* Tokens per block: a block of x (tokens x in floats) should stay in the L2 cache (about
+ * 1 MiB per core here; we aim at a quarter) while every row tile of W passes over it. */
+static int tokens_per_block(int in_features) {
+    int n = (int)((256 * 1024 / sizeof(float)) / (size_t)in_features);
+    n -= n % TILE_T;
+    return n < TILE_T ? TILE_T : n;
+}
+
+void fast_matmul_tokens(float *y, const float *x, const float *w, int T, int in_features,
+                        int out_features) {
+    if (T == 1) {
+        fast_matmul(y, x, w, in_features, out_features);
+        return;
+    }
+    int block = tokens_per_block(in_features);
+    if ((long)T * in_features * out_features < PARALLEL_MIN_WORK) {
+        /* small: one thread (entering a parallel region costs a microsecond even then) */
+        for (int t0 = 0; t0 < T; t0 += block)
+            tile_range(y, x, w, in_features, out_features, 0, out_features, t0,
+                       min_int(T, t0 + block));
+        return;
+    }
+    int tiles = (out_features + TILE_R - 1) / TILE_R;
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+    {
+        /* thread k of n owns output rows [o0, o1): whole tiles, no two threads write the
+         * same y element, so they need no locks */
+        int k = thread_id(), n = thread_count();
+        int o0 = (int)((long)tiles * k / n) * TILE_R;
+        int o1 = min_int(out_features, (int)((long)tiles * (k + 1) / n) * TILE_R);
+        for (int t0 = 0; t0 < T; t0 += block)
+            tile_range(y, x, w, in_features, out_features, o0, o1, t0, min_int(T, t0 + block));
+    }
+}
+
+/* ------------------------------------------------------------------------------------
+ * step 5: one token (decode)
+ * ---------------------------------------------------------------------------------- */
+
+void fast_matmul(float *y, const float *x, const float *w, int in_features, int out_features) {
+    if ((long)in_features * out_features < PARALLEL_MIN_WORK) {
+        tile_range(y, x, w, in_features, out_features, 0, out_features, 0, 1);
+        return;
+    }
+    int tiles = (out_features + TILE_GEMV - 1) / TILE_GEMV;
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+    {
+        int k = thread_id(), n = thread_count();
+        int o0 = (int)((long)tiles * k / n) * TILE_GEMV;
+        int o1 = min_int(out_features, (int)((long)tiles * (k + 1) / n) * TILE_GEMV);
+        tile_range(y, x, w, in_features, out_features, o0, o1, 0, 1);
+    }
+}
