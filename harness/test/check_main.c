@@ -2,11 +2,26 @@
  * check_main.c: the test runner behind `make check`.
  *
  *   check [--lesson 03|rope|03-rope] [--fixtures DIR] [--tree lessons|solutions]
- *         [--timeout SECONDS] [--no-fork] [--list]
+ *         [--timeout SECONDS] [--full] [--no-fork] [--list] [--current]
+ *         [--results FILE [--tag WORD] [--cases] [--max-timeouts N]]
  *
  * Every test runs in a child process with a time limit, so a crash or an endless loop
  * in one lesson costs that test only. One line per test; the full story only for the
- * first failure of each lesson. Ends with "N passed, N failed"; exit 1 on any failure.
+ * first failure of each lesson. Run over all lessons, a lesson that passes completely, or
+ * one not started yet (past the one to work on), shrinks to one line unless --full; a
+ * progress table follows. Ends with "N passed, N failed"; exit 1 on any failure.
+ *
+ * --current prints the lesson to work on ("03-rope", or "done") and nothing else.
+ * --results appends one tab-separated record per test for the grader (make grade):
+ *     TAG LESSON FUNC CASE STATUS WHY REPORT
+ * STATUS is ok, FAIL, todo, ERROR, CRASH, TIMEOUT, MEMORY (an AddressSanitizer or
+ * UndefinedBehaviorSanitizer report), LEAK (a LeakSanitizer report), UNCHECKED (a
+ * sanitizer that could not run) or SKIP; WHY is one
+ * line; REPORT what the test printed. Tabs, newlines and backslashes are escaped as \t,
+ * \n and \\. With --cases the runner runs nothing and writes one record per case with
+ * STATUS "expected": the list a grade is made of. --max-timeouts N: after N tests of a
+ * lesson time out, its remaining tests are recorded as SKIP (an endless loop costs N
+ * time limits, not one per test).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -19,20 +34,158 @@
 
 #include "check_internal.h"
 
+/* A sanitizer that finds a problem in a test's child exits with this status, so that the
+ * runner can tell its report from an ordinary test failure (status 1). */
+#define SANITIZER_EXIT 66
+
+/* Read by the sanitizer runtimes at start-up when the runner is built with SANITIZE=1;
+ * ASAN_OPTIONS / UBSAN_OPTIONS / LSAN_OPTIONS still override them. */
+const char *__asan_default_options(void);
+const char *__ubsan_default_options(void);
+const char *__asan_default_options(void) { return "exitcode=66"; }
+const char *__ubsan_default_options(void) { return "exitcode=66:print_stacktrace=1"; }
+
 typedef struct {
     const char *fixtures; /* directory of NN-name.safetensors */
     const char *tree;     /* where the lesson sources are: shown in messages */
     const char *only;     /* one lesson, or NULL for all */
     int timeout;
     int fork_tests;
+    int full;             /* every test line, even for lessons that shrink to one */
+    int current;          /* --current */
+    const char *results;  /* --results FILE, or NULL */
+    const char *tag;      /* --tag: first field of every record */
+    int cases_only;       /* --cases: record every case as "expected", run nothing */
+    int max_timeouts;     /* --max-timeouts: then SKIP the lesson's other tests (0: never) */
+    FILE *rec;            /* the open results file */
+    int color;            /* stdout is a terminal that takes colour */
 } Options;
 
 typedef struct {
     int passed, total, todo;
     int diagnosed; /* a named mistake has been shown for this lesson */
+    int timeouts;
 } LessonResult;
 
+/* How a test's child ended, beyond the status it returned. */
+/* END_TOOL: a sanitizer could not do its work here (LeakSanitizer under ptrace, say): no
+ * verdict on the student's code. */
+typedef enum { END_NORMAL, END_CRASH, END_TIMEOUT, END_TOOL, END_MEMORY, END_LEAK } Ending;
+
 static const char *STATUS_WORD[] = {"ok", "FAIL", "todo", "ERROR"};
+static const char *ENDING_WORD[] = {"", "CRASH", "CRASH", "ERROR", "MEMORY", "LEAK"};
+static const char *RECORD_WORD[] = {"", "CRASH", "TIMEOUT", "UNCHECKED", "MEMORY", "LEAK"};
+
+/* ------------------------------------------------------------------------------------
+ * terminal colours (only on a terminal, and not with NO_COLOR set)
+ * ---------------------------------------------------------------------------------- */
+
+static const char *paint(const Options *o, const char *code) { return o->color ? code : ""; }
+#define BOLD "\033[1m"
+#define GREEN "\033[32m"
+#define RED "\033[31m"
+#define YELLOW "\033[33m"
+#define RESET "\033[0m"
+
+static int want_color(void) {
+    const char *term = getenv("TERM");
+    return isatty(STDOUT_FILENO) && !getenv("NO_COLOR") && term && strcmp(term, "dumb") != 0;
+}
+
+/* ------------------------------------------------------------------------------------
+ * what a sanitizer said
+ * ---------------------------------------------------------------------------------- */
+
+static int starts_with(const char *s, const char *prefix) {
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The line of text that starts at s, without its newline: its length. */
+static int line_len(const char *s) { return (int)strcspn(s, "\n"); }
+
+/* 1 when the line that starts at s holds needle. */
+static int line_has(const char *s, const char *needle) {
+    int n = line_len(s), m = (int)strlen(needle);
+    for (int i = 0; i + m <= n; i++)
+        if (!strncmp(s + i, needle, (size_t)m)) return 1;
+    return 0;
+}
+
+/* 1 when s[0 .. n) names a file in a lesson directory: "/NN-" or "NN-" at the start. */
+static int in_lesson_dir(const char *s, int n) {
+    for (int i = 0; i + 3 <= n; i++)
+        if ((i == 0 || s[i - 1] == '/') && s[i] >= '0' && s[i] <= '9' && s[i + 1] >= '0' &&
+            s[i + 1] <= '9' && s[i + 2] == '-')
+            return 1;
+    return 0;
+}
+
+/* "rmsnorm.c:25": the file name and line of s[0 .. n) = "path/rmsnorm.c:25[:13]". */
+static void short_location(char *buf, size_t len, const char *s, int n) {
+    const char *base = s;
+    for (int i = 0; i < n; i++)
+        if (s[i] == '/') base = s + i + 1;
+    int m = (int)(s + n - base), colons = 0;
+    for (int i = 0; i < m; i++)
+        if (base[i] == ':' && ++colons == 2) m = i;
+    snprintf(buf, len, "%.*s", m, base);
+}
+
+/* From the first stack frame ("#N 0x... in FUNC PATH:LINE:COL") in a lesson file: FUNC
+ * and "file.c:LINE". 0 when no frame is in lesson code. */
+static int lesson_frame(const char *report, char *where, size_t wlen, char *func, size_t flen) {
+    for (const char *line = report; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        const char *s = line + strspn(line, " ");
+        int n = line_len(s);
+        const char *in = strstr(s, " in ");
+        if (*s != '#' || !in || in >= s + n) continue;
+        const char *f = in + 4, *sp = strchr(f, ' ');
+        if (!sp || sp >= s + n) continue;
+        const char *loc = sp + 1;
+        int loc_n = (int)(s + n - loc);
+        if (*loc == '(' || !line_has(loc, ".c:") || !in_lesson_dir(loc, loc_n)) continue; /* a source line */
+        short_location(where, wlen, loc, loc_n);
+        snprintf(func, flen, "%.*s", (int)(sp - f), f);
+        return 1;
+    }
+    return 0;
+}
+
+/* One line that says what the sanitizer found, and where in the lesson code. */
+static Ending sanitizer_summary(const char *report, char *why, size_t len) {
+    char where[160] = "", func[96] = "";
+    if (!report) report = "";
+    int have = lesson_frame(report, where, sizeof where, func, sizeof func);
+    const char *ub = strstr(report, ": runtime error: ");
+    const char *asan = strstr(report, "ERROR: AddressSanitizer: ");
+    if (strstr(report, "LeakSanitizer has encountered a fatal error")) {
+        snprintf(why, len, "LeakSanitizer cannot run here (under a debugger or strace?): "
+                 "ASAN_OPTIONS=detect_leaks=0 turns it off");
+        return END_TOOL;
+    }
+    if (strstr(report, "ERROR: LeakSanitizer:")) {
+        if (have) snprintf(why, len, "LeakSanitizer: memory allocated in %s (%s) is never freed", func, where);
+        else snprintf(why, len, "LeakSanitizer: memory that is allocated is never freed");
+        return END_LEAK;
+    }
+    if (ub) { /* "path/rmsnorm.c:25:13: runtime error: index 13 out of bounds ..." */
+        const char *line = ub;
+        while (line > report && line[-1] != '\n') line--;
+        const char *msg = ub + strlen(": runtime error: ");
+        short_location(where, sizeof where, line, (int)(ub - line));
+        snprintf(why, len, "UndefinedBehaviorSanitizer at %s: %.*s", where, line_len(msg), msg);
+        return END_MEMORY;
+    }
+    if (asan) {
+        const char *kind = asan + strlen("ERROR: AddressSanitizer: ");
+        int n = (int)strcspn(kind, " \n");
+        if (have) snprintf(why, len, "AddressSanitizer: %.*s in %s (%s)", n, kind, func, where);
+        else snprintf(why, len, "AddressSanitizer: %.*s", n, kind);
+        return END_MEMORY;
+    }
+    snprintf(why, len, "a sanitizer stopped it (its report is below)");
+    return END_MEMORY;
+}
 
 /* ------------------------------------------------------------------------------------
  * running one test in a child process
@@ -46,9 +199,21 @@ static TestStatus run_here(TestCtx *ctx, const TestDef *t) {
     return st;
 }
 
+static const char *signal_hint(int sig) {
+    switch (sig) {
+    case SIGSEGV:
+    case SIGBUS:
+        return " (a read or write outside a buffer? `make check SANITIZE=1` names the line)";
+    case SIGFPE: return " (an integer division by zero?)";
+    case SIGABRT: return " (an assert() failed, or free() of a pointer malloc did not give)";
+    default: return "";
+    }
+}
+
 /* Collects the child's output (its report, printed after the status line) and returns
- * how it ended; *why says how it died when it did not exit normally. */
-static TestStatus wait_child(pid_t pid, int fd, char **report, const char **why) {
+ * how it ended; *ending and why say more when it did not end normally. */
+static TestStatus wait_child(pid_t pid, int fd, const Options *o, char **report, Ending *ending,
+                             char *why, size_t why_len) {
     size_t len = 0, cap = 4096;
     char *buf = malloc(cap + 1);
     ssize_t got;
@@ -56,27 +221,40 @@ static TestStatus wait_child(pid_t pid, int fd, char **report, const char **why)
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) break;
         len += (size_t)got;
-        if (len == cap && len < (1u << 20)) buf = realloc(buf, (cap *= 2) + 1);
-        else if (len == cap) break; /* 1 MiB of output is enough of a story */
+        if (len == cap && len < (1u << 20)) {
+            char *bigger = realloc(buf, (cap *= 2) + 1);
+            if (!bigger) break;
+            buf = bigger;
+        } else if (len == cap) break; /* 1 MiB of output is enough of a story */
     }
     if (buf) buf[len] = '\0';
     *report = buf;
     close(fd);
     int wstatus;
     while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {}
-    *why = NULL;
+    *ending = END_NORMAL;
+    why[0] = '\0';
     if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) <= TEST_ERROR)
         return (TestStatus)WEXITSTATUS(wstatus);
-    if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM) *why = "timed out (an endless loop?)";
-    else if (WIFSIGNALED(wstatus)) *why = strsignal(WTERMSIG(wstatus));
-    else *why = "exited with an unexpected status (a sanitizer report, or exit() in lesson code)";
+    if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM) {
+        *ending = END_TIMEOUT;
+        snprintf(why, why_len, "timed out after %d s (an endless loop?)", o->timeout);
+    } else if (WIFSIGNALED(wstatus)) {
+        *ending = END_CRASH;
+        snprintf(why, why_len, "%s%s", strsignal(WTERMSIG(wstatus)), signal_hint(WTERMSIG(wstatus)));
+    } else if (WEXITSTATUS(wstatus) == SANITIZER_EXIT) {
+        *ending = sanitizer_summary(buf, why, why_len);
+    } else {
+        *ending = END_CRASH;
+        snprintf(why, why_len, "exited with status %d (exit() in lesson code?)", WEXITSTATUS(wstatus));
+    }
     return TEST_FAIL;
 }
 
-static TestStatus run_forked(TestCtx *ctx, const TestDef *t, const Options *o,
-                             char **report, const char **why) {
+static TestStatus run_forked(TestCtx *ctx, const TestDef *t, const Options *o, char **report,
+                             Ending *ending, char *why, size_t why_len) {
     int fds[2];
-    fflush(stdout);
+    fflush(NULL);
     if (pipe(fds) != 0) {
         perror("check: pipe");
         exit(2);
@@ -88,6 +266,7 @@ static TestStatus run_forked(TestCtx *ctx, const TestDef *t, const Options *o,
     }
     if (pid == 0) {
         close(fds[0]);
+        if (o->rec) close(fileno(o->rec)); /* the records are the runner's to write */
         dup2(fds[1], STDOUT_FILENO);
         dup2(fds[1], STDERR_FILENO);
         alarm((unsigned)o->timeout);
@@ -96,50 +275,134 @@ static TestStatus run_forked(TestCtx *ctx, const TestDef *t, const Options *o,
         exit((int)st);
     }
     close(fds[1]);
-    return wait_child(pid, fds[0], report, why);
+    return wait_child(pid, fds[0], o, report, ending, why, why_len);
+}
+
+/* ------------------------------------------------------------------------------------
+ * the grader's records: TAG LESSON FUNC CASE STATUS WHY REPORT, tab-separated, one line
+ * ---------------------------------------------------------------------------------- */
+
+static void put_field(FILE *f, const char *s, size_t max) {
+    fputc('\t', f);
+    for (size_t i = 0; s && s[i] && i < max; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\\') fputs("\\\\", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\r') fputs("\\r", f);
+        else fputc(c, f);
+    }
+}
+
+static void write_record(const Options *o, const LessonDef *L, const char *func, const char *title,
+                         const char *status, const char *why, const char *report) {
+    if (!o->rec) return;
+    fputs(o->tag, o->rec);
+    put_field(o->rec, L->id, 16);
+    put_field(o->rec, func, 200);
+    put_field(o->rec, title, 300);
+    put_field(o->rec, status, 16);
+    put_field(o->rec, why, 500);
+    put_field(o->rec, report, 16384);
+    fputc('\n', o->rec);
+    fflush(o->rec);
 }
 
 /* ------------------------------------------------------------------------------------
  * one lesson
  * ---------------------------------------------------------------------------------- */
 
-static int starts_with(const char *s, const char *prefix) {
-    return strncmp(s, prefix, strlen(prefix)) == 0;
+static void print_status(FILE *out, const Options *o, TestStatus st, Ending e, const char *why,
+                         const TestDef *t, const char *title) {
+    const char *word = e != END_NORMAL ? ENDING_WORD[e] : STATUS_WORD[st];
+    const char *color = st == TEST_PASS && e == END_NORMAL ? GREEN : st == TEST_TODO ? "" : RED;
+    fprintf(out, "  %s%-7s%s %s, case \"%s\"", paint(o, color), word, paint(o, RESET), t->func, title);
+    if (e != END_NORMAL) fprintf(out, ": %s", why);
+    fputc('\n', out);
 }
 
-static void print_status(TestStatus st, const char *why, const TestDef *t, const char *title) {
-    if (why) printf("  %-7s %s, case \"%s\": %s\n", "CRASH", t->func, title, why);
-    else printf("  %-7s %s, case \"%s\"\n", STATUS_WORD[st], t->func, title);
+/* A sanitizer's report, shortened to what helps: the error, the access, the stack frames
+ * of the lesson and its test (not the runner's, libc's or the sanitizer's own), up to the
+ * SUMMARY line (the shadow-memory map after it helps nobody here). Other reports as they
+ * are. The result is malloc'd. */
+static char *tidy_report(const char *report, Ending e) {
+    if (!report) return NULL;
+    size_t n = strlen(report);
+    char *buf = malloc(n + 1), *w = buf;
+    if (!buf) return NULL;
+    if (e < END_MEMORY) return memcpy(buf, report, n + 1);
+    for (const char *line = report; *line;) {
+        int len = line_len(line);
+        const char *s = line + strspn(line, " ");
+        int blank = (int)strspn(line, " =") == len;
+        int noise = *s == '#' && (line_has(s, "check_main.c") || line_has(s, "libc_start") ||
+                                  line_has(s, " in _start ") || line_has(s, "sanitizer") ||
+                                  line_has(s, "compiler-rt") || line_has(s, " in __interceptor_"));
+        if (!blank && !noise) {
+            memcpy(w, line, (size_t)len);
+            w += len;
+            *w++ = '\n';
+        }
+        if (starts_with(line, "SUMMARY: ")) break;
+        line += len + (line[len] == '\n');
+    }
+    *w = '\0';
+    return buf;
 }
 
 /* Prints the child's report indented under the status line. */
-static void print_report(const char *report) {
+static void print_report(FILE *out, const char *report) {
     const char *line = report;
     while (line && *line) {
         const char *nl = strchr(line, '\n');
         int len = nl ? (int)(nl - line) : (int)strlen(line);
-        printf("          %.*s\n", len, line);
+        fprintf(out, "          %.*s\n", len, line);
         line = nl ? nl + 1 : NULL;
     }
 }
 
-static void run_test(TestCtx *ctx, const TestDef *t, const Options *o, LessonResult *r) {
-    const char *why = NULL;
+static void run_test(FILE *out, TestCtx *ctx, const TestDef *t, const Options *o, LessonResult *r) {
+    if (o->cases_only) {
+        write_record(o, ctx->lesson, t->func, ctx->title, "expected", "", NULL);
+        r->total++;
+        return;
+    }
+    if (o->max_timeouts && r->timeouts >= o->max_timeouts) {
+        char why[128];
+        snprintf(why, sizeof why, "not run: %d test%s of this lesson timed out before it", r->timeouts,
+                 r->timeouts > 1 ? "s" : "");
+        fprintf(out, "  %-7s %s, case \"%s\": %s\n", "SKIP", t->func, ctx->title, why);
+        write_record(o, ctx->lesson, t->func, ctx->title, "SKIP", why, NULL);
+        r->total++;
+        return;
+    }
+    char why[600] = "";
     char *report = NULL;
+    Ending e = END_NORMAL;
     /* the full story for the first thing to go wrong in a lesson; after that, only a named
      * mistake, until one has been shown (a small case may fail without matching one) */
     ctx->verbose = r->passed == r->total ? REPORT_FULL
                    : r->diagnosed        ? REPORT_NONE
                                          : REPORT_DIAGNOSIS;
-    TestStatus st = o->fork_tests ? run_forked(ctx, t, o, &report, &why) : run_here(ctx, t);
-    print_status(st, why, t, ctx->title);
-    if (why && ctx->verbose == REPORT_FULL && !report) printf("          (it printed nothing)\n");
-    print_report(report);
+    TestStatus st = o->fork_tests ? run_forked(ctx, t, o, &report, &e, why, sizeof why)
+                                  : run_here(ctx, t);
+    char *raw = report;
+    report = tidy_report(raw, e);
+    free(raw);
+    print_status(out, o, st, e, why, t, ctx->title);
+    /* a crash has no story of its own but the one it printed: show it, if first */
+    int show = ctx->verbose == REPORT_FULL || (e == END_NORMAL && report && *report);
+    if (e != END_NORMAL && ctx->verbose == REPORT_FULL && !(report && *report))
+        fprintf(out, "          (it printed nothing)\n");
+    if (show) print_report(out, report);
     if (report && strstr(report, "looks like:")) r->diagnosed = 1;
+    write_record(o, ctx->lesson, t->func, ctx->title,
+                 e != END_NORMAL ? RECORD_WORD[e] : STATUS_WORD[st], why, report);
     free(report);
     r->total++;
-    if (st == TEST_PASS && !why) r->passed++;
-    if (st == TEST_TODO) r->todo++;
+    if (st == TEST_PASS && e == END_NORMAL) r->passed++;
+    if (st == TEST_TODO && e == END_NORMAL) r->todo++;
+    if (e == END_TIMEOUT) r->timeouts++;
 }
 
 /* The case ids, in order, from the "cases" metadata entry (space-separated). */
@@ -149,14 +412,18 @@ static int split_cases(char *list, char **ids, int max) {
     return n;
 }
 
-static LessonResult run_lesson(const LessonDef *L, const Options *o, TestCtx *ctx) {
-    LessonResult r = {0, 0, 0, 0};
+/* quick: stop at the first test that does not pass (enough to know the lesson fails) */
+static LessonResult run_lesson(FILE *out, const LessonDef *L, const Options *o, TestCtx *ctx,
+                               int quick) {
+    LessonResult r = {0, 0, 0, 0, 0};
     char path[1024], err[512];
     snprintf(path, sizeof path, "%s/%s-%s.safetensors", o->fixtures, L->id, L->name);
-    printf("\nlesson %s %s   (%s/%s-%s/%s)\n", L->id, L->name, o->tree, L->id, L->name, L->file);
+    fprintf(out, "\n%slesson %s %s%s   (%s/%s-%s/%s)\n", paint(o, BOLD), L->id, L->name,
+            paint(o, RESET), o->tree, L->id, L->name, L->file);
     SafeTensors fx;
     if (st_open(&fx, path, err, sizeof err) != 0) {
-        printf("  ERROR   cannot read the fixtures: %s\n", err);
+        fprintf(out, "  ERROR   cannot read the fixtures: %s\n", err);
+        write_record(o, L, "(fixtures)", "", "ERROR", err, NULL);
         r.total = 1;
         return r;
     }
@@ -167,17 +434,21 @@ static LessonResult run_lesson(const LessonDef *L, const Options *o, TestCtx *ct
     ctx->lesson = L;
     ctx->fx = &fx;
     ctx->fixture_path = path;
-    for (const TestDef *t = L->tests; t->func; t++) {
-        for (int c = 0; c < n_cases; c++) {
+    for (const TestDef *t = L->tests; t->func && !(quick && r.passed < r.total); t++) {
+        for (int c = 0; c < n_cases && !(quick && r.passed < r.total); c++) {
             if (!starts_with(ids[c], t->prefix)) continue;
             char key[300];
             snprintf(key, sizeof key, "%s/title", ids[c]);
             ctx->case_id = ids[c];
             ctx->title = st_meta(&fx, key) ? st_meta(&fx, key) : ids[c];
-            run_test(ctx, t, o, &r);
+            run_test(out, ctx, t, o, &r);
         }
     }
-    if (r.total == 0) printf("  ERROR   %s has no cases for this lesson\n", path), r.total = 1;
+    if (r.total == 0) {
+        fprintf(out, "  ERROR   %s has no cases for this lesson\n", path);
+        write_record(o, L, "(fixtures)", "", "ERROR", "no cases for this lesson", NULL);
+        r.total = 1;
+    }
     free(cases_buf);
     st_close(&fx);
     return r;
@@ -197,45 +468,88 @@ static int lesson_matches(const LessonDef *L, const char *want) {
     return *want && *end == '\0' && n == atol(L->id);
 }
 
-static void print_requires_note(const LessonDef *L, const LessonResult *results) {
+static int done(const LessonResult *r) { return r->total && r->passed == r->total; }
+
+/* 1 when lesson L's tests call lesson dep (L->requires is a run of two-digit ids). */
+static int calls(const LessonDef *L, const LessonDef *dep) {
+    for (const char *p = L->requires; p[0] && p[1]; p += 2)
+        if (p[0] == dep->id[0] && p[1] == dep->id[1]) return 1;
+    return 0;
+}
+
+/* One line when a lesson fails and lessons it calls do not pass either: name them, and
+ * the first one to finish. */
+static void print_requires_note(FILE *out, const LessonDef *L, const LessonResult *results) {
+    char names[512] = "";
+    const LessonDef *first = NULL;
+    int n = 0;
     for (int i = 0; LESSONS[i] && LESSONS[i] != L; i++) {
         const LessonDef *dep = LESSONS[i];
-        if (!strstr(L->requires, dep->id)) continue;
-        const LessonResult *r = &results[i];
-        if (r->total && r->passed < r->total)
-            printf("  note: lesson %s calls your lesson %s %s, which does not pass yet: "
-                   "finish lesson %s first.\n", L->id, dep->id, dep->name, dep->id);
+        if (!calls(L, dep) || !results[i].total || done(&results[i])) continue;
+        size_t used = strlen(names);
+        snprintf(names + used, sizeof names - used, "%s%s %s", n ? ", " : "", dep->id, dep->name);
+        if (!first) first = dep;
+        n++;
     }
+    if (!first) return;
+    fprintf(out, "  note: lesson %s calls your lesson%s %s, which do%s not pass yet: finish lesson %s first.\n",
+            L->id, n > 1 ? "s" : "", names, n > 1 ? "" : "es", first->id);
 }
 
-static void print_bar(int passed, int total) {
+/* bold: the line is the current lesson's, in bold, which the bar's colour must not end */
+static void print_bar(const Options *o, int passed, int total, int bold) {
     int width = 20, filled = total ? passed * width / total : 0;
-    putchar('[');
+    printf("[%s", paint(o, passed == total ? GREEN : YELLOW));
     for (int i = 0; i < width; i++) putchar(i < filled ? '#' : '-');
-    putchar(']');
+    printf("%s%s]", paint(o, RESET), bold ? paint(o, BOLD) : "");
 }
 
-static void print_progress(const LessonResult *results, int n_run) {
+/* The lesson to work on: the first that runs and does not pass (-1 when all pass). */
+static int current_lesson(const LessonResult *results) {
+    for (int i = 0; LESSONS[i]; i++)
+        if (results[i].total && !done(&results[i])) return i;
+    return -1;
+}
+
+static void print_progress(const Options *o, const LessonResult *results, int n_run) {
     if (n_run < 2) return;
     printf("\nprogress\n");
-    int marked = 0;
+    int cur = current_lesson(results), width = 10;
+    for (int i = 0; LESSONS[i]; i++)
+        if ((int)strlen(LESSONS[i]->name) > width) width = (int)strlen(LESSONS[i]->name);
     for (int i = 0; LESSONS[i]; i++) {
         const LessonResult *r = &results[i];
         if (!r->total) continue;
-        int current = !marked && r->passed < r->total;
-        marked |= current;
-        printf("%s %s %-10s ", current ? ">" : " ", LESSONS[i]->id, LESSONS[i]->name);
-        print_bar(r->passed, r->total);
-        printf(" %2d/%-2d %s\n", r->passed, r->total,
-               r->passed == r->total ? "done"
-               : current             ? "<- you are here"
-                                     : "");
+        printf("%s%s %s %-*s ", i == cur ? paint(o, BOLD) : "", i == cur ? ">" : " ",
+               LESSONS[i]->id, width, LESSONS[i]->name);
+        print_bar(o, r->passed, r->total, i == cur);
+        const char *note = done(r) ? " done" : i == cur ? " <- you are here" : "";
+        char count[32];
+        snprintf(count, sizeof count, "%d", r->total);
+        printf(" %2d/%s%*s%s%s\n", r->passed, count, *note && strlen(count) < 2 ? 2 - (int)strlen(count) : 0, "", note,
+               i == cur ? paint(o, RESET) : "");
     }
+}
+
+/* What to do next, after a run over all lessons. */
+static void print_next(const Options *o, const LessonResult *results, int n_run) {
+    int cur = current_lesson(results);
+    if (n_run == 1 && cur >= 0)
+        printf("\nstuck? `make hint LESSON=%s` gives a hint, one more each time.\n", LESSONS[cur]->id);
+    if (n_run < 2) return;
+    if (cur < 0) {
+        printf("\nEvery lesson passes. `make run SRC=%s` runs your model.\n", o->tree);
+        return;
+    }
+    const LessonDef *L = LESSONS[cur];
+    printf("\nnext: %s/%s-%s/%s, then `make check LESSON=%s` (stuck? `make hint LESSON=%s`)\n",
+           o->tree, L->id, L->name, L->file, L->id, L->id);
 }
 
 static void usage(FILE *f) {
     fprintf(f, "usage: check [--lesson 03|rope|03-rope] [--fixtures DIR] [--tree lessons|solutions]\n"
-               "             [--timeout SECONDS] [--no-fork] [--list]\n");
+               "             [--timeout SECONDS] [--full] [--no-fork] [--list] [--current]\n"
+               "             [--results FILE [--tag WORD] [--cases] [--max-timeouts N]]\n");
 }
 
 static void list_lessons(void) {
@@ -247,11 +561,14 @@ static void list_lessons(void) {
 }
 
 static int parse_args(int argc, char **argv, Options *o) {
-    *o = (Options){"data/fixtures", "lessons", NULL, 10, 1};
+    *o = (Options){"data/fixtures", "lessons", NULL, 10, 1, 0, 0, NULL, "test", 0, 0, NULL, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_value = i + 1 < argc;
         if (!strcmp(a, "--no-fork")) o->fork_tests = 0;
+        else if (!strcmp(a, "--full")) o->full = 1;
+        else if (!strcmp(a, "--current")) o->current = 1;
+        else if (!strcmp(a, "--cases")) o->cases_only = 1;
         else if (!strcmp(a, "--list")) return list_lessons(), 0;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 0;
         else if (!has_value) return fprintf(stderr, "check: %s needs a value\n", a), usage(stderr), -1;
@@ -259,24 +576,65 @@ static int parse_args(int argc, char **argv, Options *o) {
         else if (!strcmp(a, "--fixtures")) o->fixtures = argv[++i];
         else if (!strcmp(a, "--tree")) o->tree = argv[++i];
         else if (!strcmp(a, "--timeout")) o->timeout = atoi(argv[++i]);
+        else if (!strcmp(a, "--results")) o->results = argv[++i];
+        else if (!strcmp(a, "--tag")) o->tag = argv[++i];
+        else if (!strcmp(a, "--max-timeouts")) o->max_timeouts = atoi(argv[++i]);
         else return fprintf(stderr, "check: unknown option '%s'\n", a), usage(stderr), -1;
     }
     if (o->timeout <= 0) return fprintf(stderr, "check: --timeout needs a positive number of seconds\n"), -1;
     if (o->only && o->only[0] == '\0') o->only = NULL;
+    if (o->current) o->only = NULL, o->results = NULL;
+    if (o->cases_only && !o->results)
+        return fprintf(stderr, "check: --cases writes its list to the --results file: name one\n"), -1;
     return 1;
+}
+
+/* A run over all lessons shows a lesson that passes completely, or one not started that
+ * comes after the lesson to work on, as one line: the progress table has the rest. */
+static void print_lesson(FILE *out, char *text, const LessonDef *L, const LessonResult *r,
+                         int is_current, const Options *o) {
+    int whole = is_current || o->full || (!done(r) && r->todo < r->total);
+    if (whole || !text) {
+        if (text) fputs(text, out);
+        return;
+    }
+    char *end = strchr(text + 1, '\n'); /* the lesson's title line, after a blank one */
+    fwrite(text, 1, end ? (size_t)(end - text + 1) : strlen(text), out);
+    if (done(r)) fprintf(out, "  %sok%s      all %d tests pass\n", paint(o, GREEN), paint(o, RESET), r->total);
+    else fprintf(out, "  todo    %d tests, not started yet\n", r->total);
+    (void)L;
 }
 
 int main(int argc, char **argv) {
     Options o;
     int go = parse_args(argc, argv, &o);
     if (go <= 0) return go < 0 ? 2 : 0;
+    o.color = want_color();
+    if (o.results && !(o.rec = fopen(o.results, "a"))) {
+        fprintf(stderr, "check: cannot write %s: %s\n", o.results, strerror(errno));
+        return 2;
+    }
     static TestCtx ctx; /* static: it holds a large buffer table */
     LessonResult results[64] = {{0}};
     int n_run = 0, passed = 0, total = 0;
+    /* all lessons, one test per child: a lesson's lines are kept until it is known whether
+     * it shrinks to one line */
+    int shrink = !o.only && o.fork_tests && !o.full;
+    FILE *devnull = o.current || o.cases_only ? fopen("/dev/null", "w") : NULL;
+    if ((o.current || o.cases_only) && !devnull) return perror("check: /dev/null"), 2;
     for (int i = 0; LESSONS[i]; i++) {
         if (o.only && !lesson_matches(LESSONS[i], o.only)) continue;
-        results[i] = run_lesson(LESSONS[i], &o, &ctx);
-        if (results[i].passed < results[i].total) print_requires_note(LESSONS[i], results);
+        char *text = NULL;
+        size_t text_len = 0;
+        FILE *out = devnull ? devnull : shrink ? open_memstream(&text, &text_len) : stdout;
+        if (!out) out = stdout;
+        results[i] = run_lesson(out, LESSONS[i], &o, &ctx, 0);
+        if (!done(&results[i])) print_requires_note(out, LESSONS[i], results);
+        if (out != stdout && out != devnull) {
+            fclose(out);
+            print_lesson(stdout, text, LESSONS[i], &results[i], current_lesson(results) == i, &o);
+            free(text);
+        }
         passed += results[i].passed;
         total += results[i].total;
         n_run++;
@@ -285,7 +643,35 @@ int main(int argc, char **argv) {
         fprintf(stderr, "check: no lesson called '%s' (try --list)\n", o.only);
         return 2;
     }
-    print_progress(results, n_run);
+    if (o.cases_only) {
+        fclose(devnull);
+        fclose(o.rec);
+        return 0;
+    }
+    if (o.current) {
+        int cur = current_lesson(results);
+        if (cur < 0) printf("done\n");
+        else printf("%s-%s\n", LESSONS[cur]->id, LESSONS[cur]->name);
+        fclose(devnull);
+        return 0;
+    }
+    /* One lesson that fails: do the lessons it calls pass? Run them quietly, up to their
+     * first failure and with a short time limit, to say so. */
+    if (o.only && n_run == 1 && passed < total && !o.rec && o.fork_tests) {
+        FILE *quiet = fopen("/dev/null", "w");
+        Options q = o;
+        q.timeout = o.timeout < 2 ? o.timeout : 2;
+        const LessonDef *L = NULL;
+        for (int i = 0; LESSONS[i]; i++)
+            if (results[i].total) L = LESSONS[i];
+        for (int i = 0; quiet && LESSONS[i] && LESSONS[i] != L; i++)
+            if (calls(L, LESSONS[i])) results[i] = run_lesson(quiet, LESSONS[i], &q, &ctx, 1);
+        if (quiet) fclose(quiet);
+        print_requires_note(stdout, L, results);
+    }
+    print_progress(&o, results, n_run);
+    print_next(&o, results, n_run);
+    if (o.rec) fclose(o.rec);
     printf("\n%d passed, %d failed\n", passed, total - passed);
     return passed == total ? 0 : 1;
 }

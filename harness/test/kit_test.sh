@@ -53,7 +53,7 @@ bin=$(build lessons "$LOG/build-lessons.txt") || bin=
 if [ -z "$bin" ]; then
     bad "skeletons do not build" "$LOG/build-lessons.txt"
 else
-    "$bin" --tree lessons --fixtures "$FIXTURES" >"$LOG/lessons.txt" 2>&1
+    "$bin" --tree lessons --fixtures "$FIXTURES" --full >"$LOG/lessons.txt" 2>&1
     rc=$?
     results=$(grep -cE '^  (ok|FAIL|todo|ERROR|CRASH) ' "$LOG/lessons.txt")
     todos=$(grep -cE '^  todo ' "$LOG/lessons.txt")

@@ -1,0 +1,348 @@
+# grade.sh (kit test section): grading and the student release, as docs/instructors.md
+# promises them. Sourced by kit_test.sh (ok, bad, build, $LOG, $OPTS, $MAKE, $FIXTURES).
+#
+#   - the points table names every test there is, and only those;
+#   - the solutions get full marks, the untouched skeletons 0, and a submission where one
+#     lesson segfaults, one loops and one leaks loses exactly those items, with the
+#     reason in results.json; every results.json validates;
+#   - make grade-all writes one CSV row per student;
+#   - private fixtures (make fixtures SEED=...): the solutions pass them, and a "solution"
+#     that returns the public fixture's answers fails them (needs python3-torch);
+#   - make student-release: no solution in it; unpacked alone it builds, make check fails
+#     as skeletons do, make test runs make check, make hint and make watch work;
+#   - make gradescope: the bundle grades a submission into a valid results.json.
+
+echo "grading (make grade, grade-all, gradescope, student-release, hint, watch)"
+grade_failed_before=$failed
+G=$LOG/grade
+rm -rf "$G" && mkdir -p "$G"
+GCC=$(echo "$OPTS" | sed -n 's/^CC=\([^ ]*\).*/\1/p')
+GCC=${GCC:-cc}
+points=harness/grade/points.tsv
+
+# grade NAME SUBMISSION [VAR=value ...]: make grade into $G/NAME; the table in $G/NAME.txt
+grade() {
+    name=$1 sub=$2
+    shift 2
+    $MAKE -s --no-print-directory grade CC="$GCC" SUBMISSION="$sub" STUDENT="kit-test-$name" \
+        RESULTS="$G/$name" "$@" >"$G/$name.txt" 2>&1
+}
+# total FILE: "score max" from a grade table's last line
+total() { awk '/^Total / { print $2, $4 }' "$1"; }
+# item NAME LESSON TEST: the score of one row of a grade table
+item() {
+    awk -v lesson="$2" -v test="$3" '
+        /^ *[0-9.]+ +[0-9.]+  / {
+            if ($3 ~ /^[0-9][0-9]$/) cur = $3
+            line = substr($0, 31); sub(/^ +/, "", line)   # Test column on
+            if (cur == lesson && index(line, test " ") == 1) print $1
+        }' "$G/$1/table.txt"
+}
+# points_of LESSON [EXCEPT]: the points of a lesson's rows, all but EXCEPT
+# points_item LESSON TEST: the points of one row, as %.2f
+points_of() { awk -v l="$1" -v x="${2:-}" '$1 == l && NF >= 3 { t = $0; sub(/^[^ \t]+[ \t]+[^ \t]+[ \t]+/, "", t); if (t != x) s += $2 } END { print s + 0 }' "$points"; }
+points_item() { awk -v l="$1" -v x="$2" '$1 == l && NF >= 3 { t = $0; sub(/^[^ \t]+[ \t]+[^ \t]+[ \t]+/, "", t); if (t == x) s += $2 } END { printf "%.2f", s }' "$points"; }
+validate() { "$REPORT" --validate "$1" >"$G/validate.txt" 2>&1; }
+# lesson_sum NAME LESSON: the points a grade table gives a lesson
+lesson_sum() {
+    awk -v lesson="$2" '/^ *[0-9.]+ +[0-9.]+  / { if ($3 ~ /^[0-9][0-9]$/) cur = $3; if (cur == lesson) s += $1 }
+        END { printf "%.2f", s }' "$G/$1/table.txt"
+}
+
+if ! $MAKE -s --no-print-directory CC="$GCC" SRC=solutions check-build grade-tools >"$G/tools.txt" 2>&1; then
+    bad "the grader does not build" "$G/tools.txt"
+    return 0 2>/dev/null || exit 1
+fi
+REPORT=$($MAKE -s --no-print-directory CC="$GCC" SRC=solutions grade-vars | sed -n "s/^G_REPORT='\(.*\)'$/\1/p")
+CHECK=$($MAKE -s --no-print-directory CC="$GCC" SRC=solutions print-check-bin)
+
+# ---- the points table and the tests agree ----------------------------------------------------
+"$CHECK" --list | awk '/^[0-9]/ { id = substr($0, 1, 2); next }
+    { t = $0; sub(/^ +/, "", t); sub(/ \(cases [^)]*\)$/, "", t); print id "\t" t }' | sort >"$G/tests.txt"
+awk '$1 ~ /^[0-9][0-9]$/ && NF >= 3 { t = $0; sub(/^[^ \t]+[ \t]+[^ \t]+[ \t]+/, "", t)
+    if (t != "memory" && t != "leaks") print $1 "\t" t }' "$points" | sort >"$G/rows.txt"
+missing=$(comm -23 "$G/tests.txt" "$G/rows.txt" | tr '\t' ' ' | paste -sd, -)
+extra=$(comm -13 "$G/tests.txt" "$G/rows.txt" | tr '\t' ' ' | paste -sd, -)
+if [ -z "$missing$extra" ]; then
+    ok "$points gives points to all $(wc -l <"$G/tests.txt" | tr -d ' ') tests, and names no other"
+else
+    bad "$points and the tests differ: no row for [$missing]; rows for no test [$extra] (add or fix rows: LESSON POINTS TEST)"
+fi
+
+# ---- the solutions: full marks ---------------------------------------------------------------
+max=$(awk '$1 == "bonus" { b[$2] = 1 } $1 ~ /^[0-9][0-9]$/ && NF >= 3 { p[$1] += $2 }
+    END { for (l in p) if (!(l in b)) s += p[l]; print s }' "$points")
+all=$(awk '$1 ~ /^[0-9][0-9]$/ && NF >= 3 { s += $2 } END { print s }' "$points")
+grade solutions solutions
+# shellcheck disable=SC2046 # "score max": two words
+set -- $(total "$G/solutions.txt")
+if [ "${1:-}" = "$(printf '%.2f' "$all")" ] && [ "${2:-}" = "$max" ] && validate "$G/solutions/results.json"; then
+    ok "make grade on solutions/: $1 of $2 (bonus included), results.json valid"
+else
+    bad "make grade on solutions/: ${1:-?} of ${2:-?}, expected $all of $max" "$G/solutions.txt"
+    sed 's/^/          /' "$G/validate.txt"
+fi
+
+# ---- the untouched skeletons: 0 ----------------------------------------------------------------
+grade skeletons lessons
+# shellcheck disable=SC2046 # "score max": two words
+set -- $(total "$G/skeletons.txt")
+if [ "${1:-}" = "0.00" ] && validate "$G/skeletons/results.json" &&
+    [ "$(grep -c '"status": "passed"' "$G/skeletons/results.json")" -eq 0 ]; then
+    ok "make grade on lessons/ as shipped: 0 of $2, every item failed, results.json valid"
+else
+    bad "make grade on the skeletons: ${1:-?} of ${2:-?}, expected 0" "$G/skeletons.txt"
+fi
+
+# ---- segfault, endless loop, leak: only those items lose points ---------------------------------
+# inject FILE FUNCTION CODE: CODE as the first statement of FUNCTION's body
+inject() {
+    awk -v fn="$2" -v code="$3" '{ print }
+        !done && $0 ~ ("^[a-z].*[ *]" fn "\\(") { sig = 1 }
+        sig && !done && /\{[ \t]*$/ { print "    " code; done = 1 }' "$1" >"$1.new" &&
+        ! cmp -s "$1" "$1.new" && mv "$1.new" "$1"
+}
+bad_sub=$G/sub-bad
+mkdir -p "$bad_sub" && cp -R solutions/01-* solutions/02-* solutions/03-* solutions/04-* "$bad_sub/"
+if inject "$bad_sub"/01-*/matmul.c matmul '{ volatile float *volatile nowhere = 0; *nowhere = 1.0f; }' &&
+    inject "$bad_sub"/03-*/rope.c rope 'for (volatile int spin = 1; spin;) {}' &&
+    inject "$bad_sub"/02-*/rmsnorm.c rmsnorm \
+        '{ float *volatile scratch = malloc(sizeof(float) * 16); scratch[0] = 1.0f; }' &&
+    { echo '#include <stdlib.h>'; cat "$bad_sub"/02-*/rmsnorm.c; } >"$G/rmsnorm.c" &&
+    mv "$G/rmsnorm.c" "$bad_sub"/02-*/rmsnorm.c; then
+    start=$(date +%s)
+    grade bad "$bad_sub" LESSONS="01 02 03 04" TIMEOUT=2 MAX_TIMEOUTS=1
+    secs=$(($(date +%s) - start))
+    J=$G/bad/results.json
+    want=$(($(points_of 02 leaks) + $(points_of 04)))
+    # shellcheck disable=SC2046 # "score max": two words
+    set -- $(total "$G/bad.txt")
+    # 01 and 03: nothing; 02: all but leaks; 04 (untouched): everything
+    if [ "${1:-}" = "$(printf '%.2f' "$want")" ] && validate "$J" &&
+        [ "$(lesson_sum bad 01)" = 0.00 ] && [ "$(lesson_sum bad 03)" = 0.00 ] &&
+        [ "$(item bad 02 leaks)" = 0.00 ] &&
+        [ "$(lesson_sum bad 02)" = "$(printf '%.2f' "$(points_of 02 leaks)")" ] &&
+        [ "$(lesson_sum bad 04)" = "$(printf '%.2f' "$(points_of 04)")" ] &&
+        grep -q 'Segmentation fault' "$J" && grep -qE '(UndefinedBehavior|Address)Sanitizer.*matmul\.c:[0-9]' "$J" &&
+        grep -q 'timed out after 2 s' "$J" && grep -q 'LeakSanitizer: memory allocated in rmsnorm (rmsnorm.c:' "$J"; then
+        ok "segfault (01), endless loop (03), leak (02): $1 of $2, only their items lost, reasons in results.json (${secs} s)"
+    else
+        bad "a submission with a segfault, a loop and a leak: ${1:-?} of ${2:-?}, expected $want" "$G/bad/table.txt"
+    fi
+else
+    bad "could not make the segfault/loop/leak submission from solutions/ (did a function name change?)"
+fi
+
+# ---- a second reader: Python's json module, on the results.json files above ---------------------
+if command -v python3 >/dev/null 2>&1; then
+    if python3 - "$G"/solutions/results.json "$G"/skeletons/results.json "$G"/bad/results.json \
+        >"$G/python-json.txt" 2>&1 <<'EOF'
+import json, sys
+for path in sys.argv[1:]:
+    d = json.load(open(path, encoding="utf-8"))
+    assert isinstance(d["score"], (int, float)) and isinstance(d["tests"], list), path
+    for t in d["tests"]:
+        assert {"name", "number", "score", "max_score", "status", "output", "visibility"} <= set(t), t
+        assert t["status"] in ("passed", "failed") and 0 <= t["score"] <= t["max_score"], t
+    assert abs(sum(t["score"] for t in d["tests"]) - d["score"]) < 0.01 * len(d["tests"]) + 0.01, path
+EOF
+    then
+        ok "Python's json reads the same 3 results.json files: fields, types, score = sum of the tests"
+    else
+        bad "Python's json and results.json disagree" "$G/python-json.txt"
+    fi
+fi
+
+# ---- a bad points table is named, not half-read ---------------------------------------------------
+printf '01 five matmul\n' >"$G/bad-points.tsv"
+if ! grade badpoints solutions LESSONS=01 POINTS="$G/bad-points.tsv" &&
+    grep -q 'the points must be a number' "$G/badpoints.txt"; then
+    ok "a points table with a bad row: $(grep -m1 'points must' "$G/badpoints.txt" | cut -c1-90)"
+else
+    bad "a bad points table is not rejected with a message" "$G/badpoints.txt"
+fi
+
+# ---- the validator rejects what Gradescope would not take ----------------------------------------
+printf '{"score": 5, "tests": [{"name": "a", "number": "1.1", "score": 2, "max_score": 1, "status": "ok", "output": "", "visibility": "public"}]}' >"$G/broken.json"
+if ! validate "$G/broken.json" && [ "$(wc -l <"$G/validate.txt")" -ge 4 ]; then
+    ok "results.json validator rejects a broken file ($(wc -l <"$G/validate.txt" | tr -d ' ') problems named)"
+else
+    bad "the results.json validator accepts a broken file" "$G/validate.txt"
+fi
+
+# ---- grade-all: one row per student ---------------------------------------------------------------
+class=$G/class # names that cannot be a real student's grade in build/grade/
+mkdir -p "$class/kit-test-alice/lessons/01-matmul" "$G/kit-test-bob"
+cp solutions/01-matmul/*.c "$class/kit-test-alice/lessons/01-matmul/"
+cp lessons/01-matmul/*.c "$G/kit-test-bob/" && tar -czf "$class/kit-test-bob.tar.gz" -C "$G" kit-test-bob
+: >"$class/notes.txt" # not a submission: skipped
+if $MAKE -s --no-print-directory grade-all CC="$GCC" DIR="$class" CSV="$G/class.csv" LESSONS=01 \
+    >"$G/grade-all.txt" 2>&1 && [ "$(wc -l <"$G/class.csv")" -eq 3 ] &&
+    grep -q '^kit-test-alice,8.00,8,' "$G/class.csv" && grep -q '^kit-test-bob,0.00,8,' "$G/class.csv"; then
+    ok "make grade-all: $(head -1 "$G/class.csv" | cut -c1-60)... a row each for a directory and a tarball"
+else
+    bad "make grade-all" "$G/grade-all.txt"
+    sed 's/^/          /' "$G/class.csv" 2>/dev/null
+fi
+
+# ---- private fixtures beat hard-coded answers -----------------------------------------------------
+if /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then
+    hidden=$G/fixtures-4242
+    if $MAKE -s --no-print-directory fixtures SEED=4242 OUT="$hidden" >"$G/fixtures.txt" 2>&1 &&
+        $MAKE -s --no-print-directory $OPTS check SRC=solutions FIXTURES="$hidden" >"$G/hidden-check.txt" 2>&1; then
+        ok "make fixtures SEED=4242 + make check FIXTURES=...: solutions $(tail -1 "$G/hidden-check.txt")"
+    else
+        bad "solutions on private fixtures (SEED=4242)" "$G/hidden-check.txt"
+        hidden=
+    fi
+    # the cheat: matmul that returns the public fixture's y, picked by the shapes
+    cheat=$G/sub-cheat/01-matmul
+    mkdir -p "$cheat"
+    /usr/bin/python3 - "$FIXTURES/01-matmul.safetensors" >"$cheat/matmul.c" 2>"$G/cheat.txt" <<'EOF'
+import sys
+sys.path.insert(0, "harness/pytorch")
+from safetensors_io import load
+
+tensors, meta = load(sys.argv[1])
+print("/* A cheat, for the kit's test: it computes nothing and returns the public fixture's")
+print(" * expected y, chosen by the shapes. Each test runs in a fresh process: call k is token k. */")
+print('#include "moekit.h"')
+print("typedef struct { int T, in, out; const float *y; } Answer;")
+rows = []
+for i, case in enumerate(meta["cases"].split()):
+    y = tensors[case + "/y"].flatten().tolist()
+    print(f"static const float Y{i}[] = {{" + ", ".join(f"{v:.9g}f" for v in y) + "};")
+    rows.append(f"{{{meta[case + '/T']}, {meta[case + '/in_features']}, {meta[case + '/out_features']}, Y{i}}}")
+print("static const Answer ANSWERS[] = {" + ", ".join(rows) + "};")
+print("static int calls;")
+print("""static const Answer *lookup(int in, int out) {
+    for (unsigned i = 0; i < sizeof ANSWERS / sizeof ANSWERS[0]; i++)
+        if (ANSWERS[i].in == in && ANSWERS[i].out == out) return &ANSWERS[i];
+    return 0;
+}
+void matmul(float *y, const float *x, const float *w, int in, int out) {
+    const Answer *a = lookup(in, out);
+    (void)x, (void)w;
+    if (!a) return;
+    int t = calls++ % a->T;
+    for (int o = 0; o < out; o++) y[o] = a->y[t * out + o];
+}
+void matmul_tokens(float *y, const float *x, const float *w, int T, int in, int out) {
+    const Answer *a = lookup(in, out);
+    (void)x, (void)w;
+    if (!a || a->T != T) return;
+    for (long i = 0; i < (long)T * out; i++) y[i] = a->y[i];
+}""")
+EOF
+    grade cheat-public "$G/sub-cheat" LESSONS=01
+    grade cheat-hidden "$G/sub-cheat" LESSONS=01 FIXTURES="${hidden:-/nonexistent}"
+    pub=$(item cheat-public 01 matmul)/$(item cheat-public 01 matmul_tokens)
+    hid=$(item cheat-hidden 01 matmul)/$(item cheat-hidden 01 matmul_tokens)
+    if [ "$pub" = "$(points_item 01 matmul)/$(points_item 01 matmul_tokens)" ] &&
+        [ "$hid" = "0.00/0.00" ] && validate "$G/cheat-hidden/results.json"; then
+        ok "hard-coded answers: full marks on the public fixtures ($pub), none on SEED=4242 ($hid)"
+    else
+        bad "the hard-coded-answers submission: public $pub, private $hid (expected full, then 0.00/0.00)" "$G/cheat-hidden.txt"
+    fi
+else
+    echo "  skip    private fixtures: /usr/bin/python3 with python3-torch is not installed"
+fi
+
+# ---- the student release ----------------------------------------------------------------------------
+rel=$G/release
+if $MAKE -s --no-print-directory student-release RELEASE="$G/moekit-student.tar.gz" >"$G/release.txt" 2>&1; then
+    list=$(tar -tzf "$G/moekit-student.tar.gz")
+    leaked=$(echo "$list" | grep -E '^moekit/(solutions|harness/mistakes|harness/grade|build|\.git)/' | head -3)
+    if [ -z "$leaked" ]; then
+        ok "make student-release: $(echo "$list" | grep -c '[^/]$') files, no solutions/, mistakes, grader or build/"
+    else
+        bad "the student release holds: $leaked"
+    fi
+    mkdir -p "$rel" && tar -xzf "$G/moekit-student.tar.gz" -C "$rel"
+    # a machine with nothing but a compiler: no environment, no build/
+    ( cd "$rel/moekit" && env -i PATH=/usr/bin:/bin HOME="$rel" make -s check CC="$GCC" ) \
+        >"$G/release-check.txt" 2>&1
+    todos=$(grep -cE '^  todo ' "$G/release-check.txt")
+    if grep -q '^0 passed, [1-9][0-9]* failed$' "$G/release-check.txt" && [ "$todos" -gt 0 ] &&
+        ! grep -qiE 'solution|CRASH|error:' "$G/release-check.txt"; then
+        ok "the release, unpacked alone (env -i, no build/): builds; make check: $(grep '^0 passed' "$G/release-check.txt"), all todo, no word of solutions"
+    else
+        bad "make check in the unpacked release" "$G/release-check.txt"
+    fi
+    ( cd "$rel/moekit" && env -i PATH=/usr/bin:/bin HOME="$rel" make -s test CC="$GCC" ) >"$G/release-test.txt" 2>&1
+    if grep -q 'student release' "$G/release-test.txt" && grep -q '^0 passed' "$G/release-test.txt"; then
+        ok "make test in the release runs make check: \"$(head -1 "$G/release-test.txt" | cut -c1-70)...\""
+    else
+        bad "make test in the release" "$G/release-test.txt"
+    fi
+    ( cd "$rel/moekit" && make -s grade SUBMISSION=lessons ) >"$G/release-grade.txt" 2>&1
+    if grep -q 'is for instructors' "$G/release-grade.txt"; then
+        ok "make grade in the release: \"$(head -1 "$G/release-grade.txt" | cut -c1-70)...\""
+    else
+        bad "make grade in the release" "$G/release-grade.txt"
+    fi
+    # hints: one more each time, the state in a file the student can delete
+    ( cd "$rel/moekit" && make -s hint CC="$GCC" SANITIZE= LESSON=03 && make -s hint LESSON=rope &&
+        cat .moekit-hints && rm .moekit-hints && make -s hint CC="$GCC" SANITIZE= ) >"$G/hint.txt" 2>&1
+    if grep -q '^lesson 03 rope: hint 1 of ' "$G/hint.txt" && grep -q '^lesson 03 rope: hint 2 of ' "$G/hint.txt" &&
+        grep -q '^03 2$' "$G/hint.txt" && grep -q '^lesson 01 matmul: hint 1 of ' "$G/hint.txt"; then
+        ok "make hint: hint 1, then 2 of lesson 03; after rm .moekit-hints, lesson 01 (where make check says you are)"
+    else
+        bad "make hint" "$G/hint.txt"
+    fi
+    # watch: a save of a finished lesson 01 re-runs the tests, which move on to lesson 02
+    for mode in inotify poll; do
+        command -v inotifywait >/dev/null 2>&1 || [ $mode = poll ] || continue
+        cp lessons/01-matmul/matmul.c "$rel/moekit/lessons/01-matmul/matmul.c"
+        poll=
+        [ $mode = poll ] && poll=1
+        ( cd "$rel/moekit" && MOEKIT_WATCH_POLL=$poll MOEKIT_WATCH_RUNS=2 timeout 60 make -s watch CC="$GCC" SANITIZE= ) \
+            >"$G/watch-$mode.txt" 2>&1 &
+        wpid=$!
+        n=0 # the save, once the first run is over and it waits
+        while ! grep -q '^watching lessons/' "$G/watch-$mode.txt" && [ $n -lt 60 ]; do sleep 1; n=$((n + 1)); done
+        sleep 1
+        cp solutions/01-matmul/matmul.c "$rel/moekit/lessons/01-matmul/matmul.c"
+        wait $wpid
+        if grep -q '^lesson 01 matmul ' "$G/watch-$mode.txt" && grep -q 'lesson 01 matmul passes now' "$G/watch-$mode.txt" &&
+            grep -q '^lesson 02 rmsnorm ' "$G/watch-$mode.txt"; then
+            ok "make watch ($mode): a save re-runs the tests; lesson 01 passes, on to lesson 02"
+        else
+            bad "make watch ($mode)" "$G/watch-$mode.txt"
+        fi
+    done
+else
+    bad "make student-release" "$G/release.txt"
+fi
+
+# ---- the Gradescope bundle ------------------------------------------------------------------------
+gs=$G/gradescope
+fx=${hidden:-$FIXTURES}
+if ! command -v zip >/dev/null 2>&1 || ! command -v unzip >/dev/null 2>&1; then
+    echo "  skip    make gradescope: zip and unzip are not installed (apt-get install zip unzip)"
+elif $MAKE -s --no-print-directory gradescope LESSONS="01 02" FIXTURES="$fx" TIMEOUT=5 >"$G/gradescope.txt" 2>&1 &&
+    mkdir -p "$gs/source" "$gs/submission" && unzip -q build/gradescope/moekit-autograder.zip -d "$gs/source"; then
+    # what setup.sh builds on Gradescope (the kit's objects), taken from here
+    for f in "$(basename "$GCC")" "$(basename "$GCC")-san"; do
+        mkdir -p "$gs/source/moekit/build/$f"
+        cp -R "build/$f/harness" "build/$f/tree-solutions" "$gs/source/moekit/build/$f/" 2>/dev/null
+    done
+    # the student's files, flat, as Gradescope's upload leaves them
+    cp solutions/01-matmul/matmul.c lessons/02-rmsnorm/rmsnorm.c "$gs/submission/"
+    cp "$gs/source/run_autograder" "$gs/run_autograder"
+    ( cd / && AUTOGRADER_ROOT="$OLDPWD/$gs" CC="$GCC" sh "$OLDPWD/$gs/run_autograder" ) >"$G/gradescope-run.txt" 2>&1
+    J=$gs/results/results.json
+    private=yes
+    [ "$fx" = "$FIXTURES" ] || [ ! -d "$gs/source/moekit/data/fixtures" ] || private=no
+    if [ -x "$gs/source/setup.sh" ] && validate "$J" && grep -q '"score": 8.00' "$J" &&
+        [ "$(grep -c '"status": "passed"' "$J")" -eq 4 ] && [ $private = yes ]; then
+        ok "make gradescope: the bundle grades matmul.c (done) + rmsnorm.c (todo): 8 of 16, results.json valid$([ "$fx" != "$FIXTURES" ] && echo ', private fixtures only')"
+    else
+        bad "the Gradescope bundle (private fixtures only: $private)" "$G/gradescope-run.txt"
+    fi
+else
+    bad "make gradescope" "$G/gradescope.txt"
+fi
+
+# the graders' work directories (objects, logs) are kept only when something failed
+[ "$failed" -eq "$grade_failed_before" ] && rm -rf build/grade/kit-test-*

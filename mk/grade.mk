@@ -1,0 +1,82 @@
+# mk/grade.mk: grading a class (instructors) and the student's helpers (hint, watch).
+# docs/instructors.md tells how to run a course with these.
+#
+#   make grade SUBMISSION=dir|file.tar.gz [FIXTURES=dir] [LESSONS="01 02"] [RESULTS=dir]
+#   make grade-all DIR=submissions/ [CSV=file]   one CSV row per student
+#   make gradescope [FIXTURES=dir]               the Gradescope autograder zip
+#   make student-release                         the kit without solutions/, as a tarball
+#   make hint [LESSON=03]                        one more hint each time
+#   make watch [LESSON=03]                       re-run the tests on every save
+
+# what to grade, and how (TIMEOUT and FIXTURES come from the top Makefile)
+SUBMISSION ?=
+DIR        ?=
+# where a grade goes: build/grade/<student>/ unless RESULTS=dir
+RESULTS    ?=
+# the points table
+POINTS     ?= harness/grade/points.tsv
+# grade only these lessons ("01 02 03"); empty: every lesson in the points table
+LESSONS    ?=
+# lessons graded at the same time
+JOBS       ?= 2
+# Gradescope visibility of the results: visible, hidden, after_due_date, after_published
+VISIBILITY ?= visible
+# the name a grade is filed under (default: the submission's file or directory name)
+STUDENT    ?=
+# after this many tests of a lesson time out, its other tests are not run
+MAX_TIMEOUTS ?= 3
+# make grade-all writes the class here
+CSV        ?= build/grade/grades.csv
+# make student-release writes this tarball
+RELEASE    ?= build/release/moekit-student.tar.gz
+
+GRADE_REPORT := $(BUILD)/grade_report
+GRADE_ENV = MAKE="$(MAKE)" CC="$(CC)" FIXTURES="$(FIXTURES)" TIMEOUT="$(TIMEOUT)" \
+            POINTS="$(POINTS)" LESSONS="$(LESSONS)" JOBS="$(JOBS)" VISIBILITY="$(VISIBILITY)" \
+            MAX_TIMEOUTS="$(MAX_TIMEOUTS)"
+HAVE_GRADER = [ -f harness/grade/grade.sh ] && [ -d solutions ] || { \
+    echo "make $@ is for instructors: it grades against solutions/, which a student release"; \
+    echo "leaves out. To test your own lessons: make check"; exit 2; }
+
+.PHONY: grade grade-all gradescope student-release hint watch grade-vars grade-tools
+
+$(GRADE_REPORT): $(BUILD)/harness/grade/grade_report.o $(BUILD)/harness/src/json.o
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+grade-tools: $(GRADE_REPORT)
+
+# What harness/grade/grade.sh needs to build one lesson against the solutions' objects
+# (run with SRC=solutions, once without and once with SANITIZE=1).
+grade-vars:
+	@echo "G_CC='$(CC)'"
+	@echo "G_CFLAGS='$(filter-out -MMD -MP -Werror,$(CFLAGS)) $(LESSON_CFLAGS)'"
+	@echo "G_LDFLAGS='$(LDFLAGS)'"
+	@echo "G_LDLIBS='$(LDLIBS)'"
+	@echo "G_BASE_OBJ='$(CHECK_OBJ) $(HARNESS_OBJ)'"
+	@echo "G_TREE_OBJ='$(LESSON_OBJ)'"
+	@echo "G_CHECK='$(CHECK_BIN)'"
+	@echo "G_REPORT='$(GRADE_REPORT)'"
+
+grade:
+	@$(HAVE_GRADER)
+	@$(GRADE_ENV) SUBMISSION="$(SUBMISSION)" RESULTS="$(RESULTS)" STUDENT="$(STUDENT)" \
+	    sh harness/grade/grade.sh
+
+grade-all:
+	@$(HAVE_GRADER)
+	@$(GRADE_ENV) DIR="$(DIR)" CSV="$(CSV)" sh harness/grade/grade_all.sh
+
+gradescope:
+	@$(HAVE_GRADER)
+	@$(GRADE_ENV) sh harness/grade/gradescope.sh
+
+student-release:
+	@$(HAVE_GRADER)
+	@MAKE="$(MAKE)" RELEASE="$(RELEASE)" sh harness/grade/release.sh
+
+hint:
+	@MAKE="$(MAKE)" CC="$(CC)" LESSON="$(LESSON)" sh harness/student/hint.sh
+
+watch:
+	@MAKE="$(MAKE)" CC="$(CC)" LESSON="$(LESSON)" SANITIZE="$(SANITIZE)" FIXTURES="$(FIXTURES)" \
+	    sh harness/student/watch.sh
