@@ -421,8 +421,12 @@ class ExportTest(unittest.TestCase):
         self.assertEqual(meta["seed"], "2024")
 
     def test_fixtures_stay_small(self):
-        total = sum(os.path.getsize(os.path.join(self.a, f)) for f in os.listdir(self.a))
-        self.assertLess(total, 2_000_000)
+        # Lessons 01-08 and 10 stay under 2 MB together; lesson 09's fixture has its own
+        # budget because its cases must be larger than the fast kernel's cache blocks.
+        sizes = {f: os.path.getsize(os.path.join(self.a, f)) for f in os.listdir(self.a)}
+        lesson09 = sizes.pop("09-fast-matmul.safetensors", 0)
+        self.assertLess(sum(sizes.values()), 2_000_000)
+        self.assertLess(lesson09, 2_500_000)
 
     def test_regenerating_reproduces(self):
         with redirect_stdout(io.StringIO()) as out:
