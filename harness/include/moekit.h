@@ -95,24 +95,28 @@ typedef struct {
     float *value; /* (max_seq, KV, D) */
 } KVCache;
 
-/* Scratch for one token of self-attention. */
+/* Scratch for up to max_tokens tokens of self-attention, so nothing in the forward pass
+ * allocates. Every token has its own row of scores, so tokens can run on different threads. */
 typedef struct {
-    float *q;   /* (H, D) */
-    float *k;   /* (KV, D) */
-    float *v;   /* (KV, D) */
-    float *o;   /* (H, D), attention output before o_proj */
-    float *att; /* (max_seq) scores */
+    float *q;   /* (max_tokens, H, D) */
+    float *k;   /* (max_tokens, KV, D) */
+    float *v;   /* (max_tokens, KV, D) */
+    float *o;   /* (max_tokens, H, D), attention output before o_proj */
+    float *att; /* (max_tokens, max_seq) scores, one row per token */
+    int max_seq, max_tokens;
 } AttnScratch;
 
 int kv_cache_init(KVCache *c, const AttnShape *s, int max_seq); /* 0 ok, -1 out of memory */
 void kv_cache_free(KVCache *c);
-int attn_scratch_init(AttnScratch *a, const AttnShape *s, int max_seq);
+int attn_scratch_init(AttnScratch *a, const AttnShape *s, int max_seq, int max_tokens);
 void attn_scratch_free(AttnScratch *a);
 
-/* Self-attention for one token at position pos (decode step); h (hidden) is the already
- * normalised input (after input_layernorm). Writes k, v of this token into the cache at
- * row pos and reads rows 0..pos.  -> out (hidden), the o_proj output (not yet added to x). */
-void self_attn_forward(float *out, const float *h, int pos, const SelfAttnConfig *c,
+/* Self-attention of T tokens at positions pos0 .. pos0+T-1; h (T, hidden) is the already
+ * normalised input (after input_layernorm). Writes k, v of the T tokens into cache rows
+ * pos0 .. pos0+T-1; token t reads rows 0 .. pos0+t.  -> out (T, hidden), the o_proj output
+ * (not yet added to x). T = 1 is a decode step; pos0 = 0 with the whole prompt, the
+ * prefill. T <= s->max_tokens, pos0 + T <= cache->max_seq. */
+void self_attn_forward(float *out, const float *h, int T, int pos0, const SelfAttnConfig *c,
                        const SelfAttnWeights *w, KVCache *cache, AttnScratch *s);
 
 /* ------------------------------------------------------------------------------------

@@ -52,7 +52,9 @@ REQUIRED = {
     ("04-attention", "prefill_long"): ["out~gqa_modulo"],
     ("04-attention", "softmax_big"): ["y~nonfinite"],
     ("04-attention", "prefill_big"): ["out~nonfinite"],
-    ("04-attention", "selfattn_qwen3"): ["out~qk_norm_missing", "out~qk_norm_after_rope"],
+    ("04-attention", "selfattn_qwen3"): ["out~qk_norm_missing", "out~qk_norm_after_rope",
+                                        "out~sees_whole_call"],
+    ("04-attention", "selfattn_qwen2"): ["out~sees_whole_call"],
     ("05-expert", "silu_basic"): ["y~silu_is_sigmoid"],
     ("05-expert", "expert_moe"): ["out~silu_up_swapped", "out~silu_is_sigmoid"],
     ("06-router", "route_e8_k2"): ["weights~softmax_over_topk"],
@@ -238,7 +240,7 @@ LESSON_03 = [  # (id, T, n_heads, head_dim, pos0, rope_theta)
 
 PREFILL_MISTAKES = [mistakes.no_scale, mistakes.gqa_modulo, mistakes.mask_excludes_self,
                     mistakes.no_causal_mask]
-SELFATTN_MISTAKES = [mistakes.qk_norm_missing, mistakes.qk_norm_after_rope]
+QK_NORM_MISTAKES = [mistakes.qk_norm_missing, mistakes.qk_norm_after_rope]
 
 
 def softmax_case(g, cid, rows, n, x_scale) -> Case:
@@ -298,7 +300,7 @@ def selfattn_case(g, cid, T, hidden, H, KV, D, qk_norm, bias, eps, theta) -> Cas
               "num_key_value_heads": KV, "head_dim": D, "rms_norm_eps": eps,
               "rope_theta": theta, "qk_norm": int(qk_norm), "bias": int(bias)}
     case = Case(cid, title, params, {"h": h, **w})
-    mistake_fns = SELFATTN_MISTAKES if qk_norm else []
+    mistake_fns = (QK_NORM_MISTAKES if qk_norm else []) + [mistakes.sees_whole_call]
     add_output(case, "out", *with_mistakes(ref.self_attention, mistake_fns,
                                            f64(h), f64(w), cfg))
     return case

@@ -118,6 +118,16 @@ def qk_norm_after_rope(h, w: dict, cfg: ref.AttnConfig):
     return ref.attend_and_project(q, k, v, w, cfg)
 
 
+def sees_whole_call(h, w: dict, cfg: ref.AttnConfig):
+    """self_attn_forward where every token of a call attends to all the rows the call
+    writes (0 .. pos0 + T - 1) instead of 0 .. pos0 + t: a prefill sees the future."""
+    q, k, v = ref.qkv_proj(h, w, cfg)
+    q, k = ref.qk_norm(q, k, w, cfg)
+    q, k = ref.rope_qk(q, k, cfg)
+    o = no_causal_mask(q, k, v)  # (T, H, D)
+    return ref.linear(o.reshape(q.shape[0], -1), w["o_proj.weight"])
+
+
 # ------------------------------------------------------------------------------------
 # Lesson 05: the SwiGLU expert
 # ------------------------------------------------------------------------------------
@@ -219,7 +229,7 @@ BY_LESSON = {
     "02-rmsnorm": [eps_outside_sqrt, no_weight],
     "03-rope": [rope_interleaved, rope_freq_exponent],
     "04-attention": [no_scale, gqa_modulo, mask_excludes_self, no_causal_mask,
-                     qk_norm_missing, qk_norm_after_rope],
+                     qk_norm_missing, qk_norm_after_rope, sees_whole_call],
     "05-expert": [silu_is_sigmoid, silu_up_swapped],
     "06-router": [softmax_over_topk, no_renormalisation, lb_loss_per_assignment],
     "07-moe": [weights_wrong_slot, capacity_slot_major, capacity_floor,

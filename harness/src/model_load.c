@@ -319,7 +319,8 @@ static void runtime(Loader *ld, Model *m, const ModelOptions *o) {
     m->y = malloc(sizeof(float) * (size_t)m->max_tokens * C);
     m->mlp_scratch = malloc(sizeof(float) * 2 * (size_t)m->max_tokens * I);
     int bad = !m->cache || !m->moe_scratch || !m->h || !m->y || !m->mlp_scratch ||
-              attn_scratch_init(&m->attn_scratch, &m->attn_config.shape, m->max_seq) != 0;
+              attn_scratch_init(&m->attn_scratch, &m->attn_config.shape, m->max_seq,
+                                m->max_tokens) != 0;
     for (int l = 0; l < L && !bad; l++) {
         bad |= kv_cache_init(&m->cache[l], &m->attn_config.shape, m->max_seq) != 0;
         if (m->layers[l].is_sparse)

@@ -39,6 +39,11 @@ static const Diagnosis CATALOGUE[] = {
      "QK-norm"},
     {"qk_norm_after_rope", "04-attention", "q_norm/k_norm applied after RoPE.",
      "Normalise each head first, then rotate it: norm, then RoPE.", "QK-norm"},
+    {"sees_whole_call", "04-attention",
+     "every token of one self_attn_forward call attends to all the rows the call wrote "
+     "(pos0 + T of them): in a prefill, tokens see the future.",
+     "Token t of a call is at position pos0 + t and attends to cache rows 0 .. pos0 + t: "
+     "n_pos = pos0 + t + 1.", "The causal mask"},
     {"silu_is_sigmoid", "05-expert", "silu computed as sigmoid(z): the factor z is missing.",
      "silu(z) = z * sigmoid(z) = z / (1 + exp(-z)).", "SiLU is not the sigmoid"},
     {"silu_up_swapped", "05-expert",

@@ -1,5 +1,8 @@
 /* Lesson 04 tests: softmax, attention (one query over a cache), attention_prefill,
- * and self_attn_forward fed one token at a time through the KV cache. */
+ * and self_attn_forward: the whole prompt in one call, one token per call, and a prompt
+ * followed by more tokens, all through the KV cache and all equal to PyTorch's prefill. */
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check.h"
@@ -70,7 +73,7 @@ static TestStatus test_attention_prefill(TestCtx *ctx) {
 }
 
 /* ------------------------------------------------------------------------------------
- * self_attn_forward: decode T tokens one by one, compare with PyTorch's causal prefill
+ * self_attn_forward: the same T tokens fed in chunks, compared with PyTorch's prefill
  * ---------------------------------------------------------------------------------- */
 
 static SelfAttnWeights read_weights(TestCtx *ctx, const SelfAttnConfig *c) {
@@ -94,6 +97,25 @@ static SelfAttnWeights read_weights(TestCtx *ctx, const SelfAttnConfig *c) {
     return w;
 }
 
+/* Feeds tokens 0..T-1 in calls of chunk[0], chunk[1], ... tokens, into a fresh cache of
+ * exactly T rows poisoned with NaN, so a row read before it is written shows. */
+static void run_chunks(TestCtx *ctx, float *out, const float *h, int T, const int *chunk,
+                       const SelfAttnConfig *c, const SelfAttnWeights *w, AttnScratch *s) {
+    int C = c->hidden_size;
+    long kv_dim = (long)c->shape.num_key_value_heads * c->shape.head_dim;
+    KVCache cache = {T, (int)kv_dim, out_buffer(ctx, T * kv_dim), out_buffer(ctx, T * kv_dim)};
+    for (long i = 0; i < T * kv_dim; i++) cache.key[i] = cache.value[i] = NAN;
+    for (int pos0 = 0, i = 0; pos0 < T; pos0 += chunk[i++])
+        self_attn_forward(out + (long)pos0 * C, h + (long)pos0 * C, chunk[i], pos0, c, w,
+                          &cache, s);
+}
+
+static int has_nan(const float *x, long n) {
+    for (long i = 0; i < n; i++)
+        if (isnan(x[i])) return 1;
+    return 0;
+}
+
 static TestStatus test_self_attn(TestCtx *ctx) {
     SelfAttnConfig c;
     int T = fx_int(ctx, "T");
@@ -105,21 +127,40 @@ static TestStatus test_self_attn(TestCtx *ctx) {
     c.rope_theta = fx_float(ctx, "rope_theta");
     SelfAttnWeights w = read_weights(ctx, &c);
     const float *h = fx_tensor(ctx, "h", (long)T * c.hidden_size, NULL);
-    float *out = out_buffer(ctx, (long)T * c.hidden_size);
-    KVCache cache;
     AttnScratch s;
-    if (kv_cache_init(&cache, &c.shape, T) || attn_scratch_init(&s, &c.shape, T))
-        return fail(ctx, "out of memory in kv_cache_init/attn_scratch_init");
-    student_begin(ctx);
-    for (int t = 0; t < T; t++)
-        self_attn_forward(out + (long)t * c.hidden_size, h + (long)t * c.hidden_size, t, &c,
-                          &w, &cache, &s);
-    kv_cache_free(&cache);
-    attn_scratch_free(&s);
-    if (student_todo(ctx)) return TEST_TODO;
+    if (attn_scratch_init(&s, &c.shape, T, T)) return fail(ctx, "out of memory in attn_scratch_init");
+    /* the whole prompt at once (prefill), one token per call (decode), then a prompt of
+     * about half followed by the rest in one call */
+    int prefill[1] = {T}, split[2] = {(T + 1) / 2, T - (T + 1) / 2};
+    int *decode = test_alloc(ctx, sizeof(int) * (size_t)T);
+    for (int t = 0; t < T; t++) decode[t] = 1;
+    const int *chunks[3] = {prefill, decode, split};
+    char what[3][96];
+    snprintf(what[0], sizeof what[0], "self_attn_forward, all %d tokens in one call (prefill)", T);
+    snprintf(what[1], sizeof what[1], "self_attn_forward, one token per call (decode)");
+    snprintf(what[2], sizeof what[2], "self_attn_forward, %d tokens in one call, then %d more",
+             split[0], split[1]);
+    int n_schedules = T >= 3 ? 3 : T; /* with T <= 2 the split is the decode */
     Layout l = {2, {"token", "hidden"}, {T, c.hidden_size}};
-    return expect_close(ctx, "out", out, &l, 1e-4f, 1e-3f,
-                        "self_attn_forward, one token at a time (decode == prefill)");
+    TestStatus st = TEST_PASS;
+    for (int k = 0; k < n_schedules && st == TEST_PASS; k++) {
+        float *out = out_buffer(ctx, (long)T * c.hidden_size);
+        student_begin(ctx);
+        run_chunks(ctx, out, h, T, chunks[k], &c, &w, &s);
+        if (student_todo(ctx)) {
+            attn_scratch_free(&s);
+            return TEST_TODO;
+        }
+        char label[256];
+        snprintf(label, sizeof label, "%s%s", what[k],
+                 has_nan(out, (long)T * c.hidden_size)
+                     ? "; NaN: a cache row was read before any token wrote it (is token t "
+                       "at position pos0 + t?)"
+                     : "");
+        st = expect_close(ctx, "out", out, &l, 1e-4f, 1e-3f, label);
+    }
+    attn_scratch_free(&s);
+    return st;
 }
 
 static const TestDef TESTS[] = {

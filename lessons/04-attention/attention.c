@@ -6,11 +6,11 @@
  *                      q (H, D), k/v cache (n_pos, KV, D) -> out (H, D)
  *   attention_prefill  T tokens, causal: token t sees 0..t
  *                      q (T, H, D), k/v (T, KV, D) -> out (T, H, D)
- *   self_attn_forward  the whole Qwen3 attention of one token at position pos:
+ *   self_attn_forward  the whole Qwen3 attention of T tokens at positions pos0..:
  *                      q/k/v_proj, q_norm/k_norm per head, RoPE, KV cache, o_proj
  *
  * The KV cache and scratch helpers are ready-made; the TODOs are the four functions
- * above and norm_heads. Test it: make check LESSON=04 (or `make check` here).
+ * above, norm_heads and prepare_token. Test it: make check LESSON=04 (or `make check` here).
  *
  * PyTorch (per head, causal, GQA):
  *   scores = q @ k.T / sqrt(D); scores.masked_fill_(future, -inf); out = scores.softmax(-1) @ v
@@ -76,14 +76,17 @@ void kv_cache_free(KVCache *c) {
     c->key = c->value = NULL;
 }
 
-int attn_scratch_init(AttnScratch *a, const AttnShape *s, int max_seq) {
+int attn_scratch_init(AttnScratch *a, const AttnShape *s, int max_seq, int max_tokens) {
+    size_t T = (size_t)max_tokens;
     size_t q_dim = (size_t)s->num_attention_heads * s->head_dim;
     size_t kv_dim = (size_t)s->num_key_value_heads * s->head_dim;
-    a->q = malloc(q_dim * sizeof(float));
-    a->k = malloc(kv_dim * sizeof(float));
-    a->v = malloc(kv_dim * sizeof(float));
-    a->o = malloc(q_dim * sizeof(float));
-    a->att = malloc((size_t)max_seq * sizeof(float));
+    a->max_seq = max_seq;
+    a->max_tokens = max_tokens;
+    a->q = malloc(T * q_dim * sizeof(float));
+    a->k = malloc(T * kv_dim * sizeof(float));
+    a->v = malloc(T * kv_dim * sizeof(float));
+    a->o = malloc(T * q_dim * sizeof(float));
+    a->att = malloc(T * (size_t)max_seq * sizeof(float));
     if (!a->q || !a->k || !a->v || !a->o || !a->att) {
         attn_scratch_free(a);
         return -1;
@@ -101,7 +104,7 @@ void attn_scratch_free(AttnScratch *a) {
 }
 
 /* ------------------------------------------------------------------------------------
- * one token of self-attention
+ * self-attention of T tokens
  * ---------------------------------------------------------------------------------- */
 
 static void add_bias(float *y, const float *b, int n) {
@@ -117,17 +120,36 @@ static void norm_heads(float *x, const float *weight, int n_heads, int D, float 
     TODO("rmsnorm every head of x over head_dim");
 }
 
-void self_attn_forward(float *out, const float *h, int pos, const SelfAttnConfig *c,
-                       const SelfAttnWeights *w, KVCache *cache, AttnScratch *s) {
-    const AttnShape *sh = &c->shape;
-    int H = sh->num_attention_heads, KV = sh->num_key_value_heads, D = sh->head_dim;
-    /* TODO: one token at position pos, in this order (PyTorch: Qwen3MoeAttention.forward):
-     *   1. s->q, s->k, s->v = h projected by q_proj, k_proj, v_proj (lesson 01), plus the
-     *      biases when present (add_bias does nothing for NULL);
+/* Everything that acts on one token alone, for token q (H, D), k, v (KV, D) at position
+ * pos: biases, QK-norm, RoPE, then k and v into cache row pos. */
+static void prepare_token(float *q, float *k, float *v, int pos, const SelfAttnConfig *c,
+                          const SelfAttnWeights *w, KVCache *cache) {
+    int H = c->shape.num_attention_heads, KV = c->shape.num_key_value_heads;
+    int D = c->shape.head_dim;
+    /* TODO: in this order (PyTorch: Qwen3MoeAttention.forward):
+     *   1. the biases when present: q_bias on q (H * D values), k_bias on k, v_bias on v
+     *      (KV * D each); add_bias does nothing for NULL;
      *   2. QK-norm: norm_heads on q (H heads) with w->q_norm and k (KV heads) with w->k_norm;
      *   3. rope (lesson 03) on q and on k at position pos;
-     *   4. copy k and v (KV * D values each) into row pos of cache->key and cache->value;
-     *   5. attention of q over the pos + 1 cached rows into s->o, using s->att as scratch;
-     *   6. out = s->o projected by o_proj (H * D -> hidden_size). */
-    TODO("q/k/v_proj, QK-norm, RoPE, cache the k/v row, attention, o_proj");
+     *   4. copy k and v (KV * D values each) into row pos of cache->key and cache->value. */
+    TODO("biases, QK-norm, RoPE, then the k/v row into the cache");
+}
+
+void self_attn_forward(float *out, const float *h, int T, int pos0, const SelfAttnConfig *c,
+                       const SelfAttnWeights *w, KVCache *cache, AttnScratch *s) {
+    const AttnShape *sh = &c->shape;
+    int C = c->hidden_size;
+    int qd = sh->num_attention_heads * sh->head_dim, kvd = sh->num_key_value_heads * sh->head_dim;
+    /* TODO: T tokens at positions pos0 .. pos0 + T - 1, in this order:
+     *   1. s->q (T, H * D), s->k and s->v (T, KV * D) = h (T, C) projected by q_proj,
+     *      k_proj, v_proj: one matmul_tokens (lesson 01) each, so every weight row is read
+     *      once for all T tokens;
+     *   2. for every token t: prepare_token on its rows of s->q, s->k, s->v (t * qd,
+     *      t * kvd) at position pos0 + t;
+     *   3. then, for every token t: attention of its query over cache rows 0 .. pos0 + t
+     *      into its row of s->o, with its own row of scores s->att + t * s->max_seq;
+     *   4. out (T, C) = s->o projected by o_proj (qd in, C out).
+     * One loop doing 2 then 3 per token is right too; two loops let each be split among
+     * threads (lesson 09), because every key is in the cache before any token attends. */
+    TODO("q/k/v_proj of all T tokens, prepare each token, attention per token, o_proj");
 }

@@ -31,14 +31,12 @@ static void add_rows(float *x, const float *y, long n) {
 void attn_block(Model *m, int layer, float *x, int T, int pos0) {
     const LayerWeights *L = &m->layers[layer];
     int C = m->config.hidden_size;
-    for (int t = 0; t < T; t++) {
-        /* TODO: for token t (row t of x, C values):
-         *   1. h = rmsnorm of it with L->input_layernorm into m->h + t * C (lesson 02);
-         *   2. self_attn_forward (lesson 04) of that h at position pos0 + t, writing
-         *      m->y + t * C, with m->attn_config, L->self_attn, the layer's KV cache
-         *      &m->cache[layer] and &m->attn_scratch. */
-        TODO("h = input_layernorm(x[t]); y[t] = self_attn(h) at position pos0 + t");
-    }
+    /* TODO: 1. every row t of x (C values) through rmsnorm (lesson 02) with
+     *          L->input_layernorm into row t of m->h;
+     *       2. self_attn_forward (lesson 04) of all T rows of m->h at positions pos0 ..,
+     *          into m->y, with m->attn_config, L->self_attn, the layer's KV cache
+     *          &m->cache[layer] and &m->attn_scratch. */
+    TODO("h = input_layernorm(x); y = self_attn(h) at positions pos0 ..");
     /* the residual: x += y, all T rows */
     add_rows(x, m->y, (long)T * C);
 }
@@ -65,8 +63,8 @@ void model_forward(Model *m, const int *ids, int T, int pos0, float *x, float *l
     int C = c->hidden_size, V = c->vocab_size;
     /* TODO: 1. the embedding: row t of x is row ids[t] of m->embed_tokens (C values);
      *       2. every layer l: attn_block, then mlp_block, on all T rows;
-     *       3. every token: rmsnorm with m->norm into m->h, then logits row t (V values)
-     *          = m->lm_head (V, C) . h (lesson 01). */
+     *       3. every row of x through rmsnorm with m->norm into m->h, then logits (T, V)
+     *          = m->h (T, C) . m->lm_head (V, C)^T, one matmul_tokens (lesson 01). */
     TODO("embed, the decoder layers, model.norm, lm_head");
 }
 

@@ -6,7 +6,7 @@
  *                      q (H, D), k/v cache (n_pos, KV, D) -> out (H, D)
  *   attention_prefill  T tokens, causal: token t sees 0..t
  *                      q (T, H, D), k/v (T, KV, D) -> out (T, H, D)
- *   self_attn_forward  the whole Qwen3 attention of one token at position pos:
+ *   self_attn_forward  the whole Qwen3 attention of T tokens at positions pos0..:
  *                      q/k/v_proj, q_norm/k_norm per head, RoPE, KV cache, o_proj
  *
  * PyTorch (per head, causal, GQA):
@@ -94,14 +94,17 @@ void kv_cache_free(KVCache *c) {
     c->key = c->value = NULL;
 }
 
-int attn_scratch_init(AttnScratch *a, const AttnShape *s, int max_seq) {
+int attn_scratch_init(AttnScratch *a, const AttnShape *s, int max_seq, int max_tokens) {
+    size_t T = (size_t)max_tokens;
     size_t q_dim = (size_t)s->num_attention_heads * s->head_dim;
     size_t kv_dim = (size_t)s->num_key_value_heads * s->head_dim;
-    a->q = malloc(q_dim * sizeof(float));
-    a->k = malloc(kv_dim * sizeof(float));
-    a->v = malloc(kv_dim * sizeof(float));
-    a->o = malloc(q_dim * sizeof(float));
-    a->att = malloc((size_t)max_seq * sizeof(float));
+    a->max_seq = max_seq;
+    a->max_tokens = max_tokens;
+    a->q = malloc(T * q_dim * sizeof(float));
+    a->k = malloc(T * kv_dim * sizeof(float));
+    a->v = malloc(T * kv_dim * sizeof(float));
+    a->o = malloc(T * q_dim * sizeof(float));
+    a->att = malloc(T * (size_t)max_seq * sizeof(float));
     if (!a->q || !a->k || !a->v || !a->o || !a->att) {
         attn_scratch_free(a);
         return -1;
@@ -119,7 +122,7 @@ void attn_scratch_free(AttnScratch *a) {
 }
 
 /* ------------------------------------------------------------------------------------
- * one token of self-attention
+ * self-attention of T tokens
  * ---------------------------------------------------------------------------------- */
 
 static void add_bias(float *y, const float *b, int n) {
@@ -133,26 +136,47 @@ static void norm_heads(float *x, const float *weight, int n_heads, int D, float 
     for (int h = 0; h < n_heads; h++) rmsnorm(x + (size_t)h * D, x + (size_t)h * D, weight, D, eps);
 }
 
-void self_attn_forward(float *out, const float *h, int pos, const SelfAttnConfig *c,
-                       const SelfAttnWeights *w, KVCache *cache, AttnScratch *s) {
-    const AttnShape *sh = &c->shape;
-    int H = sh->num_attention_heads, KV = sh->num_key_value_heads, D = sh->head_dim;
-    matmul(s->q, h, w->q_proj, c->hidden_size, H * D);
-    matmul(s->k, h, w->k_proj, c->hidden_size, KV * D);
-    matmul(s->v, h, w->v_proj, c->hidden_size, KV * D);
-    add_bias(s->q, w->q_bias, H * D);
-    add_bias(s->k, w->k_bias, KV * D);
-    add_bias(s->v, w->v_bias, KV * D);
-    norm_heads(s->q, w->q_norm, H, D, c->rms_norm_eps);
-    norm_heads(s->k, w->k_norm, KV, D, c->rms_norm_eps);
-    rope(s->q, H, D, pos, c->rope_theta);
-    rope(s->k, KV, D, pos, c->rope_theta);
+/* Everything that acts on one token alone, for token q (H, D), k, v (KV, D) at position
+ * pos: biases, QK-norm, RoPE, then k and v into cache row pos. */
+static void prepare_token(float *q, float *k, float *v, int pos, const SelfAttnConfig *c,
+                          const SelfAttnWeights *w, KVCache *cache) {
+    int H = c->shape.num_attention_heads, KV = c->shape.num_key_value_heads;
+    int D = c->shape.head_dim;
+    add_bias(q, w->q_bias, H * D);
+    add_bias(k, w->k_bias, KV * D);
+    add_bias(v, w->v_bias, KV * D);
+    norm_heads(q, w->q_norm, H, D, c->rms_norm_eps);
+    norm_heads(k, w->k_norm, KV, D, c->rms_norm_eps);
+    rope(q, H, D, pos, c->rope_theta);
+    rope(k, KV, D, pos, c->rope_theta);
     float *k_row = cache->key + (size_t)pos * cache->kv_dim;
     float *v_row = cache->value + (size_t)pos * cache->kv_dim;
     for (int i = 0; i < KV * D; i++) {
-        k_row[i] = s->k[i];
-        v_row[i] = s->v[i];
+        k_row[i] = k[i];
+        v_row[i] = v[i];
     }
-    attention(s->o, s->q, cache->key, cache->value, pos + 1, sh, s->att);
-    matmul(out, s->o, w->o_proj, H * D, c->hidden_size);
+}
+
+void self_attn_forward(float *out, const float *h, int T, int pos0, const SelfAttnConfig *c,
+                       const SelfAttnWeights *w, KVCache *cache, AttnScratch *s) {
+    const AttnShape *sh = &c->shape;
+    int C = c->hidden_size;
+    int qd = sh->num_attention_heads * sh->head_dim, kvd = sh->num_key_value_heads * sh->head_dim;
+    /* the projections of all T tokens: one product each, every weight row read once */
+    matmul_tokens(s->q, h, w->q_proj, T, C, qd);
+    matmul_tokens(s->k, h, w->k_proj, T, C, kvd);
+    matmul_tokens(s->v, h, w->v_proj, T, C, kvd);
+    /* Tokens are independent in each loop below, so the loops can share the cores (lesson
+     * 09). Two loops, not one: every key is in the cache before any token attends, whichever
+     * thread wrote it. */
+#pragma omp parallel for
+    for (int t = 0; t < T; t++)
+        prepare_token(s->q + (size_t)t * qd, s->k + (size_t)t * kvd, s->v + (size_t)t * kvd,
+                      pos0 + t, c, w, cache);
+    /* token t does pos0 + t + 1 positions of work: dealt out in turn, threads stay even */
+#pragma omp parallel for schedule(static, 1)
+    for (int t = 0; t < T; t++)
+        attention(s->o + (size_t)t * qd, s->q + (size_t)t * qd, cache->key, cache->value,
+                  pos0 + t + 1, sh, s->att + (size_t)t * s->max_seq);
+    matmul_tokens(out, s->o, w->o_proj, T, qd, C);
 }

@@ -28,16 +28,18 @@ static void add_rows(float *x, const float *y, long n) {
     for (long i = 0; i < n; i++) x[i] += y[i];
 }
 
+/* The rows are independent in every per-token loop here: with OpenMP (lesson 09) the
+ * threads share them (a prefill; one decoded token is not worth waking them for). */
 void attn_block(Model *m, int layer, float *x, int T, int pos0) {
     const LayerWeights *L = &m->layers[layer];
     int C = m->config.hidden_size;
-    for (int t = 0; t < T; t++) {
-        float *h = m->h + (size_t)t * C;
-        rmsnorm(h, x + (size_t)t * C, L->input_layernorm, C, m->config.rms_norm_eps);
-        /* one token at a time: token t reads the cache rows 0..pos0+t written so far */
-        self_attn_forward(m->y + (size_t)t * C, h, pos0 + t, &m->attn_config, &L->self_attn,
-                          &m->cache[layer], &m->attn_scratch);
-    }
+#pragma omp parallel for if (T > 1)
+    for (int t = 0; t < T; t++)
+        rmsnorm(m->h + (size_t)t * C, x + (size_t)t * C, L->input_layernorm, C,
+                m->config.rms_norm_eps);
+    /* all T tokens at once: they write cache rows pos0.. and token t reads rows 0..pos0+t */
+    self_attn_forward(m->y, m->h, T, pos0, &m->attn_config, &L->self_attn, &m->cache[layer],
+                      &m->attn_scratch);
     add_rows(x, m->y, (long)T * C);
 }
 
@@ -45,6 +47,7 @@ void mlp_block(Model *m, int layer, float *x, int T) {
     const LayerWeights *L = &m->layers[layer];
     const ModelConfig *c = &m->config;
     int C = c->hidden_size;
+#pragma omp parallel for if (T > 1)
     for (int t = 0; t < T; t++)
         rmsnorm(m->h + (size_t)t * C, x + (size_t)t * C, L->post_attention_layernorm, C,
                 c->rms_norm_eps);
@@ -68,10 +71,10 @@ void model_forward(Model *m, const int *ids, int T, int pos0, float *x, float *l
         attn_block(m, l, x, T, pos0);
         mlp_block(m, l, x, T);
     }
-    for (int t = 0; t < T; t++) {
-        rmsnorm(m->h, x + (size_t)t * C, m->norm, C, c->rms_norm_eps);
-        matmul(logits + (size_t)t * V, m->h, m->lm_head, C, V);
-    }
+#pragma omp parallel for if (T > 1)
+    for (int t = 0; t < T; t++)
+        rmsnorm(m->h + (size_t)t * C, x + (size_t)t * C, m->norm, C, c->rms_norm_eps);
+    matmul_tokens(logits, m->h, m->lm_head, T, C, V);
 }
 
 /* ------------------------------------------------------------------------------------
