@@ -9,7 +9,8 @@
 # Built from the solutions (like `make run`; SRC=lessons for yours), with the flags of
 # mk/fast.mk (-march=native, OpenMP). OpenBLAS (libopenblas-dev) and PyTorch
 # (python3-torch) are optional: without them those ratios say "skipped" and why. The bench
-# is not a test: it never fails on speed.
+# is not a test: it never fails on speed. expert_scaling builds synthetic models past the
+# L3 cache in memory: about 1 GB, for a few seconds.
 
 BENCH_ARGS ?=
 BENCH_BIN  := $(BUILD)/tree-$(TREE_ID)/bench

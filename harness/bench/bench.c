@@ -12,6 +12,7 @@
  * the CLI (-Wl,--wrap=matmul,--wrap=matmul_tokens, use_fast.c), so the model's products go
  * to lesson 01 or lesson 09 as use_fast_set() says. OpenBLAS (-DHAVE_OPENBLAS) and OpenMP
  * are optional: without them those figures say "skipped" and why. Never fails on speed.
+ * expert_scaling builds its synthetic models in memory: about 1 GB for a few seconds.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -173,9 +174,10 @@ static double measure_peak(int reps) {
  * kernels on shapes
  * ---------------------------------------------------------------------------------- */
 
-enum { K_NAIVE, K_LOOP, K_SIMD, K_TILED, K_FAST1, K_BLAS1, K_FAST2, K_BLAS2, N_KERNELS };
-static const char *KERNEL_NAME[N_KERNELS] = {"naive", "loop_order", "simd", "tiled",
-                                             "fast", "openblas", "fast_2t", "openblas_2t"};
+/* K_BF16: lesson 09's step 6, one token with W in bf16 (GEMV shapes only) */
+enum { K_NAIVE, K_LOOP, K_SIMD, K_TILED, K_FAST1, K_BF16, K_BLAS1, K_FAST2, K_BLAS2, N_KERNELS };
+static const char *KERNEL_NAME[N_KERNELS] = {"naive", "loop_order", "simd", "tiled", "fast",
+                                             "fast_bf16", "openblas", "fast_2t", "openblas_2t"};
 
 typedef struct {
     const char *name;
@@ -190,6 +192,7 @@ typedef struct {
     const Shape *sh;
     int kernel;
     float *y, *x, *w;
+    bf16 *wb; /* w rounded to bf16, for K_BF16 */
 } KernelJob;
 
 static void run_kernel(void *arg) {
@@ -203,6 +206,9 @@ static void run_kernel(void *arg) {
     case K_LOOP: matmul_loop_order(j->y, j->x, j->w, s->T, s->in, s->out); break;
     case K_SIMD: matmul_simd(j->y, j->x, j->w, s->T, s->in, s->out); break;
     case K_TILED: matmul_tiled(j->y, j->x, j->w, s->T, s->in, s->out); break;
+    case K_BF16:
+        if (s->T == 1) fast_matmul_bf16(j->y, j->x, j->wb, s->in, s->out);
+        break;
     case K_FAST1:
     case K_FAST2:
         if (s->T == 1) fast_matmul(j->y, j->x, j->w, s->in, s->out);
@@ -233,6 +239,7 @@ static int kernel_available(int k, const Shape *s, int threads2) {
     if (k == K_BLAS1 || k == K_BLAS2) return 0;
 #endif
     if ((k == K_FAST2 || k == K_BLAS2) && !threads2) return 0;
+    if (k == K_BF16 && s->T != 1) return 0; /* step 6 is one token */
     /* two threads only where lesson 09 uses them (PARALLEL_MIN_WORK in fast_matmul.c) */
     if ((k == K_FAST2 || k == K_BLAS2) && (double)s->T * s->in * s->out < 262144.0) return 0;
     /* the slow steps on big squares would take minutes */
@@ -268,13 +275,15 @@ static void sleep_s(double s) {
 /* Runs each lesson kernel once on a small product: those that hit a TODO are left out. */
 static void find_todo(void) {
     float x[5 * 37], w[19 * 37], y[5 * 19];
+    bf16 wb[19 * 37];
     for (int i = 0; i < 5 * 37; i++) x[i] = 0.5f;
     for (int i = 0; i < 19 * 37; i++) w[i] = 0.25f;
+    bf16_from_float(wb, w, 19 * 37);
     Shape small[2] = {{"probe", 5, 37, 19, 0, 0, {0}, 0}, {"probe", 1, 37, 19, 0, 0, {0}, 0}};
     for (int k = 0; k < N_KERNELS; k++) {
         if (k == K_BLAS1 || k == K_BLAS2) continue;
         for (int i = 0; i < 2; i++) {
-            KernelJob j = {&small[i], k, y, x, w};
+            KernelJob j = {&small[i], k, y, x, w, wb};
             todo_reset();
             set_threads(1);
             run_kernel(&j);
@@ -301,6 +310,12 @@ static void time_shapes(Shape *shapes, int n, const Options *o, int threads2) {
         float *w = random_floats((long)s->out * s->in, &seed);
         float *y = random_floats((long)s->T * s->out, &seed);
         float *ref = random_floats((long)s->T * s->out, &seed);
+        bf16 *wb = malloc(sizeof(bf16) * (size_t)s->out * (size_t)s->in);
+        if (!wb) {
+            fprintf(stderr, "bench: out of memory\n");
+            exit(2);
+        }
+        bf16_from_float(wb, w, (long)s->out * s->in);
         double t[N_KERNELS][16];
         int reps = o->reps < 16 ? o->reps : 16;
         double min_s = o->quick ? 0.005 : 0.02, peaks[16] = {0};
@@ -320,9 +335,9 @@ static void time_shapes(Shape *shapes, int n, const Options *o, int threads2) {
                         peaks[r] = 2.0 * PEAK_CHAINS * fast_matmul_lanes() * (double)fma_n /
                                    per_call(fma_loop, &fma_n, min_s);
                     }
-                    KernelJob j = {s, k, y, x, w};
+                    KernelJob j = {s, k, y, x, w, wb};
                     t[k][r] = per_call(run_kernel, &j, min_s);
-                    if (r > 0) continue;
+                    if (r > 0 || k == K_BF16) continue; /* bf16 rounds W: make check tests it */
                     if (ref_kernel < 0) { /* the first kernel run is the reference */
                         memcpy(ref, y, sizeof(float) * (size_t)s->T * s->out);
                         ref_kernel = k;
@@ -341,7 +356,7 @@ static void time_shapes(Shape *shapes, int n, const Options *o, int threads2) {
         for (int k = 0; k < N_KERNELS; k++)
             s->s[k] = kernel_available(k, s, threads2) ? median(t[k], reps) : 0.0;
         s->peak = kernel_available(K_FAST1, s, threads2) ? median(peaks, reps) : 0.0;
-        free(x), free(w), free(y), free(ref);
+        free(x), free(w), free(y), free(ref), free(wb);
     }
     sleep_s(0.25);
 }
@@ -508,18 +523,57 @@ static TorchResult run_torch(const Options *o, const char *dir, int threads) {
  * synthetic models for expert_scaling
  * ---------------------------------------------------------------------------------- */
 
+/* The shape of a synthetic byte-level Qwen3-MoE: layer 0 dense (as in the demo), layers
+ * 1..L-1 sparse; the number of experts is given apart, so that a pair differs only in it. */
+typedef struct {
+    int C, L, H, KV, D, Id, Im, V, k;
+} SynthShape;
+
+static SynthShape demo_synth_shape(const ModelConfig *c) {
+    return (SynthShape){c->hidden_size, c->num_hidden_layers, c->num_attention_heads,
+                        c->num_key_value_heads, c->head_dim, c->intermediate_size,
+                        c->moe_intermediate_size, c->vocab_size, c->num_experts_per_tok};
+}
+
+/* The shape expert_scaling is measured on. A real MoE is far larger than any cache, so
+ * both models of the pair must be too: 1.5 MiB per expert, 8 sparse layers, so E = 8 holds
+ * 96 MiB of experts (3x a 32 MiB L3) and E = 64 768 MiB, and both stream the chosen
+ * experts from memory for every token. With the demo's shape the E = 8 model (9 MB of
+ * experts) sits in L3 and E = 64 does not: that ratio shows the cache, not the work.
+ * top-k is the demo's, at most 4, so that E = 8 still chooses. */
+static SynthShape big_synth_shape(int k) {
+    return (SynthShape){256, 9, 4, 2, 64, 1024, 512, 256, k < 4 ? k : 4};
+}
+
+static double synth_expert_bytes(const SynthShape *sh, int E) {
+    return sizeof(float) * 3.0 * sh->C * sh->Im * E * (sh->L - 1);
+}
+
+/* All the weights, in bytes (the experts are most of them) */
+static double synth_bytes(const SynthShape *sh, int E) {
+    double C = sh->C, attn = 2.0 * sh->H * sh->D * C + 2.0 * sh->KV * sh->D * C;
+    double floats = 2.0 * sh->V * C + sh->L * (attn + 2.0 * C + 2.0 * sh->D) +
+                    3.0 * sh->Id * C + (sh->L - 1.0) * E * C;
+    return sizeof(float) * floats + synth_expert_bytes(sh, E);
+}
+
+static void synth_shape_str(char *out, size_t len, const SynthShape *sh) {
+    snprintf(out, len, "hidden %d, expert %dx%d, %d layers, top-%d", sh->C, sh->C, sh->Im, sh->L,
+             sh->k);
+}
+
 typedef struct {
     char *buf;
     size_t size;
     SafeTensors st;
 } Synth;
 
-/* A byte-level Qwen3-MoE with the demo's shape but E experts, random weights, in memory. */
-static int synth_model(Synth *s, const ModelConfig *base, int E, ModelConfig *c, char *err,
-                       size_t errlen) {
-    int C = base->hidden_size, L = base->num_hidden_layers, H = base->num_attention_heads;
-    int KV = base->num_key_value_heads, D = base->head_dim, Im = base->moe_intermediate_size;
-    int Id = base->intermediate_size, V = base->vocab_size, k = base->num_experts_per_tok;
+typedef struct {
+    char name[96];
+    long rows, cols; /* cols 0: a vector */
+} SynthTensor;
+
+static int synth_config(ModelConfig *c, const SynthShape *sh, int E, char *err, size_t errlen) {
     char config[1024];
     snprintf(config, sizeof config,
              "{\"model_type\": \"qwen3_moe\", \"vocab_size\": %d, \"hidden_size\": %d, "
@@ -529,22 +583,23 @@ static int synth_model(Synth *s, const ModelConfig *base, int E, ModelConfig *c,
              "\"decoder_sparse_step\": 1, \"mlp_only_layers\": [0], \"rms_norm_eps\": 1e-6, "
              "\"rope_theta\": 10000.0, \"max_position_embeddings\": 4096, "
              "\"tie_word_embeddings\": true}",
-             V, C, L, H, KV, D, Id, Im, E, k);
-    if (config_parse(c, config, strlen(config), "synthetic config", err, errlen) != 0) return -1;
-    /* tensor list: name, rows, cols (cols 0: a vector) */
-    typedef struct {
-        char name[96];
-        long rows, cols;
-    } T;
+             sh->V, sh->C, sh->L, sh->H, sh->KV, sh->D, sh->Id, sh->Im, E, sh->k);
+    return config_parse(c, config, strlen(config), "synthetic config", err, errlen);
+}
+
+/* The tensors, in file order (each expert's three matrices side by side, as in a real
+ * checkpoint); NULL when out of memory. */
+static SynthTensor *synth_tensors(const SynthShape *sh, int E, long *count) {
+    int C = sh->C, L = sh->L, H = sh->H, KV = sh->KV, D = sh->D, Im = sh->Im, Id = sh->Id;
     long cap = 8 + (long)L * (10 + 3L * E), n = 0;
-    T *t = calloc((size_t)cap, sizeof *t);
-    if (!t) return snprintf(err, errlen, "out of memory"), -1;
+    SynthTensor *t = calloc((size_t)cap, sizeof *t);
+    if (!t) return NULL;
 #define ADD(r, cc, ...)                                                                    \
     do {                                                                                   \
         snprintf(t[n].name, sizeof t[n].name, __VA_ARGS__);                                \
         t[n].rows = (r), t[n].cols = (cc), n++;                                            \
     } while (0)
-    ADD(V, C, "model.embed_tokens.weight");
+    ADD(sh->V, C, "model.embed_tokens.weight");
     ADD(C, 0, "model.norm.weight");
     for (int l = 0; l < L; l++) {
         ADD(C, 0, "model.layers.%d.input_layernorm.weight", l);
@@ -569,53 +624,211 @@ static int synth_model(Synth *s, const ModelConfig *base, int E, ModelConfig *c,
         }
     }
 #undef ADD
-    /* the header JSON, then the data (each tensor 64-byte aligned) */
-    size_t hcap = (size_t)n * 160 + 64, hlen = 0, data = 0;
-    char *header = malloc(hcap);
-    if (!header) return free(t), snprintf(err, errlen, "out of memory"), -1;
-    hlen += (size_t)snprintf(header + hlen, hcap - hlen, "{");
+    *count = n;
+    return t;
+}
+
+static size_t tensor_bytes(const SynthTensor *t) {
+    return sizeof(float) * (size_t)t->rows * (size_t)(t->cols ? t->cols : 1);
+}
+
+/* The safetensors header JSON, padded so that the data starts 64-byte aligned after the
+ * 8-byte length; NULL when out of memory. */
+static char *synth_header(const SynthTensor *t, long n, size_t *hlen) {
+    size_t cap = (size_t)n * 160 + 64, len = 0, data = 0;
+    char *h = malloc(cap);
+    if (!h) return NULL;
+    len += (size_t)snprintf(h + len, cap - len, "{");
     for (long i = 0; i < n; i++) {
-        size_t bytes = sizeof(float) * (size_t)t[i].rows * (size_t)(t[i].cols ? t[i].cols : 1);
+        size_t bytes = tensor_bytes(&t[i]);
         if (t[i].cols)
-            hlen += (size_t)snprintf(header + hlen, hcap - hlen,
-                                     "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%ld,%ld],"
-                                     "\"data_offsets\":[%zu,%zu]}",
-                                     i ? "," : "", t[i].name, t[i].rows, t[i].cols, data, data + bytes);
+            len += (size_t)snprintf(h + len, cap - len,
+                                    "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%ld,%ld],"
+                                    "\"data_offsets\":[%zu,%zu]}",
+                                    i ? "," : "", t[i].name, t[i].rows, t[i].cols, data, data + bytes);
         else
-            hlen += (size_t)snprintf(header + hlen, hcap - hlen,
-                                     "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%ld],"
-                                     "\"data_offsets\":[%zu,%zu]}",
-                                     i ? "," : "", t[i].name, t[i].rows, data, data + bytes);
+            len += (size_t)snprintf(h + len, cap - len,
+                                    "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%ld],"
+                                    "\"data_offsets\":[%zu,%zu]}",
+                                    i ? "," : "", t[i].name, t[i].rows, data, data + bytes);
         data += bytes;
     }
-    hlen += (size_t)snprintf(header + hlen, hcap - hlen, "}");
-    while ((8 + hlen) % 64) header[hlen++] = ' '; /* data starts 64-byte aligned */
+    len += (size_t)snprintf(h + len, cap - len, "}");
+    while ((8 + len) % 64) h[len++] = ' ';
+    *hlen = len;
+    return h;
+}
+
+/* murmur3's finalizer: seeds far apart, so the streams below do not move in step */
+static unsigned mix32(unsigned x) {
+    x ^= x >> 16, x *= 0x85ebca6bu, x ^= x >> 13, x *= 0xc2b2ae35u;
+    return x ^ (x >> 16);
+}
+
+/* n floats uniform in [-scale, scale), no divisions: eight LCG streams side by side, so
+ * the loop vectorizes (one LCG makes a float per multiply latency, and the big pair has
+ * 220 M of them). Random is all a timing needs. */
+static void fill_uniform(float *f, long n, float scale, unsigned seed) {
+    unsigned s[8];
+    for (int j = 0; j < 8; j++) s[j] = mix32(seed * 8u + (unsigned)j);
+    float mul = scale * (1.0f / 32768.0f);
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            s[j] = s[j] * 1103515245u + 12345u;
+            f[i + j] = (float)(int)((s[j] >> 8) & 0xffff) * mul - scale;
+        }
+    for (; i < n; i++) {
+        s[0] = s[0] * 1103515245u + 12345u;
+        f[i] = (float)(int)((s[0] >> 8) & 0xffff) * mul - scale;
+    }
+}
+
+/* Random weights scaled by 1/sqrt(fan-in), so activations stay O(1); norms 1. The
+ * embedding is not scaled down: at 1/sqrt(C) the token is a whisper in the residual stream,
+ * which the attention output (an almost uniform average over the context, nearly the same
+ * for every token) drowns, so the router picks the same few experts for every token (80%
+ * of E = 8's picks repeat the previous token's) and those can stay in cache. At full scale the
+ * picks follow the token, as in a trained model (a third repeat with E = 8, a tenth with
+ * E = 64; independent picks would repeat 1/4 and 1/32 of the time). */
+static void synth_fill(float *f, const SynthTensor *t, long n, unsigned seed) {
+    for (long i = 0; i < n; i++) {
+        long cnt = t[i].rows * (t[i].cols ? t[i].cols : 1);
+        int embed = !strcmp(t[i].name, "model.embed_tokens.weight");
+        float scale = embed ? 1.0f : 1.0f / sqrtf((float)(t[i].cols ? t[i].cols : 1));
+        if (t[i].cols) fill_uniform(f, cnt, scale, seed + (unsigned)i);
+        else
+            for (long j = 0; j < cnt; j++) f[j] = 1.0f;
+        f += cnt;
+    }
+}
+
+/* A byte-level Qwen3-MoE of shape sh with E experts, random weights, in memory (a
+ * safetensors image that the model uses in place). On failure c is freed. */
+static int synth_model(Synth *s, const SynthShape *sh, int E, ModelConfig *c, char *err,
+                       size_t errlen) {
+    if (synth_config(c, sh, E, err, errlen) != 0) return -1;
+    long n = 0;
+    size_t hlen = 0;
+    SynthTensor *t = synth_tensors(sh, E, &n);
+    char *header = t ? synth_header(t, n, &hlen) : NULL;
+    size_t data = 0;
+    for (long i = 0; header && i < n; i++) data += tensor_bytes(&t[i]);
     s->size = 8 + hlen + data;
-    s->buf = aligned_alloc(64, (s->size + 63) / 64 * 64);
-    if (!s->buf) return free(t), free(header), snprintf(err, errlen, "out of memory"), -1;
+    s->buf = header ? aligned_alloc(64, (s->size + 63) / 64 * 64) : NULL;
+    if (!s->buf) {
+        free(t), free(header), config_free(c);
+        snprintf(err, errlen, "out of memory (%.0f MiB)", synth_bytes(sh, E) / 1048576.0);
+        return -1;
+    }
     unsigned long long len = hlen;
     for (int i = 0; i < 8; i++) s->buf[i] = (char)(len >> (8 * i) & 0xff);
     memcpy(s->buf + 8, header, hlen);
-    float *f = (float *)(void *)(s->buf + 8 + hlen);
-    unsigned seed = 99u + (unsigned)E;
-    for (long i = 0; i < n; i++) {
-        long cnt = t[i].rows * (t[i].cols ? t[i].cols : 1);
-        float scale = t[i].cols ? 1.0f / sqrtf((float)t[i].cols) : 0.0f;
-        for (long j = 0; j < cnt; j++) {
-            seed = seed * 1103515245u + 12345u;
-            float u = (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
-            f[j] = t[i].cols ? u * scale : 1.0f; /* norms: 1 */
-        }
-        f += cnt;
-    }
+    synth_fill((float *)(void *)(s->buf + 8 + hlen), t, n, 99u + (unsigned)E);
     free(t), free(header);
-    return st_open_memory(&s->st, s->buf, s->size, "synthetic model", err, errlen);
+    if (st_open_memory(&s->st, s->buf, s->size, "synthetic model", err, errlen) == 0) return 0;
+    config_free(c);
+    return -1;
 }
 
 static void synth_free(Synth *s) {
     st_close(&s->st);
     free(s->buf);
     memset(s, 0, sizeof *s);
+}
+
+/* MemAvailable from /proc/meminfo in bytes; 0 when unknown */
+static double mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0.0;
+    char line[256];
+    double kb = 0.0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+    fclose(f);
+    return kb * 1024.0;
+}
+
+/* The largest cache of cpu 0 (the last level) in bytes, from sysfs; 0 when unknown. Only
+ * printed: the pairs' sizes are fixed, so that runs on different machines compare. */
+static double llc_bytes(void) {
+    double best = 0.0;
+    for (int i = 0; i < 8; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        double kb = 0.0;
+        if (fscanf(f, "%lfK", &kb) == 1 && kb * 1024.0 > best) best = kb * 1024.0;
+        fclose(f);
+    }
+    return best;
+}
+
+/* One pair of synthetic models, E = 8 and E = 64, timed against each other */
+enum { N_SCALE = 2 };
+static const int SCALE_E[N_SCALE] = {8, 64};
+
+typedef struct {
+    double us[N_SCALE]; /* decode us/token, median of the rounds */
+    double ratio;       /* E = 64 / E = 8, median of the per-round ratios */
+    char why[700];      /* non-empty: skipped, and why */
+} Scaling;
+
+/* Builds both models of the pair (both are kept: the timing alternates between them) */
+static int scaling_open(Synth *s, Bench *b, const SynthShape *sh, int P, int N, char *why,
+                        size_t len) {
+    double need = synth_bytes(sh, SCALE_E[0]) + synth_bytes(sh, SCALE_E[1]), avail = mem_available();
+    if (avail > 0.0 && need > 0.75 * avail) { /* Linux overcommits: malloc would not say */
+        snprintf(why, len, "skipped: the synthetic models need %.0f MiB, %.0f MiB available",
+                 need / 1048576.0, avail / 1048576.0);
+        return -1;
+    }
+    char err[512];
+    for (int i = 0; i < N_SCALE; i++) {
+        ModelConfig c;
+        if (synth_model(&s[i], sh, SCALE_E[i], &c, err, sizeof err) != 0 ||
+            bench_open(&b[i], NULL, &c, &s[i].st, P, N, err, sizeof err) != 0) {
+            snprintf(why, len, "skipped: synthetic model: %s", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Rounds of E = 8 and E = 64, one right after the other: a burst of noise or a drift of
+ * the clock hits both alike, and the median of the per-round ratios ignores the rounds it
+ * spoiled. One thread, lesson 09's matmul (lesson 01's while 09 has a TODO). */
+static void scaling_rounds(Scaling *r, Bench *b, int reps) {
+    double t[N_SCALE][16], ratio[16];
+    use_fast_set(kernel_todo[K_FAST1] ? MATMUL_NAIVE : MATMUL_FAST);
+    set_threads(1);
+    todo_reset();
+    for (int i = 0; i < N_SCALE; i++) decode_seconds(&b[i]); /* warm: KV cache, scratch */
+    const TodoHit *hit = todo_first();
+    if (hit)
+        snprintf(r->why, sizeof r->why, "skipped: %s() has a TODO (%s:%d)", hit->func,
+                 hit->file, hit->line);
+    for (int k = 0; k < reps && !hit; k++) {
+        for (int j = 0; j < N_SCALE; j++) { /* odd rounds E = 64 first: no fixed order */
+            int i = k % 2 ? N_SCALE - 1 - j : j;
+            t[i][k] = decode_seconds(&b[i]);
+        }
+        ratio[k] = t[1][k] / t[0][k];
+    }
+    for (int i = 0; i < N_SCALE && !hit; i++) r->us[i] = median(t[i], reps) * 1e6;
+    if (!hit) r->ratio = median(ratio, reps);
+    todo_reset();
+    use_fast_set(MATMUL_FAST);
+}
+
+/* Decode time per token of the pair of shape sh: prompt P tokens (not timed), N decoded */
+static void time_scaling(Scaling *r, const SynthShape *sh, int P, int N, int reps) {
+    Synth s[N_SCALE];
+    Bench b[N_SCALE];
+    memset(r, 0, sizeof *r), memset(s, 0, sizeof s), memset(b, 0, sizeof b);
+    if (scaling_open(s, b, sh, P, N, r->why, sizeof r->why) == 0) scaling_rounds(r, b, reps);
+    for (int i = 0; i < N_SCALE; i++) bench_close(&b[i]), synth_free(&s[i]);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -642,6 +855,40 @@ static void put_json_string(FILE *f, const char *s) {
         else fputc(*s, f);
     }
     fputc('"', f);
+}
+
+/* One line per pair of synthetic models: its shape, its experts' size, the times */
+static void print_scaling_pair(const char *name, const SynthShape *sh, const Scaling *s) {
+    char shape[128];
+    synth_shape_str(shape, sizeof shape, sh);
+    printf("  %-11s %s; experts %.1f / %.1f MiB: ", name, shape,
+           synth_expert_bytes(sh, SCALE_E[0]) / 1048576.0, synth_expert_bytes(sh, SCALE_E[1]) / 1048576.0);
+    if (s->why[0]) printf("%s\n", s->why);
+    else printf("E=8 %.1f, E=64 %.1f\n", s->us[0], s->us[1]);
+}
+
+static void print_scaling(const SynthShape *big, const Scaling *s, const SynthShape *demo,
+                          const Scaling *sd, int reps) {
+    double llc = llc_bytes();
+    printf("\nsynthetic models, decode us/token, 1 thread, median of %d interleaved rounds", reps);
+    if (llc > 0.0) printf(" (last-level cache here: %.0f MiB)", llc / 1048576.0);
+    printf(":\n");
+    print_scaling_pair("ratio", big, s);
+    print_scaling_pair("demo shape", demo, sd);
+}
+
+static void put_scaling_json(FILE *f, const SynthShape *big, const Scaling *s,
+                             const SynthShape *demo, const Scaling *sd) {
+    char shape[128], demo_shape[128];
+    synth_shape_str(shape, sizeof shape, big);
+    synth_shape_str(demo_shape, sizeof demo_shape, demo);
+    fprintf(f, "  \"expert_scaling_us_per_token\": {\"E8\": %.2f, \"E64\": %.2f, "
+               "\"demo_shape_E8\": %.2f, \"demo_shape_E64\": %.2f, \"shape\": ",
+            s->us[0], s->us[1], sd->us[0], sd->us[1]);
+    put_json_string(f, shape);
+    fprintf(f, ", \"demo_shape\": ");
+    put_json_string(f, demo_shape);
+    fprintf(f, "},\n");
 }
 
 static void cpu_name(char *out, size_t len) {
@@ -847,31 +1094,14 @@ int main(int argc, char **argv) {
         snprintf(torch2.why, sizeof torch2.why, "%s", model_why);
     }
 
-    /* expert scaling: E = 8 vs 64, same top-k and expert size, decode time per token */
-    double scale_s[2] = {0, 0};
-    char scale_why[700] = "";
-    {
-        int Es[2] = {8, 64};
-        for (int i = 0; i < 2 && !scale_why[0]; i++) {
-            Synth s;
-            ModelConfig c;
-            memset(&s, 0, sizeof s);
-            Bench sb;
-            if (synth_model(&s, &demo, Es[i], &c, err, sizeof err) != 0 ||
-                bench_open(&sb, NULL, &c, &s.st, o.prompt, o.decode, err, sizeof err) != 0) {
-                snprintf(scale_why, sizeof scale_why, "skipped: synthetic model: %s", err);
-                synth_free(&s);
-                break;
-            }
-            use_fast_set(kernel_todo[K_FAST1] ? MATMUL_NAIVE : MATMUL_FAST);
-            set_threads(1);
-            double t[16];
-            for (int r = 0; r < o.reps; r++) t[r] = decode_seconds(&sb);
-            scale_s[i] = median(t, o.reps);
-            bench_close(&sb);
-            synth_free(&s);
-        }
-    }
+    /* expert scaling: E = 8 vs 64, same top-k and expert size, decode time per token; the
+     * big pair is past the L3 cache (the ratio), the demo-shaped one is not (informational) */
+    SynthShape big = big_synth_shape(demo.num_experts_per_tok), small = demo_synth_shape(&demo);
+    printf("\ntiming expert scaling: synthetic models, E = 8 and E = 64, interleaved ...\n");
+    Scaling scale, scale_demo; /* a big token takes ms: a short prompt and 32 tokens will do */
+    time_scaling(&scale, &big, o.prompt < 16 ? o.prompt : 16, o.decode < 32 ? o.decode : 32,
+                 o.reps);
+    time_scaling(&scale_demo, &small, o.prompt, o.decode, o.reps);
 
     /* the ratios */
     Ratio R[] = {
@@ -886,15 +1116,22 @@ int main(int argc, char **argv) {
         {"prefill_vs_pytorch_2t", "", "the same, 2 threads each", 0, ""},
         {"decode_vs_pytorch_2t", "", "the same, 2 threads each", 0, ""},
         {"threads_speedup", ">= 1.7", "prefill tokens/s, 2 threads / 1 thread (fast)", 0, ""},
-        {"expert_scaling", "<= 1.15", "decode s/token, E = 64 / E = 8 experts (top-k, sizes equal)", 0, ""},
+        {"expert_scaling", "<= 1.15", "decode s/token, E = 64 / E = 8 experts (top-k, sizes equal): "
+         "hidden 256, experts 256x512 in 8 layers, 96 / 768 MiB, both past the L3 cache", 0, ""},
+        {"expert_scaling_demo_shape", "", "the same in the demo's shape: the E = 8 model fits in "
+         "the L3 cache, so this shows the cache, not the arithmetic", 0, ""},
         {"model_fast_vs_lesson01_prefill", "", "prefill tokens/s, lesson 09 / lesson 01 matmul, 1 thread", 0, ""},
         {"model_fast_vs_lesson01_decode", "", "decode tokens/s, lesson 09 / lesson 01 matmul, 1 thread", 0, ""},
+        {"gemv_bf16_vs_f32_square4096", "", "fast time / fast_bf16 time, one token, 4096 x 4096: "
+         "64 MiB of W in float32, 32 in bf16, both past the L3 cache (memory-bound)", 0, ""},
+        {"gemv_bf16_vs_f32_model", "", "the same over the model's decode products (W in cache: "
+         "little to gain)", 0, ""},
     };
     enum { R_NAIVE, R_BLAS, R_BLAS2, R_GEMV, R_PEAK, R_PEAK512, R_PRE, R_DEC, R_PRE2, R_DEC2,
-           R_THREADS, R_SCALE, R_MPRE, R_MDEC, N_R };
+           R_THREADS, R_SCALE, R_SCALE_DEMO, R_MPRE, R_MDEC, R_BF16_BIG, R_BF16_MODEL, N_R };
     if (kernel_todo[K_FAST1])
         for (int i = 0; i < N_R; i++)
-            if (i != R_SCALE)
+            if (i != R_SCALE && i != R_SCALE_DEMO)
                 snprintf(R[i].why, sizeof R[i].why, "skipped: lesson 09 is not done (TODO in %s)",
                          todo_names);
 #ifndef HAVE_OPENBLAS
@@ -928,7 +1165,7 @@ int main(int argc, char **argv) {
               gemm[6].peak);
     if (!have_model)
         for (int i = R_PRE; i < N_R; i++)
-            if (i != R_SCALE && !R[i].why[0]) snprintf(R[i].why, sizeof R[i].why, "%s", model_why);
+            if (i != R_SCALE && i != R_SCALE_DEMO && !R[i].why[0]) snprintf(R[i].why, sizeof R[i].why, "%s", model_why);
     if (torch1.why[0]) {
         snprintf(R[R_PRE].why, sizeof R[R_PRE].why, "%s", torch1.why);
         snprintf(R[R_DEC].why, sizeof R[R_DEC].why, "%s", torch1.why);
@@ -942,10 +1179,18 @@ int main(int argc, char **argv) {
     ratio_set(&R[R_PRE2], mt.prefill_tps[M_FAST2], torch2.prefill_tps);
     ratio_set(&R[R_DEC2], mt.decode_tps[M_FAST2], torch2.decode_tps);
     ratio_set(&R[R_THREADS], mt.prefill_tps[M_FAST2], mt.prefill_tps[M_FAST1]);
-    if (scale_why[0]) snprintf(R[R_SCALE].why, sizeof R[R_SCALE].why, "%s", scale_why);
-    ratio_set(&R[R_SCALE], scale_s[1], scale_s[0]);
+    snprintf(R[R_SCALE].why, sizeof R[R_SCALE].why, "%s", scale.why);
+    snprintf(R[R_SCALE_DEMO].why, sizeof R[R_SCALE_DEMO].why, "%s", scale_demo.why);
+    ratio_set(&R[R_SCALE], scale.ratio, 1.0); /* already a median of ratios */
+    ratio_set(&R[R_SCALE_DEMO], scale_demo.ratio, 1.0);
     ratio_set(&R[R_MPRE], mt.prefill_tps[M_FAST1], mt.prefill_tps[M_NAIVE1]);
     ratio_set(&R[R_MDEC], mt.decode_tps[M_FAST1], mt.decode_tps[M_NAIVE1]);
+    if (kernel_todo[K_BF16] && !R[R_BF16_BIG].why[0])
+        for (int i = R_BF16_BIG; i <= R_BF16_MODEL; i++)
+            snprintf(R[i].why, sizeof R[i].why, "skipped: fast_matmul_bf16 has a TODO");
+    if (o.quick) snprintf(R[R_BF16_BIG].why, sizeof R[R_BF16_BIG].why, "skipped: --quick");
+    ratio_set(&R[R_BF16_BIG], gemv[10].s[K_FAST1], gemv[10].s[K_BF16]);
+    ratio_set(&R[R_BF16_MODEL], model_seconds(gemv, n_gemv, K_FAST1), model_seconds(gemv, n_gemv, K_BF16));
 
     if (have_model) {
         printf("\nmodel %s, tokens/s (median of %d rounds)\n", o.model_dir, o.reps);
@@ -957,10 +1202,7 @@ int main(int argc, char **argv) {
                mt.decode_tps[1], mt.decode_tps[2], torch1.decode_tps, torch2.decode_tps,
                torch1.nocache_tps);
     }
-    if (scale_s[0] > 0 && scale_s[1] > 0)
-        printf("\nsynthetic models (the demo's shape), decode us/token, fast 1 thread: E=8 %.1f, "
-               "E=64 %.1f\n", scale_s[0] * 1e6, scale_s[1] * 1e6);
-
+    print_scaling(&big, &scale, &small, &scale_demo, o.reps);
     printf("\n%-32s %9s %9s  %s\n", "ratio", "measured", "target", "what");
     for (int i = 0; i < N_R; i++) {
         if (R[i].why[0]) printf("%-32s %9s %9s  %s\n", R[i].name, "-", R[i].target, R[i].why);
@@ -1005,8 +1247,7 @@ int main(int argc, char **argv) {
                 torch1.prefill_tps, torch1.decode_tps, torch1.nocache_tps);
         fprintf(f, "    \"pytorch_2t\": {\"prefill\": %.1f, \"decode\": %.1f}\n  },\n",
                 torch2.prefill_tps, torch2.decode_tps);
-        fprintf(f, "  \"expert_scaling_us_per_token\": {\"E8\": %.2f, \"E64\": %.2f},\n",
-                scale_s[0] * 1e6, scale_s[1] * 1e6);
+        put_scaling_json(f, &big, &scale, &small, &scale_demo);
         fprintf(f, "  \"kernels_gflops\": [\n");
         for (int tb = 0, first = 1; tb < 2; tb++)
             for (int i = 0; i < counts[tb]; i++) {

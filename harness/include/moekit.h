@@ -13,6 +13,7 @@
 #define MOEKIT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Skeletons call TODO("...") where the student's code goes. The test harness sees the
  * call and reports "not yet implemented" instead of comparing garbage. */
@@ -321,6 +322,16 @@ void fast_matmul_tokens(float *y, const float *x, const float *w, int T, int in_
                         int out_features);
 /* Step 5: one token (decode): y (out) = W (out, in) . x (in), threads over rows. */
 void fast_matmul(float *y, const float *x, const float *w, int in_features, int out_features);
+
+/* bf16 ("brain float"): the top 16 bits of a float32, so the same range with 8 bits of
+ * precision instead of 24. Half the bytes: checkpoints ship in it. */
+typedef uint16_t bf16;
+/* Ready-made: float -> bf16, rounded to nearest, ties to even (PyTorch's .bfloat16()). */
+void bf16_from_float(bf16 *dst, const float *src, long n);
+/* Step 6: step 5 with W (out, in) in bf16, widened to float in the kernel: half the
+ * bytes to read per token, where decode is limited by memory. */
+void fast_matmul_bf16(float *y, const float *x, const bf16 *w, int in_features,
+                      int out_features);
 
 /* Ready-made: the instruction set compiled in ("avx512", "avx2", "neon", "scalar"), its
  * floats per vector, and the threads a parallel region gets (1 without OpenMP). */

@@ -675,6 +675,15 @@ LESSON_10 = [  # the id prefix picks the C test: switch_*, ecroute_*, ecmoe_*
 # of the vector loop, the edges of the register tiles and the threaded paths)
 # ------------------------------------------------------------------------------------
 
+def fast_matmul_case(g, cid, T, in_f, out_f, x_scale=1.0) -> Case:
+    """Lesson 01's case, plus y_bf16 = x @ W.T with W rounded to bf16 first (round to
+    nearest even, as .bfloat16() does): what fast_matmul_bf16 must give."""
+    case = matmul_case(g, cid, T, in_f, out_f, x_scale)
+    w_bf16 = case.tensors["w"].bfloat16().double()
+    add_output(case, "y_bf16", ref.linear(f64(case.tensors["x"]), w_bf16), {})
+    return case
+
+
 LESSON_09 = [  # (id, T, in_features, out_features, |x|)
     ("one", 1, 1, 1, 1.0),
     ("small_odd", 3, 17, 31, 1.0),
@@ -702,7 +711,7 @@ LESSONS = {  # file name -> [(case id, builder, args)]
     "05-expert": LESSON_05,
     "06-router": LESSON_06,
     "07-moe": LESSON_07,
-    "09-fast-matmul": [(c, matmul_case, a) for c, *a in LESSON_09],
+    "09-fast-matmul": [(c, fast_matmul_case, a) for c, *a in LESSON_09],
     "10-routing": LESSON_10,
 }
 

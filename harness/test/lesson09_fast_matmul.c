@@ -1,5 +1,5 @@
 /* Lesson 09 tests: every step of the fast matmul against the naive product (the fixture's y,
- * x @ W.T from the PyTorch reference, correctly rounded) on sizes that are not multiples of
+ * x @ W.T from the PyTorch reference, correctly rounded; y_bf16 for step 6) on sizes that are not multiples of
  * anything: 1, 3, 17, 31, 257 ... so the vector tails, the edges of the register tiles and
  * the threaded paths all run. */
 #include <math.h>
@@ -97,6 +97,21 @@ static TestStatus test_fast_one_token(TestCtx *ctx) {
     return compare(ctx, &c, y, "fast_matmul, one token at a time");
 }
 
+/* W rounded to bf16 here (bf16_from_float is ready-made), so the expected output is the
+ * fixture's y_bf16: PyTorch's x @ W.bfloat16().T, not y. */
+static TestStatus test_fast_bf16(TestCtx *ctx) {
+    Case c = read_case(ctx);
+    float *y = out_buffer(ctx, (long)c.T * c.out);
+    bf16 *w = test_alloc(ctx, sizeof(bf16) * (size_t)c.out * (size_t)c.in);
+    bf16_from_float(w, c.w, (long)c.out * c.in);
+    student_begin(ctx);
+    for (int t = 0; t < c.T; t++)
+        fast_matmul_bf16(y + (long)t * c.out, c.x + (long)t * c.in, w, c.in, c.out);
+    if (student_todo(ctx)) return TEST_TODO;
+    return expect_close(ctx, "y_bf16", y, &c.layout, 1e-4f, 1e-4f,
+                        "fast_matmul_bf16, one token at a time, W in bf16");
+}
+
 static const TestDef TESTS[] = {
     {"matmul_loop_order", "", test_loop_order},
     {"dot_simd", "", test_dot_simd},
@@ -104,6 +119,7 @@ static const TestDef TESTS[] = {
     {"matmul_tiled", "", test_tiled},
     {"fast_matmul_tokens", "", test_fast_tokens},
     {"fast_matmul", "", test_fast_one_token},
+    {"fast_matmul_bf16", "", test_fast_bf16},
     {0},
 };
 

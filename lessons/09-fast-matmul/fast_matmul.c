@@ -12,6 +12,7 @@
  *   matmul_tiled        step 3: a register tile of TILE_R rows x TILE_T tokens
  *   fast_matmul_tokens  step 4: cache blocking and threads over output rows (the GEMM)
  *   fast_matmul         step 5: one token (decode): TILE_GEMV rows at a time, threads
+ *   fast_matmul_bf16    step 6: step 5 with W in bf16, widened to float in the kernel
  *
  * The vector unit (the section below) is chosen at compile time by the target: AVX-512 or
  * AVX2+FMA on x86-64, NEON on arm64, plain C everywhere else (`make NATIVE=0`). Threads
@@ -27,6 +28,8 @@
  * read it, you use vzero, vload, vload_tail, vfma and vsum.
  * Test it: make check LESSON=09   (or `make check` in this directory); time it: make bench
  */
+#include <string.h>
+
 #include "moekit.h"
 
 #ifdef _OPENMP
@@ -43,6 +46,8 @@
  *   vfma(a, b, c)   a * b + c, lane by lane, one rounding (fused multiply-add)
  *   vsum(v)         the sum of the VL lanes of v
  *   vsum_block(acc, sums)  sums[j] = the sum of the VL lanes of acc[j], j < VL
+ *   vload_bf16(p)   VL bf16 values p[0 .. VL-1], widened to float (step 6)
+ *   vload_bf16_tail(p, n)  p[0 .. n-1] in bf16, widened, and zeros
  *
  * TILE_R x TILE_T is the register tile of step 3 (a multiple of VL accumulators);
  * TILE_GEMV the rows one token works on at a time in step 5 (a multiple of VL).
@@ -64,6 +69,10 @@ static inline vec vload_tail(const float *p, int n) {
 }
 static inline vec vfma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
 static inline float vsum(vec v) { return _mm512_reduce_add_ps(v); }
+static inline vec vload_bf16(const bf16 *p) { /* 16 x 16 bits -> 16 x 32 bits, << 16 */
+    __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
 /* 16 accumulators -> one vector of their 16 sums, by halving: each step adds the two
  * halves of pairs of vectors and packs both results into one register (45 instructions
  * for 16 sums; reducing each vector on its own would take about 8 * 16). */
@@ -102,6 +111,10 @@ static inline vec vload_tail(const float *p, int n) {
     return _mm256_maskload_ps(p, _mm256_loadu_si256((const __m256i *)(ones + 8 - n)));
 }
 static inline vec vfma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vec vload_bf16(const bf16 *p) { /* 8 x 16 bits -> 8 x 32 bits, << 16 */
+    __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
 static inline float vsum(vec v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -133,6 +146,9 @@ static inline vec vload_tail(const float *p, int n) {
     return vld1q_f32(buf);
 }
 static inline vec vfma(vec a, vec b, vec c) { return vfmaq_f32(c, a, b); }
+static inline vec vload_bf16(const bf16 *p) { /* 4 x 16 bits -> 4 x 32 bits, << 16 */
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
+}
 static inline float vsum(vec v) { return vaddvq_f32(v); }
 static inline void vsum_block(const vec *a, float *sums) {
     vst1q_f32(sums, vpaddq_f32(vpaddq_f32(a[0], a[1]), vpaddq_f32(a[2], a[3])));
@@ -149,9 +165,23 @@ static inline vec vzero(void) { return 0.0f; }
 static inline vec vload(const float *p) { return *p; }
 static inline vec vload_tail(const float *p, int n) { return n > 0 ? *p : 0.0f; }
 static inline vec vfma(vec a, vec b, vec c) { return a * b + c; }
+static inline vec vload_bf16(const bf16 *p) { /* bf16 is the top half of a float32 */
+    uint32_t u = (uint32_t)*p << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
 static inline float vsum(vec v) { return v; }
 static inline void vsum_block(const vec *a, float *sums) { sums[0] = a[0]; }
 #endif
+
+/* The last n < VL bf16 values of a row: through a zeroed buffer, so nothing past p[n-1]
+ * is read (it is only once per row). */
+static inline vec vload_bf16_tail(const bf16 *p, int n) {
+    bf16 buf[VL] = {0};
+    for (int i = 0; i < n; i++) buf[i] = p[i];
+    return vload_bf16(buf);
+}
 
 const char *fast_matmul_isa(void) { return ISA_NAME; }
 int fast_matmul_lanes(void) { return VL; }
@@ -339,4 +369,27 @@ void fast_matmul(float *y, const float *x, const float *w, int in_features, int 
      * [tiles * k / n * TILE_GEMV, min(out, tiles * (k + 1) / n * TILE_GEMV)).
      * Done: equal to lesson 01's matmul for one token. */
     TODO("one token: tiles of TILE_GEMV rows, threads over them");
+}
+
+/* ------------------------------------------------------------------------------------
+ * step 6: bf16 weights (decode)
+ * ---------------------------------------------------------------------------------- */
+
+void bf16_from_float(bf16 *dst, const float *src, long n) {
+    for (long i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &src[i], sizeof u);
+        if ((u & 0x7fffffffu) > 0x7f800000u) dst[i] = (bf16)(u >> 16 | 0x40u); /* NaN stays NaN */
+        else dst[i] = (bf16)((u + 0x7fffu + (u >> 16 & 1u)) >> 16); /* nearest, ties to even */
+    }
+}
+
+void fast_matmul_bf16(float *y, const float *x, const bf16 *w, int in_features,
+                      int out_features) {
+    /* TODO: fast_matmul (step 5) with a W of bf16 values: the same tiles of TILE_GEMV rows
+     * (then TILE_R for the last rows), the same threads over rows, but each row vector is
+     * loaded with vload_bf16(w + o * in + i) (and vload_bf16_tail for the last in % VL
+     * values) instead of vload: the widening costs one or two instructions, and the row
+     * is half the bytes. Done: equal to x @ W.bfloat16().T from PyTorch, on every case. */
+    TODO("one token with bf16 weights: vload_bf16 instead of vload");
 }

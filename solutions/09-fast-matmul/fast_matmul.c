@@ -12,6 +12,7 @@
  *   matmul_tiled        step 3: a register tile of TILE_R rows x TILE_T tokens
  *   fast_matmul_tokens  step 4: cache blocking and threads over output rows (the GEMM)
  *   fast_matmul         step 5: one token (decode): TILE_GEMV rows at a time, threads
+ *   fast_matmul_bf16    step 6: step 5 with W in bf16, widened to float in the kernel
  *
  * The vector unit (the section below) is chosen at compile time by the target: AVX-512 or
  * AVX2+FMA on x86-64, NEON on arm64, plain C everywhere else (`make NATIVE=0`). Threads
@@ -22,6 +23,8 @@
  * matmul() and matmul_tokens() call of the model (attention projections, experts, router,
  * LM head) here; see README.md, "How the model picks up your kernel".
  */
+#include <string.h>
+
 #include "moekit.h"
 
 #ifdef _OPENMP
@@ -38,6 +41,8 @@
  *   vfma(a, b, c)   a * b + c, lane by lane, one rounding (fused multiply-add)
  *   vsum(v)         the sum of the VL lanes of v
  *   vsum_block(acc, sums)  sums[j] = the sum of the VL lanes of acc[j], j < VL
+ *   vload_bf16(p)   VL bf16 values p[0 .. VL-1], widened to float (step 6)
+ *   vload_bf16_tail(p, n)  p[0 .. n-1] in bf16, widened, and zeros
  *
  * TILE_R x TILE_T is the register tile of step 3 (a multiple of VL accumulators);
  * TILE_GEMV the rows one token works on at a time in step 5 (a multiple of VL).
@@ -59,6 +64,10 @@ static inline vec vload_tail(const float *p, int n) {
 }
 static inline vec vfma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
 static inline float vsum(vec v) { return _mm512_reduce_add_ps(v); }
+static inline vec vload_bf16(const bf16 *p) { /* 16 x 16 bits -> 16 x 32 bits, << 16 */
+    __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
 /* 16 accumulators -> one vector of their 16 sums, by halving: each step adds the two
  * halves of pairs of vectors and packs both results into one register (45 instructions
  * for 16 sums; reducing each vector on its own would take about 8 * 16). */
@@ -97,6 +106,10 @@ static inline vec vload_tail(const float *p, int n) {
     return _mm256_maskload_ps(p, _mm256_loadu_si256((const __m256i *)(ones + 8 - n)));
 }
 static inline vec vfma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vec vload_bf16(const bf16 *p) { /* 8 x 16 bits -> 8 x 32 bits, << 16 */
+    __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
 static inline float vsum(vec v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -128,6 +141,9 @@ static inline vec vload_tail(const float *p, int n) {
     return vld1q_f32(buf);
 }
 static inline vec vfma(vec a, vec b, vec c) { return vfmaq_f32(c, a, b); }
+static inline vec vload_bf16(const bf16 *p) { /* 4 x 16 bits -> 4 x 32 bits, << 16 */
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
+}
 static inline float vsum(vec v) { return vaddvq_f32(v); }
 static inline void vsum_block(const vec *a, float *sums) {
     vst1q_f32(sums, vpaddq_f32(vpaddq_f32(a[0], a[1]), vpaddq_f32(a[2], a[3])));
@@ -144,9 +160,23 @@ static inline vec vzero(void) { return 0.0f; }
 static inline vec vload(const float *p) { return *p; }
 static inline vec vload_tail(const float *p, int n) { return n > 0 ? *p : 0.0f; }
 static inline vec vfma(vec a, vec b, vec c) { return a * b + c; }
+static inline vec vload_bf16(const bf16 *p) { /* bf16 is the top half of a float32 */
+    uint32_t u = (uint32_t)*p << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
 static inline float vsum(vec v) { return v; }
 static inline void vsum_block(const vec *a, float *sums) { sums[0] = a[0]; }
 #endif
+
+/* The last n < VL bf16 values of a row: through a zeroed buffer, so nothing past p[n-1]
+ * is read (it is only once per row). */
+static inline vec vload_bf16_tail(const bf16 *p, int n) {
+    bf16 buf[VL] = {0};
+    for (int i = 0; i < n; i++) buf[i] = p[i];
+    return vload_bf16(buf);
+}
 
 const char *fast_matmul_isa(void) { return ISA_NAME; }
 int fast_matmul_lanes(void) { return VL; }
@@ -181,6 +211,15 @@ int fast_matmul_max_threads(void) {
 #define PARALLEL_MIN_WORK (1L << 18)
 
 static int min_int(int a, int b) { return a < b ? a : b; }
+
+/* This thread's output rows [*o0, *o1) when out rows are cut in tiles of `tile` rows:
+ * thread k of n takes tiles [tiles * k / n, tiles * (k + 1) / n). Whole tiles, so no two
+ * threads write the same y element (no locks), and the shares differ by one tile at most. */
+static void rows_of_this_thread(int out, int tile, int *o0, int *o1) {
+    int tiles = (out + tile - 1) / tile, k = thread_id(), n = thread_count();
+    *o0 = (int)((long)tiles * k / n) * tile;
+    *o1 = min_int(out, (int)((long)tiles * (k + 1) / n) * tile);
+}
 
 /* UNROLL: unroll the loop that follows completely. The loops of a tile run a fixed, small
  * number of times; unrolled, every acc[j] becomes one register instead of a memory slot.
@@ -335,16 +374,12 @@ void fast_matmul_tokens(float *y, const float *x, const float *w, int T, int in_
                        min_int(T, t0 + block));
         return;
     }
-    int tiles = (out_features + TILE_R - 1) / TILE_R;
 #ifdef _OPENMP
 #pragma omp parallel
 #endif
     {
-        /* thread k of n owns output rows [o0, o1): whole tiles, no two threads write the
-         * same y element, so they need no locks */
-        int k = thread_id(), n = thread_count();
-        int o0 = (int)((long)tiles * k / n) * TILE_R;
-        int o1 = min_int(out_features, (int)((long)tiles * (k + 1) / n) * TILE_R);
+        int o0, o1;
+        rows_of_this_thread(out_features, TILE_R, &o0, &o1);
         for (int t0 = 0; t0 < T; t0 += block)
             tile_range(y, x, w, in_features, out_features, o0, o1, t0, min_int(T, t0 + block));
     }
@@ -359,14 +394,74 @@ void fast_matmul(float *y, const float *x, const float *w, int in_features, int 
         tile_range(y, x, w, in_features, out_features, 0, out_features, 0, 1);
         return;
     }
-    int tiles = (out_features + TILE_GEMV - 1) / TILE_GEMV;
 #ifdef _OPENMP
 #pragma omp parallel
 #endif
     {
-        int k = thread_id(), n = thread_count();
-        int o0 = (int)((long)tiles * k / n) * TILE_GEMV;
-        int o1 = min_int(out_features, (int)((long)tiles * (k + 1) / n) * TILE_GEMV);
+        int o0, o1;
+        rows_of_this_thread(out_features, TILE_GEMV, &o0, &o1);
         tile_range(y, x, w, in_features, out_features, o0, o1, 0, 1);
+    }
+}
+
+/* ------------------------------------------------------------------------------------
+ * step 6: bf16 weights (decode)
+ * ---------------------------------------------------------------------------------- */
+
+void bf16_from_float(bf16 *dst, const float *src, long n) {
+    for (long i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &src[i], sizeof u);
+        if ((u & 0x7fffffffu) > 0x7f800000u) dst[i] = (bf16)(u >> 16 | 0x40u); /* NaN stays NaN */
+        else dst[i] = (bf16)((u + 0x7fffu + (u >> 16 & 1u)) >> 16); /* nearest, ties to even */
+    }
+}
+
+/* y[o0 + r] for r < nr <= R: R rows of bf16 W times one token, R vector accumulators. The
+ * same as a tile of step 3 with one token; only the load of W differs (vload_bf16). */
+static inline __attribute__((always_inline)) void tile_bf16(float *y, const float *x,
+                                                            const bf16 *w, int in, int o0,
+                                                            int nr, const int R) {
+    const bf16 *wr[TILE_GEMV];
+    vec acc[TILE_GEMV];
+    UNROLL for (int r = 0; r < R; r++) wr[r] = w + (size_t)(o0 + min_int(r, nr - 1)) * in;
+    UNROLL for (int r = 0; r < R; r++) acc[r] = vzero();
+    int i = 0;
+    for (; i + VL <= in; i += VL) {
+        vec b = in_register(vload(x + i));
+        UNROLL for (int r = 0; r < R; r++) acc[r] = vfma(vload_bf16(wr[r] + i), b, acc[r]);
+    }
+    if (i < in) {
+        vec b = vload_tail(x + i, in - i);
+        UNROLL for (int r = 0; r < R; r++)
+            acc[r] = vfma(vload_bf16_tail(wr[r] + i, in - i), b, acc[r]);
+    }
+    float sums[TILE_GEMV];
+    if (R % VL == 0)
+        UNROLL for (int j = 0; j < R; j += VL) vsum_block(acc + j, sums + j);
+    else
+        UNROLL for (int j = 0; j < R; j++) sums[j] = vsum(acc[j]);
+    for (int r = 0; r < nr; r++) y[o0 + r] = sums[r];
+}
+
+static void rows_bf16(float *y, const float *x, const bf16 *w, int in, int o0, int o1) {
+    int o = o0;
+    for (; o + TILE_GEMV <= o1; o += TILE_GEMV) tile_bf16(y, x, w, in, o, TILE_GEMV, TILE_GEMV);
+    for (; o < o1; o += TILE_R) tile_bf16(y, x, w, in, o, min_int(TILE_R, o1 - o), TILE_R);
+}
+
+void fast_matmul_bf16(float *y, const float *x, const bf16 *w, int in_features,
+                      int out_features) {
+    if ((long)in_features * out_features < PARALLEL_MIN_WORK) {
+        rows_bf16(y, x, w, in_features, 0, out_features);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+    {
+        int o0, o1;
+        rows_of_this_thread(out_features, TILE_GEMV, &o0, &o1);
+        rows_bf16(y, x, w, in_features, o0, o1);
     }
 }
