@@ -249,16 +249,39 @@ static int kernel_available(int k, const Shape *s, int threads2) {
     return 1;
 }
 
+/* murmur3's finalizer: seeds far apart, so the streams below do not move in step */
+static unsigned mix32(unsigned x) {
+    x ^= x >> 16, x *= 0x85ebca6bu, x ^= x >> 13, x *= 0xc2b2ae35u;
+    return x ^ (x >> 16);
+}
+
+/* n floats uniform in [-scale, scale), no divisions: eight LCG streams side by side, so
+ * the loop vectorizes (one LCG makes a float per multiply latency, and the big pair has
+ * 220 M of them). Random is all a timing needs. */
+static void fill_uniform(float *f, long n, float scale, unsigned seed) {
+    unsigned s[8];
+    for (int j = 0; j < 8; j++) s[j] = mix32(seed * 8u + (unsigned)j);
+    float mul = scale * (1.0f / 32768.0f);
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            s[j] = s[j] * 1103515245u + 12345u;
+            f[i + j] = (float)(int)((s[j] >> 8) & 0xffff) * mul - scale;
+        }
+    for (; i < n; i++) {
+        s[0] = s[0] * 1103515245u + 12345u;
+        f[i] = (float)(int)((s[0] >> 8) & 0xffff) * mul - scale;
+    }
+}
+
+/* n floats uniform in [-1, 1), the next stream of *seed (the caller frees them) */
 static float *random_floats(long n, unsigned *seed) {
     float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
     if (!p) {
         fprintf(stderr, "bench: out of memory\n");
         exit(2);
     }
-    for (long i = 0; i < n; i++) {
-        *seed = *seed * 1103515245u + 12345u;
-        p[i] = (float)((*seed >> 8) & 0xffff) / 32768.0f - 1.0f;
-    }
+    fill_uniform(p, n, 1.0f, (*seed)++);
     return p;
 }
 
@@ -657,31 +680,6 @@ static char *synth_header(const SynthTensor *t, long n, size_t *hlen) {
     while ((8 + len) % 64) h[len++] = ' ';
     *hlen = len;
     return h;
-}
-
-/* murmur3's finalizer: seeds far apart, so the streams below do not move in step */
-static unsigned mix32(unsigned x) {
-    x ^= x >> 16, x *= 0x85ebca6bu, x ^= x >> 13, x *= 0xc2b2ae35u;
-    return x ^ (x >> 16);
-}
-
-/* n floats uniform in [-scale, scale), no divisions: eight LCG streams side by side, so
- * the loop vectorizes (one LCG makes a float per multiply latency, and the big pair has
- * 220 M of them). Random is all a timing needs. */
-static void fill_uniform(float *f, long n, float scale, unsigned seed) {
-    unsigned s[8];
-    for (int j = 0; j < 8; j++) s[j] = mix32(seed * 8u + (unsigned)j);
-    float mul = scale * (1.0f / 32768.0f);
-    long i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) {
-            s[j] = s[j] * 1103515245u + 12345u;
-            f[i + j] = (float)(int)((s[j] >> 8) & 0xffff) * mul - scale;
-        }
-    for (; i < n; i++) {
-        s[0] = s[0] * 1103515245u + 12345u;
-        f[i] = (float)(int)((s[0] >> 8) & 0xffff) * mul - scale;
-    }
 }
 
 /* Random weights scaled by 1/sqrt(fan-in), so activations stay O(1); norms 1. The
