@@ -28,15 +28,18 @@ static void add_rows(float *x, const float *y, long n) {
     for (long i = 0; i < n; i++) x[i] += y[i];
 }
 
-/* The rows are independent in every per-token loop here: with OpenMP (lesson 09) the
- * threads share them (a prefill; one decoded token is not worth waking them for). */
+/* h (T, C) = rmsnorm of every row of x (T, C). The rows are independent: with OpenMP
+ * (lesson 09) the threads share them in a prefill; one decoded token is not worth waking
+ * them for. */
+static void norm_rows(float *h, const float *x, const float *weight, int T, int C, float eps) {
+#pragma omp parallel for if (T > 1)
+    for (int t = 0; t < T; t++) rmsnorm(h + (size_t)t * C, x + (size_t)t * C, weight, C, eps);
+}
+
 void attn_block(Model *m, int layer, float *x, int T, int pos0) {
     const LayerWeights *L = &m->layers[layer];
     int C = m->config.hidden_size;
-#pragma omp parallel for if (T > 1)
-    for (int t = 0; t < T; t++)
-        rmsnorm(m->h + (size_t)t * C, x + (size_t)t * C, L->input_layernorm, C,
-                m->config.rms_norm_eps);
+    norm_rows(m->h, x, L->input_layernorm, T, C, m->config.rms_norm_eps);
     /* all T tokens at once: they write cache rows pos0.. and token t reads rows 0..pos0+t */
     self_attn_forward(m->y, m->h, T, pos0, &m->attn_config, &L->self_attn, &m->cache[layer],
                       &m->attn_scratch);
@@ -47,10 +50,7 @@ void mlp_block(Model *m, int layer, float *x, int T) {
     const LayerWeights *L = &m->layers[layer];
     const ModelConfig *c = &m->config;
     int C = c->hidden_size;
-#pragma omp parallel for if (T > 1)
-    for (int t = 0; t < T; t++)
-        rmsnorm(m->h + (size_t)t * C, x + (size_t)t * C, L->post_attention_layernorm, C,
-                c->rms_norm_eps);
+    norm_rows(m->h, x, L->post_attention_layernorm, T, C, c->rms_norm_eps);
     if (L->is_sparse)
         moe_forward(m->y, m->h, T, &m->moe_config[layer], &L->moe, &m->moe_scratch[layer]);
     else
@@ -71,9 +71,7 @@ void model_forward(Model *m, const int *ids, int T, int pos0, float *x, float *l
         attn_block(m, l, x, T, pos0);
         mlp_block(m, l, x, T);
     }
-#pragma omp parallel for if (T > 1)
-    for (int t = 0; t < T; t++)
-        rmsnorm(m->h + (size_t)t * C, x + (size_t)t * C, m->norm, C, c->rms_norm_eps);
+    norm_rows(m->h, x, m->norm, T, C, c->rms_norm_eps);
     matmul_tokens(logits, m->h, m->lm_head, T, C, V);
 }
 
