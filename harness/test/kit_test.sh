@@ -6,7 +6,9 @@
 #   3. the untouched skeletons compile, fail every test as "todo", and nothing crashes;
 #   4. every catalogued mistake (harness/mistakes/*.diff) applied to the solutions is
 #      caught, with its named diagnosis;
-#   5. lessons/ and solutions/ hold the same files.
+#   5. solutions/ holds the lesson sources (.c, .h) and nothing else;
+#   6. build/moekit, the CLI `make` and `make run` build, is left as it was: mutants and
+#      test builds live in their own build/ directories.
 # Environment: CC, SANITIZE, FIXTURES, MAKE (set by the Makefile).
 set -u
 MAKE=${MAKE:-make}
@@ -16,6 +18,10 @@ LOG=build/kit_test
 rm -rf "$LOG" && mkdir -p "$LOG"
 passed=0
 failed=0
+# build/moekit is what `make` and `make run` built; on a fresh clone, build it first so
+# that section 6 has something to hold.
+[ -f build/moekit ] || $MAKE -s --no-print-directory $OPTS SRC=solutions cli >"$LOG/cli.txt" 2>&1
+cli_before=$(cksum build/moekit 2>/dev/null || echo absent)
 
 ok() { passed=$((passed + 1)); printf '  ok      %s\n' "$1"; }
 bad() {
@@ -126,10 +132,18 @@ for part in harness/test/kit_test.d/*.sh; do
     [ -f "$part" ] && . "$part"
 done
 
-echo "lessons/ and solutions/ match"
-a=$(cd lessons && find . -type f | sort)
+echo "solutions/ holds the lesson sources, once"
+# The lesson READMEs and Makefiles live in lessons/ only; solutions/NN-name/ has exactly
+# the .c and .h files of lessons/NN-name/, complete.
+a=$(cd lessons && find . -type f \( -name '*.c' -o -name '*.h' \) | sort)
 b=$(cd solutions && find . -type f | sort)
-if [ "$a" = "$b" ]; then ok "same $(echo "$a" | wc -l) files"; else bad "file lists differ"; fi
+if [ "$a" = "$b" ]; then ok "same $(echo "$a" | wc -l) source files, nothing else in solutions/"
+else bad "lessons/ sources and solutions/ differ: $(printf '%s\n%s\n' "$a" "$b" | sort | uniq -u | tr '\n' ' ')"; fi
+
+echo "build/moekit is the CLI make built, untouched by the test builds"
+cli_after=$(cksum build/moekit 2>/dev/null || echo absent)
+if [ "$cli_before" = "$cli_after" ]; then ok "build/moekit unchanged (${cli_after%% *})"
+else bad "build/moekit was replaced during make test: before '$cli_before', after '$cli_after'"; fi
 
 echo
 echo "$passed passed, $failed failed"

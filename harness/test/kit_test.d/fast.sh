@@ -73,7 +73,7 @@ else
     bad "lessons 01-08 with lesson 09 untouched do not build" "$LOG/lesson09-todo.txt"
 fi
 M=data/models/qwen3-moe-tiny
-if $MAKE -s --no-print-directory $OPTS SRC="$tree" cli >"$LOG/lesson09-cli.txt" 2>&1; then
+if $MAKE -s --no-print-directory $OPTS SRC="$tree" cli-build >"$LOG/lesson09-cli.txt" 2>&1; then
     cli09=$($MAKE -s --no-print-directory $OPTS SRC="$tree" print-cli-bin)
     want=$(cat "$M/expected_greedy.txt")
     got=$(MOEKIT_MATMUL= "$cli09" generate --model "$M" --ids "$(cat "$M/prompt_ids.txt")" --greedy \
