@@ -288,12 +288,12 @@ void mlp_block(Model *m, int layer, float *x, int T);
 void model_forward(Model *m, const int *ids, int T, int pos0, float *x, float *logits);
 
 typedef struct {
-    float temperature; /* 0: greedy (argmax) */
+    float temperature; /* <= 0: greedy (argmax) */
     float top_p;       /* nucleus: sample among the most probable tokens of mass >= top_p */
     unsigned long long rng_state; /* xorshift64*, seeded by the user; never 0 */
 } Sampler;
 
-/* The next token from logits (V). Greedy when temperature == 0; ties go to the lower id.
+/* The next token from logits (V). Greedy when temperature <= 0; ties go to the lower id.
  * probs_scratch: 3 * V floats. */
 int sample(const float *logits, int V, Sampler *s, float *probs_scratch);
 
