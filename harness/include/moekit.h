@@ -1,5 +1,6 @@
 /*
- * moekit.h: the functions the lessons implement, one section per lesson.
+ * moekit.h: the functions the lessons implement, one section per lesson. What the model
+ * computes, step by step, and the files it reads: docs/spec.md.
  *
  * Conventions everywhere in the kit:
  *   - every tensor is float32, row-major, contiguous;
@@ -253,7 +254,7 @@ typedef struct {
     const float *input_layernorm;          /* (C) */
     const float *post_attention_layernorm; /* (C) */
     SelfAttnWeights self_attn;
-    int is_sparse;   /* the spec's rule: not in mlp_only_layers, E > 0, (l+1) % step == 0 */
+    int is_sparse;   /* docs/spec.md's rule: not in mlp_only_layers, E > 0, (l+1) % step == 0 */
     MoeWeights moe;  /* when is_sparse */
     ExpertWeights mlp; /* when dense (intermediate_size) */
 } LayerWeights;
