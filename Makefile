@@ -159,6 +159,7 @@ help:
 	@echo "kit:          make check-solutions     the same tests on solutions/"
 	@echo "              make test [SANITIZE=1]   the kit's own test (what CI runs)"
 	@echo "              make fixtures [SEED=n OUT=dir]  regenerate fixtures (needs python3-torch)"
+	@echo "              make readme              rewrite README.md's sample outputs from a real run"
 	@echo "              make fuzz [FUZZ_SECONDS=60]  fuzz the file and command-line parsers (clang)"
 	@echo "              make clean"
 

@@ -1,5 +1,6 @@
 /*
- * moekit.h: the functions the lessons implement, one section per lesson.
+ * moekit.h: the functions the lessons implement, one section per lesson. What the model
+ * computes, step by step, and the files it reads: docs/spec.md.
  *
  * Conventions everywhere in the kit:
  *   - every tensor is float32, row-major, contiguous;
@@ -253,7 +254,7 @@ typedef struct {
     const float *input_layernorm;          /* (C) */
     const float *post_attention_layernorm; /* (C) */
     SelfAttnWeights self_attn;
-    int is_sparse;   /* the spec's rule: not in mlp_only_layers, E > 0, (l+1) % step == 0 */
+    int is_sparse;   /* docs/spec.md's rule: not in mlp_only_layers, E > 0, (l+1) % step == 0 */
     MoeWeights moe;  /* when is_sparse */
     ExpertWeights mlp; /* when dense (intermediate_size) */
 } LayerWeights;
@@ -288,12 +289,12 @@ void mlp_block(Model *m, int layer, float *x, int T);
 void model_forward(Model *m, const int *ids, int T, int pos0, float *x, float *logits);
 
 typedef struct {
-    float temperature; /* 0: greedy (argmax) */
+    float temperature; /* <= 0: greedy (argmax) */
     float top_p;       /* nucleus: sample among the most probable tokens of mass >= top_p */
     unsigned long long rng_state; /* xorshift64*, seeded by the user; never 0 */
 } Sampler;
 
-/* The next token from logits (V). Greedy when temperature == 0; ties go to the lower id.
+/* The next token from logits (V). Greedy when temperature <= 0; ties go to the lower id.
  * probs_scratch: 3 * V floats. */
 int sample(const float *logits, int V, Sampler *s, float *probs_scratch);
 

@@ -103,6 +103,7 @@ def trace(model: moe.MoeForCausalLM, ids: torch.Tensor) -> dict:
             out[f"layer{l}.experts"] = experts.to(torch.int32)
         else:
             y = layer.mlp(h)
+        out[f"layer{l}.out~no_residual"] = y[0]  # mistake: x = mlp(norm(x))
         x = x + y
         out[f"layer{l}.out"] = x[0]
     logits, _ = model(ids)

@@ -1,7 +1,7 @@
 """A Qwen3-MoE / Qwen2-MoE causal language model as a PyTorch nn.Module, for training.
 
 reference.py spells every step out for one sequence; this module computes the same model
-(/work/shared/KIT_SPEC.md, "Model semantics") batched and fast enough to train on a CPU:
+(docs/spec.md, "The forward pass") batched and fast enough to train on a CPU:
 the MoE layer groups the tokens by expert instead of looping over tokens. Its state_dict
 keys are the Hugging Face hub keys, so save_hf / load_hf read and write checkpoints the C
 loader (and transformers) can open.
@@ -63,7 +63,7 @@ def normalize_config(raw: dict) -> dict:
 
 
 def is_sparse_layer(cfg: dict, layer: int) -> bool:
-    """The spec's rule: layer l is an MoE layer iff l is not in mlp_only_layers, there are
+    """docs/spec.md's rule: layer l is an MoE layer iff l is not in mlp_only_layers, there are
     experts, and (l + 1) is a multiple of decoder_sparse_step."""
     return (layer not in cfg["mlp_only_layers"] and cfg["num_experts"] > 0
             and (layer + 1) % cfg["decoder_sparse_step"] == 0)

@@ -2,7 +2,7 @@
 
 This is the ground truth the fixtures are computed from (export_fixtures.py) and the thing
 to read next to a lesson's C file. It follows the Hugging Face Qwen3-MoE / Qwen2-MoE code
-(see /work/shared/KIT_SPEC.md) but avoids fused helpers (nn.RMSNorm,
+(docs/spec.md states the semantics, in the kit's words) but avoids fused helpers (nn.RMSNorm,
 scaled_dot_product_attention) so every step is visible. Targets torch 1.13.
 
 Conventions:

@@ -65,7 +65,7 @@ def swiglu(x, w: dict, prefix: str):
 
 
 def naive_forward(m, ids: torch.Tensor) -> torch.Tensor:
-    """One sequence, written out from the spec with reference.py for attention and a loop
+    """One sequence, written out from docs/spec.md with reference.py for attention and a loop
     over tokens for the MLP: ids (T) -> logits (T, V)."""
     cfg, w = m.config, m.state_dict()
     eps, k = cfg["rms_norm_eps"], cfg["num_experts_per_tok"]

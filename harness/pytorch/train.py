@@ -105,14 +105,16 @@ def make_config(a) -> dict:
 
 def lr_at(a, step: int, progress: float) -> float:
     """Linear warmup over a.warmup steps, then cosine from a.lr to a.min_lr as progress
-    (fraction of the run done, 0..1) goes from 0 to 1."""
+    (fraction of the run done, 0..1) goes from 0 to 1. The schedule is nanoGPT's get_lr
+    (Andrej Karpathy, train.py, MIT licence), with the decay driven by progress."""
     if step < a.warmup:
         return a.lr * (step + 1) / a.warmup
     return a.min_lr + 0.5 * (a.lr - a.min_lr) * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def make_optimizer(model, a):
-    """AdamW; weight decay on matrices only (norm gains are scales, not features)."""
+    """AdamW; weight decay on matrices only (norm gains are scales, not features). The
+    grouping by p.dim() and betas (0.9, 0.95) follow nanoGPT's configure_optimizers."""
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     keep = [p for n, p in model.named_parameters() if p.dim() < 2]
     return torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},

@@ -31,8 +31,10 @@ typedef struct {
     const TestDef *tests; /* terminated by {0} */
 } LessonDef;
 
-/* The lessons the runner knows, in order (lessons.c). */
+/* The lessons the runner knows, in order (lessons.c); the first CORE_LESSONS of them make
+ * the model, the rest (09 fast matmul, 10 routing) are optional. */
 extern const LessonDef *const LESSONS[];
+extern const int CORE_LESSONS;
 
 /* ------------------------------------------------------------------------------------
  * reading the case

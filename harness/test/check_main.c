@@ -7,9 +7,12 @@
  *
  * Every test runs in a child process with a time limit, so a crash or an endless loop
  * in one lesson costs that test only. One line per test; the full story only for the
- * first failure of each lesson. Run over all lessons, a lesson that passes completely, or
- * one not started yet (past the one to work on), shrinks to one line unless --full; a
- * progress table follows. Ends with "N passed, N failed"; exit 1 on any failure.
+ * first failure of each lesson; a test's line is `STATUS FUNC, case ID "TITLE"`. Run over
+ * all lessons, a lesson that passes completely, or one not started yet (past the one to
+ * work on), shrinks to one line unless --full; a progress table follows. An optional
+ * lesson (after lesson 08) not started yet is neither counted nor pointed at: with lessons
+ * 01-08 passing, the run says the core is done. Ends with "N passed, N failed"; exit 1 on
+ * any failure.
  *
  * --current prints the lesson to work on ("03-rope", or "done") and nothing else.
  * --results appends one tab-separated record per test for the grader (make grade):
@@ -312,11 +315,19 @@ static void write_record(const Options *o, const LessonDef *L, const char *func,
  * one lesson
  * ---------------------------------------------------------------------------------- */
 
+/* "case ID \"TITLE\"": the id is what the lesson READMEs' case tables list (and the
+ * prefix of the fixture's tensor names); the title, when there is one, says what it holds. */
+static void print_case(FILE *out, const TestCtx *ctx) {
+    if (strcmp(ctx->title, ctx->case_id) == 0) fprintf(out, "case %s", ctx->case_id);
+    else fprintf(out, "case %s \"%s\"", ctx->case_id, ctx->title);
+}
+
 static void print_status(FILE *out, const Options *o, TestStatus st, Ending e, const char *why,
-                         const TestDef *t, const char *title) {
+                         const TestDef *t, const TestCtx *ctx) {
     const char *word = e != END_NORMAL ? ENDING_WORD[e] : STATUS_WORD[st];
     const char *color = st == TEST_PASS && e == END_NORMAL ? GREEN : st == TEST_TODO ? "" : RED;
-    fprintf(out, "  %s%-7s%s %s, case \"%s\"", paint(o, color), word, paint(o, RESET), t->func, title);
+    fprintf(out, "  %s%-7s%s %s, ", paint(o, color), word, paint(o, RESET), t->func);
+    print_case(out, ctx);
     if (e != END_NORMAL) fprintf(out, ": %s", why);
     fputc('\n', out);
 }
@@ -371,7 +382,9 @@ static void run_test(FILE *out, TestCtx *ctx, const TestDef *t, const Options *o
         char why[128];
         snprintf(why, sizeof why, "not run: %d test%s of this lesson timed out before it", r->timeouts,
                  r->timeouts > 1 ? "s" : "");
-        fprintf(out, "  %-7s %s, case \"%s\": %s\n", "SKIP", t->func, ctx->title, why);
+        fprintf(out, "  %-7s %s, ", "SKIP", t->func);
+        print_case(out, ctx);
+        fprintf(out, ": %s\n", why);
         write_record(o, ctx->lesson, t->func, ctx->title, "SKIP", why, NULL);
         r->total++;
         return;
@@ -389,7 +402,7 @@ static void run_test(FILE *out, TestCtx *ctx, const TestDef *t, const Options *o
     char *raw = report;
     report = tidy_report(raw, e);
     free(raw);
-    print_status(out, o, st, e, why, t, ctx->title);
+    print_status(out, o, st, e, why, t, ctx);
     /* a crash has no story of its own but the one it printed: show it, if first */
     int show = ctx->verbose == REPORT_FULL || (e == END_NORMAL && report && *report);
     if (e != END_NORMAL && ctx->verbose == REPORT_FULL && !(report && *report))
@@ -504,17 +517,32 @@ static void print_bar(const Options *o, int passed, int total, int bold) {
     printf("%s%s]", paint(o, RESET), bold ? paint(o, BOLD) : "");
 }
 
-/* The lesson to work on: the first that runs and does not pass (-1 when all pass). */
+/* The lesson to work on: the first that runs and does not pass (-1 when all pass).
+ * --current (make hint, make watch) goes on to the optional lessons with it. */
 static int current_lesson(const LessonResult *results) {
     for (int i = 0; LESSONS[i]; i++)
         if (results[i].total && !done(&results[i])) return i;
     return -1;
 }
 
+/* An optional lesson (after the core) whose every test is still todo: in a run over all
+ * lessons it is neither "you are here" nor a failure. */
+static int optional_untouched(const LessonResult *results, int i) {
+    return i >= CORE_LESSONS && results[i].total && results[i].todo == results[i].total;
+}
+
+/* The lesson a run over all lessons points at: the current one, passing over optional
+ * lessons not started (-1: every lesson passes, or the core does and the rest is optional). */
+static int working_on(const LessonResult *results) {
+    for (int i = 0; LESSONS[i]; i++)
+        if (results[i].total && !done(&results[i]) && !optional_untouched(results, i)) return i;
+    return -1;
+}
+
 static void print_progress(const Options *o, const LessonResult *results, int n_run) {
     if (n_run < 2) return;
     printf("\nprogress\n");
-    int cur = current_lesson(results), width = 10;
+    int cur = working_on(results), width = 10;
     for (int i = 0; LESSONS[i]; i++)
         if ((int)strlen(LESSONS[i]->name) > width) width = (int)strlen(LESSONS[i]->name);
     for (int i = 0; LESSONS[i]; i++) {
@@ -523,7 +551,10 @@ static void print_progress(const Options *o, const LessonResult *results, int n_
         printf("%s%s %s %-*s ", i == cur ? paint(o, BOLD) : "", i == cur ? ">" : " ",
                LESSONS[i]->id, width, LESSONS[i]->name);
         print_bar(o, r->passed, r->total, i == cur);
-        const char *note = done(r) ? " done" : i == cur ? " <- you are here" : "";
+        const char *note = done(r)                     ? " done"
+                           : i == cur                    ? " <- you are here"
+                           : optional_untouched(results, i) ? " optional"
+                                                         : "";
         char count[32];
         snprintf(count, sizeof count, "%d", r->total);
         printf(" %2d/%s%*s%s%s\n", r->passed, count, *note && strlen(count) < 2 ? 2 - (int)strlen(count) : 0, "", note,
@@ -539,6 +570,17 @@ static void print_next(const Options *o, const LessonResult *results, int n_run)
     if (n_run < 2) return;
     if (cur < 0) {
         printf("\nEvery lesson passes. `make run SRC=%s` runs your model.\n", o->tree);
+        return;
+    }
+    cur = working_on(results);
+    if (cur < 0) {
+        printf("\nThe core is done: lessons 01-%s pass, and `make run SRC=%s` runs your model.\n",
+               LESSONS[CORE_LESSONS - 1]->id, o->tree);
+        printf("optional, and not counted until you start one:\n");
+        for (int i = CORE_LESSONS; LESSONS[i]; i++)
+            if (optional_untouched(results, i))
+                printf("  %s %-12s %s/%s-%s/README.md\n", LESSONS[i]->id, LESSONS[i]->name, o->tree,
+                       LESSONS[i]->id, LESSONS[i]->name);
         return;
     }
     const LessonDef *L = LESSONS[cur];
@@ -632,13 +674,17 @@ int main(int argc, char **argv) {
         if (!done(&results[i])) print_requires_note(out, LESSONS[i], results);
         if (out != stdout && out != devnull) {
             fclose(out);
-            print_lesson(stdout, text, LESSONS[i], &results[i], current_lesson(results) == i, &o);
+            print_lesson(stdout, text, LESSONS[i], &results[i], working_on(results) == i, &o);
             free(text);
         }
-        passed += results[i].passed;
-        total += results[i].total;
         n_run++;
     }
+    /* an optional lesson not started counts in a run over all lessons only when asked for */
+    for (int i = 0; LESSONS[i]; i++)
+        if (o.only || !optional_untouched(results, i)) {
+            passed += results[i].passed;
+            total += results[i].total;
+        }
     if (!n_run) {
         fprintf(stderr, "check: no lesson called '%s' (try --list)\n", o.only);
         return 2;

@@ -94,7 +94,8 @@ static const Diagnosis CATALOGUE[] = {
      "from the columns.",
      "Expert choice: the experts pick"},
     {"no_residual", "08-model", "the block's output replaced x instead of being added to it.",
-     "Each block is a residual branch: x = x + self_attn(input_layernorm(x)).",
+     "Each block is a residual branch: x = x + self_attn(input_layernorm(x)) in attn_block, "
+     "x = x + mlp(post_attention_layernorm(x)) in mlp_block.",
      "The residual stream"},
     {"no_final_norm", "08-model", "lm_head applied without the final norm (model.norm).",
      "After the last layer: h = rmsnorm(x) * model.norm.weight, then logits = h . lm_head^T.",

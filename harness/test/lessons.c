@@ -8,3 +8,6 @@ const LessonDef *const LESSONS[] = {&LESSON_01, &LESSON_02, &LESSON_03, &LESSON_
                                     &LESSON_05, &LESSON_06, &LESSON_07, &LESSON_08, &LESSON_09,
                                     &LESSON_10, /* bonus (optional) */
                                     NULL};
+
+/* Lessons 01-08 build the model (the core); the ones after them are optional. */
+const int CORE_LESSONS = 8;

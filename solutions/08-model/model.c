@@ -86,7 +86,8 @@ static int argmax(const float *x, int n) {
     return best;
 }
 
-/* xorshift64*: a uniform float in [0, 1) from 24 random bits. */
+/* xorshift64*: a uniform float in [0, 1) from 24 random bits. The same generator and
+ * shifts as random_u32 / random_f32 in Andrej Karpathy's llama2.c (run.c, MIT licence). */
 static float random_unit(unsigned long long *state) {
     *state ^= *state >> 12;
     *state ^= *state << 25;
@@ -107,7 +108,9 @@ static int by_prob_desc(const void *a, const void *b) {
 
 /* Nucleus sampling: the smallest set of most probable tokens whose mass reaches top_p,
  * then a draw within it. Tokens below (1 - top_p) / (V - 1) can never be in that set,
- * so they are dropped before the sort (V may be 151k). */
+ * so they are dropped before the sort (V may be 151k). The algorithm (cutoff, sort,
+ * truncate, draw r = coin * mass) follows sample_topp in llama2.c's run.c (MIT licence);
+ * here the sort breaks ties by id and the nucleus stops where the mass reaches top_p. */
 static int sample_top_p(const float *probs, int V, float top_p, float coin, ProbId *buf) {
     float cutoff = V > 1 ? (1.0f - top_p) / (V - 1) : 0.0f;
     int n = 0;

@@ -61,11 +61,14 @@ rm -rf "$tree" && mkdir -p "$tree" && cp -R solutions/. "$tree/"
 cp lessons/09-fast-matmul/fast_matmul.c "$tree/09-fast-matmul/"
 if bin=$(build "$tree" "$LOG/lesson09-todo.txt"); then
     "$bin" --tree "$tree" --fixtures "$FIXTURES" >"$LOG/lesson09-todo.txt" 2>&1
-    todos=$(grep -c '^  todo ' "$LOG/lesson09-todo.txt")
+    # a lesson not started may show as one line, "todo    N tests, not started yet"
+    todos=$(awk '/^  todo +[0-9]+ tests, not started yet$/ { n += $2; next } /^  todo / { n++ }
+                 END { print n + 0 }' "$LOG/lesson09-todo.txt")
     fails=$(grep -cE '^  (FAIL|ERROR|CRASH) ' "$LOG/lesson09-todo.txt")
+    # an optional lesson not started is not counted as failed (check_main.c, working_on)
     if [ "$todos" -gt 0 ] && [ "$fails" -eq 0 ] &&
-        [ "$todos" -eq "$(sed -n 's/^[0-9]* passed, \([0-9]*\) failed$/\1/p' "$LOG/lesson09-todo.txt")" ]; then
-        ok "lesson 09 untouched: its $todos tests report todo, every other lesson passes"
+        grep -q '^[1-9][0-9]* passed, 0 failed$' "$LOG/lesson09-todo.txt"; then
+        ok "lesson 09 untouched: its $todos tests report todo (not counted), every other lesson passes"
     else
         bad "lesson 09 untouched: $todos todo, $fails failed or crashed" "$LOG/lesson09-todo.txt"
     fi
