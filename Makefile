@@ -166,4 +166,4 @@ help:
 # Further targets, one file per area (grading, fuzzing, benchmarks ...).
 include $(sort $(wildcard mk/*.mk))
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -name '*.d' -type f 2>/dev/null)
