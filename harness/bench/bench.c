@@ -241,7 +241,7 @@ static int kernel_available(int k, const Shape *s, int threads2) {
     if ((k == K_FAST2 || k == K_BLAS2) && !threads2) return 0;
     if (k == K_BF16 && s->T != 1) return 0; /* step 6 is one token */
     /* two threads only where lesson 09 uses them (PARALLEL_MIN_WORK in fast_matmul.c) */
-    if ((k == K_FAST2 || k == K_BLAS2) && (double)s->T * s->in * s->out < 262144.0) return 0;
+    if ((k == K_FAST2 || k == K_BLAS2) && (double)s->T * s->in * s->out < 4194304.0) return 0;
     /* the slow steps on big squares would take minutes */
     double fma = (double)s->T * s->in * s->out;
     if ((k == K_NAIVE || k == K_LOOP) && fma > 4e7) return 0;
@@ -393,7 +393,7 @@ static double model_seconds(const Shape *shapes, int n, int k) {
         if (!shapes[i].is_model) continue;
         double s = shapes[i].s[k];
         if (s <= 0.0 && (k == K_FAST2 || k == K_BLAS2) &&
-            (double)shapes[i].T * shapes[i].in * shapes[i].out < 262144.0)
+            (double)shapes[i].T * shapes[i].in * shapes[i].out < 4194304.0)
             s = shapes[i].s[k == K_FAST2 ? K_FAST1 : K_BLAS1];
         if (s <= 0.0) return 0.0;
         sum += shapes[i].count * s;
