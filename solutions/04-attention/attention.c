@@ -169,10 +169,11 @@ void self_attn_forward(float *out, const float *h, int T, int pos0, const SelfAt
     /* Tokens are independent in each loop below, so a long prefill can share the cores
      * (lesson 09). Two loops, not one: every key is in the cache before any token attends,
      * whichever thread wrote it. A fork-join costs 20-25 us (sleeping threads, lesson 09),
-     * so each loop forks only when it is long; 2-thread / 1-thread time measured on 2 busy
-     * cores, demo shape: prepare_token 1.03-1.15 for 256-512 tokens, 0.72 for 1024 (1.2
-     * ms); attention 1.12-1.62 for 64 tokens, 0.67 for 128 (T * (pos0 + T) * qd = 2^21).
-     * A decoded token (T = 1) never forks. */
+     * so each loop forks only when it is long. 2-thread / 1-thread time, demo shape, 2
+     * cores with other builds running (load 2; at load 3 two threads lost at every size):
+     * RoPE of a token's 6 heads (most of prepare_token) 1.03-1.15 for 256-512 tokens, 0.72
+     * for 1024 (1.2 ms); attention 1.12 for 64 tokens, 0.67 for 128 (T * (pos0 + T) * qd =
+     * 2^21, 0.35 ms). A decoded token (T = 1) never forks. */
 #pragma omp parallel for if (T >= 1024)
     for (int t = 0; t < T; t++)
         prepare_token(s->q + (size_t)t * qd, s->k + (size_t)t * kvd, s->v + (size_t)t * kvd,
