@@ -13,6 +13,8 @@
  * to lesson 01 or lesson 09 as use_fast_set() says. OpenBLAS (-DHAVE_OPENBLAS) and OpenMP
  * are optional: without them those figures say "skipped" and why. Never fails on speed.
  * expert_scaling builds its synthetic models in memory: about 1 GB for a few seconds.
+ * default_vs_1t_* time the demo model at the default thread count against 1 thread, then
+ * again next to a spinning child process that the bench starts and kills (about a second).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
