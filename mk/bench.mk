@@ -10,7 +10,8 @@
 # mk/fast.mk (-march=native, OpenMP). OpenBLAS (libopenblas-dev) and PyTorch
 # (python3-torch) are optional: without them those ratios say "skipped" and why. The bench
 # is not a test: it never fails on speed. expert_scaling builds synthetic models past the
-# L3 cache in memory: about 1 GB, for a few seconds.
+# L3 cache in memory: about 1 GB, for a few seconds. default_vs_1t_* start a spinning child
+# process (a busy machine) and kill it again.
 
 BENCH_ARGS ?=
 BENCH_BIN  := $(BUILD)/tree-$(TREE_ID)/bench

@@ -68,11 +68,14 @@ CHECK_FAST := $(BUILD)/tree-$(TREE_ID)/check_fast
 $(CHECK_FAST): $(CHECK_OBJ) $(HARNESS_OBJ) $(LESSON_OBJ) $(USE_FAST_OBJ)
 	$(CC) $(LDFLAGS) $(WRAP_MATMUL) $^ -o $@ $(LDLIBS)
 
-.PHONY: fast-test-build print-fast-test print-build-flags
+.PHONY: fast-test-build print-fast-test print-arch-flags print-build-flags
 fast-test-build: $(MODEL_TEST_FAST) $(CHECK_FAST)
 
 print-fast-test:
 	@echo $(MODEL_TEST_FAST) $(CHECK_FAST)
+
+print-arch-flags:
+	@echo $(ARCH_FLAGS)
 
 print-build-flags:
 	@echo "CC=$(CC) ARCH_FLAGS=$(ARCH_FLAGS) OPENMP=$(OPENMP) CFLAGS=$(CFLAGS)"

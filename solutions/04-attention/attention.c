@@ -166,15 +166,20 @@ void self_attn_forward(float *out, const float *h, int T, int pos0, const SelfAt
     matmul_tokens(s->q, h, w->q_proj, T, C, qd);
     matmul_tokens(s->k, h, w->k_proj, T, C, kvd);
     matmul_tokens(s->v, h, w->v_proj, T, C, kvd);
-    /* Tokens are independent in each loop below, so in a prefill the loops can share the
-     * cores (lesson 09; one decoded token is not worth waking the threads for). Two loops,
-     * not one: every key is in the cache before any token attends, whichever thread wrote it. */
-#pragma omp parallel for if (T > 1)
+    /* Tokens are independent in each loop below, so a long prefill can share the cores
+     * (lesson 09). Two loops, not one: every key is in the cache before any token attends,
+     * whichever thread wrote it. A fork-join costs 20-25 us (sleeping threads, lesson 09),
+     * so each loop forks only when it is long. 2-thread / 1-thread time, demo shape, 2
+     * cores with other builds running (load 2; at load 3 two threads lost at every size):
+     * RoPE of a token's 6 heads (most of prepare_token) 1.03-1.15 for 256-512 tokens, 0.72
+     * for 1024 (1.2 ms); attention 1.12 for 64 tokens, 0.67 for 128 (T * (pos0 + T) * qd =
+     * 2^21, 0.35 ms). A decoded token (T = 1) never forks. */
+#pragma omp parallel for if (T >= 1024)
     for (int t = 0; t < T; t++)
         prepare_token(s->q + (size_t)t * qd, s->k + (size_t)t * kvd, s->v + (size_t)t * kvd,
                       pos0 + t, c, w, cache);
     /* token t does pos0 + t + 1 positions of work: dealt out in turn, threads stay even */
-#pragma omp parallel for schedule(static, 1) if (T > 1)
+#pragma omp parallel for schedule(static, 1) if ((long)T * (pos0 + T) * qd >= (1L << 21))
     for (int t = 0; t < T; t++)
         attention(s->o + (size_t)t * qd, s->q + (size_t)t * qd, cache->key, cache->value,
                   pos0 + t + 1, sh, s->att + (size_t)t * s->max_seq);

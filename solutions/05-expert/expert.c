@@ -25,9 +25,10 @@ float silu(float z) {
 
 /* hidden (n) = silu(gate (n)) * up (n): the gated linear unit, in place in gate. The
  * elements are independent: with OpenMP (lesson 09) each thread takes a share, when there
- * are enough of them to pay for waking the threads. */
+ * are enough of them to pay for waking the threads (20-25 us). 2-thread / 1-thread time on
+ * 2 busy cores: 1.06-1.27 for 16 K to 64 K elements, 1.02 for 256 K (0.8 ms). */
 static void swiglu(float *gate, const float *up, long n) {
-#pragma omp parallel for if (n >= 4096)
+#pragma omp parallel for if (n >= (1L << 18))
     for (long i = 0; i < n; i++) gate[i] = silu(gate[i]) * up[i];
 }
 

@@ -33,6 +33,10 @@ x86_64 | amd64)
     ;;
 *) fast_check "without -march=native (NATIVE=0)" "build/$flavor-base" NATIVE=0 ;;
 esac
+# every product threaded: the model's products and most test cases are under
+# PARALLEL_MIN_WORK, so this build sends them all down the threaded path
+fast_check "every product on threads (-DPARALLEL_MIN_WORK=0)" "build/$flavor-threads" \
+    ARCH_FLAGS="$($MAKE -s --no-print-directory $OPTS print-arch-flags) -DPARALLEL_MIN_WORK=0"
 
 # lessons 01-08 and 10 linked like `make run`: every matmul of the model goes to lesson 09
 if $MAKE -s --no-print-directory $OPTS SRC=solutions fast-test-build >"$LOG/fast-build.txt" 2>&1; then
