@@ -47,16 +47,6 @@ static int bad(const char *fmt, ...) {
     return -1;
 }
 
-/* A value from the command line as it can be quoted in a one-line message: control bytes
- * (a newline would split the message) and invalid UTF-8 become \xNN, long ones are cut. */
-typedef struct { char s[80]; } Shown;
-
-static Shown shown(const char *s) {
-    Shown out;
-    json_printable(out.s, sizeof out.s, s, strlen(s));
-    return out;
-}
-
 /* A whole-string integer in [lo, hi]: an optional '-' and decimal digits, nothing else
  * (strtol alone would also take leading blanks and a '+'). */
 static int to_int(const char *flag, const char *s, long lo, long hi, long *out) {
@@ -65,9 +55,9 @@ static int to_int(const char *flag, const char *s, long lo, long hi, long *out) 
     errno = 0;
     long v = strtol(s, &end, 10);
     if (!isdigit((unsigned char)*digits) || *end != '\0')
-        return bad("%s: '%s' is not a whole number", flag, shown(s).s);
+        return bad("%s: '%s' is not a whole number", flag, json_shown(s).s);
     if (errno == ERANGE || v < lo || v > hi)
-        return bad("%s: %s is out of range (%ld..%ld)", flag, shown(s).s, lo, hi);
+        return bad("%s: %s is out of range (%ld..%ld)", flag, json_shown(s).s, lo, hi);
     return *out = v, 0;
 }
 
@@ -78,8 +68,8 @@ static int to_float(const char *flag, const char *s, double lo, double hi, float
     double v = strtod(s, &end);
     if (!(isdigit((unsigned char)*digits) || (*digits == '.' && isdigit((unsigned char)digits[1]))) ||
         *end != '\0' || v != v)
-        return bad("%s: '%s' is not a number", flag, shown(s).s);
-    if (v < lo || v > hi) return bad("%s: %s is out of range (%g..%g)", flag, shown(s).s, lo, hi);
+        return bad("%s: '%s' is not a number", flag, json_shown(s).s);
+    if (v < lo || v > hi) return bad("%s: %s is out of range (%g..%g)", flag, json_shown(s).s, lo, hi);
     return *out = (float)v, 0;
 }
 
@@ -88,7 +78,7 @@ static int disable_expert(Args *a, const char *s) {
     char layer[32];
     long l, e;
     if (!colon || colon == s || (size_t)(colon - s) >= sizeof layer)
-        return bad("--disable-expert: '%s' must be LAYER:EXPERT, e.g. 3:17", shown(s).s);
+        return bad("--disable-expert: '%s' must be LAYER:EXPERT, e.g. 3:17", json_shown(s).s);
     memcpy(layer, s, (size_t)(colon - s));
     layer[colon - s] = '\0';
     if (to_int("--disable-expert (layer)", layer, 0, INT_MAX, &l) ||
@@ -178,7 +168,7 @@ int args_parse(Args *a, int argc, char **argv) {
     if (argc < 2) return bad("no command given: generate, logits or perplexity (moekit --help)");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return fputs(USAGE_ALL, stdout), 1;
     if (parse_command(a, argv[1]) != 0)
-        return bad("unknown command '%s' (generate, logits, perplexity; --help)", shown(argv[1]).s);
+        return bad("unknown command '%s' (generate, logits, perplexity; --help)", json_shown(argv[1]).s);
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) return fputs(usage_of(a->cmd), stdout), 1;
@@ -190,11 +180,11 @@ int args_parse(Args *a, int argc, char **argv) {
         if (i + 1 >= argc) { /* a known flag at the end is missing its value */
             Args probe = *a;
             if (flag(&probe, f, "1") == 1)
-                return bad("%s: unknown option '%s' (see --help)", argv[1], shown(f).s);
+                return bad("%s: unknown option '%s' (see --help)", argv[1], json_shown(f).s);
             return bad("%s needs a value", f);
         }
         int rc = flag(a, f, argv[++i]);
-        if (rc == 1) return bad("%s: unknown option '%s' (see --help)", argv[1], shown(f).s);
+        if (rc == 1) return bad("%s: unknown option '%s' (see --help)", argv[1], json_shown(f).s);
         if (rc < 0) return -1;
     }
     if (a->greedy) a->temperature = 0.0f;

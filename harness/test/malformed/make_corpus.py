@@ -380,7 +380,7 @@ case("config-no-moe-size", "config.json: missing field \"moe_intermediate_size\"
      {"config.json": with_config(moe_intermediate_size=None)})
 case("config-duplicate-key", "config.json: invalid JSON at byte 22: duplicate key \"vocab_size\"",
      {"config.json": b'{"vocab_size": 256,\n  "vocab_size": 512}\n'})
-case("config-is-directory", "config.json: cannot read it (Is a directory)",
+case("config-is-directory", "config.json: not a regular file",
      {"config.json/README": b"a directory where config.json should be\n"},
      remove=["config.json"])
 
