@@ -109,33 +109,50 @@ static const char *usage_of(Command c) {
     return c == CMD_GENERATE ? USAGE_GENERATE : c == CMD_LOGITS ? USAGE_LOGITS : USAGE_PERPLEXITY;
 }
 
-/* One flag with its value v (NULL for the flags that take none). 0 ok, -1 bad,
- * 1 unknown flag. */
+/* Every flag: the commands that take it (a bit per Command) and whether a value follows. */
+#define GEN (1 << CMD_GENERATE)
+#define LOG (1 << CMD_LOGITS)
+#define PPL (1 << CMD_PERPLEXITY)
+static const struct {
+    const char *name;
+    int cmds, has_value;
+} FLAGS[] = {
+    {"--model", GEN | LOG | PPL, 1}, {"--prompt", GEN, 1}, {"--ids", GEN | LOG, 1},
+    {"--out", LOG, 1}, {"--file", PPL, 1}, {"--dump-routing", GEN | LOG | PPL, 1},
+    {"--disable-expert", GEN | LOG | PPL, 1}, {"-n", GEN, 1}, {"--top-k", GEN | LOG | PPL, 1},
+    {"--ctx", GEN | LOG | PPL, 1}, {"--seed", GEN, 1}, {"--temperature", GEN, 1},
+    {"--top-p", GEN, 1}, {"--greedy", GEN, 0}, {"--print-ids", GEN, 0},
+};
+
+/* f's entry in FLAGS, -1 when the command takes no such flag. */
+static int find_flag(Command cmd, const char *f) {
+    for (int i = 0; i < (int)(sizeof FLAGS / sizeof FLAGS[0]); i++)
+        if (!strcmp(f, FLAGS[i].name) && (FLAGS[i].cmds >> cmd & 1)) return i;
+    return -1;
+}
+
+/* One flag of FLAGS with its value v (NULL for the switches). 0 ok, -1 bad. */
 static int flag(Args *a, const char *f, const char *v) {
     long n;
     float x;
     if (!strcmp(f, "--model")) return a->model_dir = v, 0;
-    if (!strcmp(f, "--prompt") && a->cmd == CMD_GENERATE) return check_prompt(v) ? -1 : (a->prompt = v, 0);
-    if (!strcmp(f, "--ids") && a->cmd != CMD_PERPLEXITY) return a->ids_text = v, 0;
-    if (!strcmp(f, "--out") && a->cmd == CMD_LOGITS) return a->out_path = v, 0;
-    if (!strcmp(f, "--file") && a->cmd == CMD_PERPLEXITY) return a->text_file = v, 0;
+    if (!strcmp(f, "--prompt")) return check_prompt(v) ? -1 : (a->prompt = v, 0);
+    if (!strcmp(f, "--ids")) return a->ids_text = v, 0;
+    if (!strcmp(f, "--out")) return a->out_path = v, 0;
+    if (!strcmp(f, "--file")) return a->text_file = v, 0;
     if (!strcmp(f, "--dump-routing")) return a->routing_path = v, 0;
     if (!strcmp(f, "--disable-expert")) return disable_expert(a, v);
-    if (!strcmp(f, "-n") && a->cmd == CMD_GENERATE)
-        return to_int(f, v, 0, 1000000, &n) ? -1 : (a->n_new = (int)n, 0);
+    if (!strcmp(f, "-n")) return to_int(f, v, 0, 1000000, &n) ? -1 : (a->n_new = (int)n, 0);
     if (!strcmp(f, "--top-k")) return to_int(f, v, 1, 4096, &n) ? -1 : (a->model.top_k = (int)n, 0);
     if (!strcmp(f, "--ctx")) return to_int(f, v, 1, 1 << 20, &n) ? -1 : (a->model.max_seq = (int)n, 0);
-    if (!strcmp(f, "--seed") && a->cmd == CMD_GENERATE)
+    if (!strcmp(f, "--seed"))
         return to_int(f, v, 0, LONG_MAX, &n) ? -1 : (a->seed = (unsigned long long)n, 0);
-    if (!strcmp(f, "--temperature") && a->cmd == CMD_GENERATE)
+    if (!strcmp(f, "--temperature"))
         return to_float(f, v, 0.0, 100.0, &x) ? -1 : (a->temperature = x, 0);
-    if (!strcmp(f, "--top-p") && a->cmd == CMD_GENERATE)
-        return to_float(f, v, 0.0, 1.0, &x) ? -1 : (a->top_p = x, 0);
-    return 1;
-}
-
-static int is_switch(const Args *a, const char *f) {
-    return a->cmd == CMD_GENERATE && (!strcmp(f, "--greedy") || !strcmp(f, "--print-ids"));
+    if (!strcmp(f, "--top-p")) return to_float(f, v, 0.0, 1.0, &x) ? -1 : (a->top_p = x, 0);
+    if (!strcmp(f, "--greedy")) return a->greedy = 1, 0;
+    if (!strcmp(f, "--print-ids")) return a->print_ids = 1, 0;
+    return bad("%s: in FLAGS but not handled", f); /* a kit bug, not the user's */
 }
 
 static int parse_command(Args *a, const char *name) {
@@ -172,20 +189,10 @@ int args_parse(Args *a, int argc, char **argv) {
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) return fputs(usage_of(a->cmd), stdout), 1;
-        if (is_switch(a, f)) {
-            if (!strcmp(f, "--greedy")) a->greedy = 1;
-            else a->print_ids = 1;
-            continue;
-        }
-        if (i + 1 >= argc) { /* a known flag at the end is missing its value */
-            Args probe = *a;
-            if (flag(&probe, f, "1") == 1)
-                return bad("%s: unknown option '%s' (see --help)", argv[1], json_shown(f).s);
-            return bad("%s needs a value", f);
-        }
-        int rc = flag(a, f, argv[++i]);
-        if (rc == 1) return bad("%s: unknown option '%s' (see --help)", argv[1], json_shown(f).s);
-        if (rc < 0) return -1;
+        int k = find_flag(a->cmd, f);
+        if (k < 0) return bad("%s: unknown option '%s' (see --help)", argv[1], json_shown(f).s);
+        if (FLAGS[k].has_value && i + 1 >= argc) return bad("%s needs a value", f);
+        if (flag(a, f, FLAGS[k].has_value ? argv[++i] : NULL) != 0) return -1;
     }
     if (a->greedy) a->temperature = 0.0f;
     return check_required(a);

@@ -73,3 +73,18 @@ expect_error "a bad --disable-expert" "must be LAYER:EXPERT" generate --model "$
 expect_error "a dense layer in --disable-expert" "no expert 1 in a sparse layer 0" generate --model "$M" --ids 1 --disable-expert 0:1
 expect_error "--top-k above the experts" "--top-k 9 is more than the model's 8 experts" generate --model "$M" --ids 1 --top-k 9
 expect_error "a missing perplexity file" "cannot open it" perplexity --model "$M" --file "$LOG/nope.txt"
+
+# every option that takes a value, given last without one: exactly one line, naming it
+missing=""
+for cmd_flag in "generate --model" "generate --prompt" "generate --ids" "generate -n" \
+    "generate --temperature" "generate --top-p" "generate --seed" "generate --top-k" \
+    "generate --ctx" "generate --disable-expert" "generate --dump-routing" "logits --out" \
+    "perplexity --file"; do
+    set -- $cmd_flag
+    "$CLI" "$1" "$2" >"$LOG/cli.out" 2>"$LOG/cli.err"
+    rc=$?
+    [ $rc -eq 2 ] && [ "$(cat "$LOG/cli.err")" = "moekit: $2 needs a value" ] ||
+        missing="$missing $1 $2 (exit $rc: $(head -2 "$LOG/cli.err" | tr '\n' '|'))"
+done
+if [ -z "$missing" ]; then ok "cli: each of 13 options without its value: one line 'OPTION needs a value'"
+else bad "cli options without their value:$missing"; fi
