@@ -25,8 +25,13 @@ static const char *USAGE_LOGITS =
     "                     [--disable-expert L:E]... [--dump-routing FILE]\n"
     "  One prefill; writes T x vocab float32 little-endian logits, one row per position.\n";
 static const char *USAGE_PERPLEXITY =
-    "usage: moekit perplexity --model DIR --file TEXT [--ctx N] [--dump-routing FILE]\n"
-    "  Bits per byte of a UTF-8 text file under a byte-level model.\n";
+    "usage: moekit perplexity --model DIR --file TEXT [--fortunes] [--ctx N] [--dump-routing FILE]\n"
+    "  Bits per byte of a UTF-8 text file under a byte-level model. The whole file is scored\n"
+    "  with a sliding window: windows of ctx positions, each from an empty cache, one every\n"
+    "  ceil(ctx/2) bytes; each byte after the first is scored once (file size - 1 bytes),\n"
+    "  the first ctx given all bytes before them, later ones given the last ctx/2+1 to ctx.\n"
+    "  --fortunes: a fortune file (fortunes between lines of \"%\"); each fortune scored on its\n"
+    "  own as \"%\\n\" + fortune, cut to ctx bytes (harness/pytorch/train.py's held-out bpb).\n";
 static const char *USAGE_ALL =
     "usage: moekit COMMAND [options]   (moekit COMMAND --help for its options)\n"
     "  generate     continue a prompt\n"
@@ -121,7 +126,7 @@ static const struct {
     {"--out", LOG, 1}, {"--file", PPL, 1}, {"--dump-routing", GEN | LOG | PPL, 1},
     {"--disable-expert", GEN | LOG | PPL, 1}, {"-n", GEN, 1}, {"--top-k", GEN | LOG | PPL, 1},
     {"--ctx", GEN | LOG | PPL, 1}, {"--seed", GEN, 1}, {"--temperature", GEN, 1},
-    {"--top-p", GEN, 1}, {"--greedy", GEN, 0}, {"--print-ids", GEN, 0},
+    {"--top-p", GEN, 1}, {"--greedy", GEN, 0}, {"--print-ids", GEN, 0}, {"--fortunes", PPL, 0},
 };
 
 /* f's entry in FLAGS, -1 when the command takes no such flag. */
@@ -152,6 +157,7 @@ static int flag(Args *a, const char *f, const char *v) {
     if (!strcmp(f, "--top-p")) return to_float(f, v, 0.0, 1.0, &x) ? -1 : (a->top_p = x, 0);
     if (!strcmp(f, "--greedy")) return a->greedy = 1, 0;
     if (!strcmp(f, "--print-ids")) return a->print_ids = 1, 0;
+    if (!strcmp(f, "--fortunes")) return a->fortunes = 1, 0;
     return bad("%s: in FLAGS but not handled", f); /* a kit bug, not the user's */
 }
 

@@ -399,7 +399,8 @@ case("perplexity-directory", "--file @MODEL@: not a regular file",
      args=["perplexity", "--model", "@MODEL@", "--file", "@MODEL@"])
 case("perplexity-context-too-short", "a context of 2 positions is too short",
      {"text.txt": b"%\nsome text\n"},
-     args=["perplexity", "--model", "@MODEL@", "--file", "@MODEL@/text.txt", "--ctx", "2"])
+     args=["perplexity", "--model", "@MODEL@", "--file", "@MODEL@/text.txt", "--ctx", "2",
+           "--fortunes"])
 IDS = ["--ids", "1 2"]
 case("ids-trailing-garbage", "--ids: '2x' is not a token id 0..255", args=GEN[:3] + ["--ids", "1 2x"])
 case("ids-negative", "--ids: '-1' is not a token id 0..255", args=GEN[:3] + ["--ids", "1 -1"])
