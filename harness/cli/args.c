@@ -19,7 +19,9 @@ static const char *USAGE_GENERATE =
     "                       [--top-k K] [--disable-expert L:E]... [--dump-routing FILE] [--ctx N]\n"
     "  Streams the continuation (text, or ids with --print-ids) to stdout and a tokens/s\n"
     "  line to stderr. --prompt needs a byte-level model (the kit's own); other models take\n"
-    "  token ids. Default: -n 200, temperature 0.8, top-p 0.95, seed 1 (greedy: argmax).\n";
+    "  token ids. Default: -n 200, temperature 0.8, top-p 0.95, seed 1 (greedy: argmax).\n"
+    "  Generation stops at the context (--ctx; default max_position_embeddings, at most\n"
+    "  2048): a prompt + -n past it gives ctx - prompt tokens and a note on stderr.\n";
 static const char *USAGE_LOGITS =
     "usage: moekit logits --model DIR --ids \"1 2 3\" --out FILE [--top-k K]\n"
     "                     [--disable-expert L:E]... [--dump-routing FILE]\n"

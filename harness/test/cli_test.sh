@@ -89,6 +89,16 @@ done
 if [ -z "$missing" ]; then ok "cli: each of 13 options without its value: one line 'OPTION needs a value'"
 else bad "cli options without their value:$missing"; fi
 
+# generate stops at the context: -n past it exits 0 with ctx - prompt tokens and one note
+"$CLI" generate --model "$M" --ids "1 2 3" --ctx 16 -n 100 --greedy --print-ids \
+    >"$LOG/cli.out" 2>"$LOG/cli.err"
+rc=$? got=$(wc -w <"$LOG/cli.out") notes=$(grep -c "stops at the context" "$LOG/cli.err")
+if [ $rc -eq 0 ] && [ "$got" -eq 13 ] && [ "$notes" -eq 1 ] && [ "$(wc -l <"$LOG/cli.err")" -eq 2 ]; then
+    ok "cli generate -n 100 past --ctx 16: 13 ids after the 3 of the prompt, one note: $(head -1 "$LOG/cli.err")"
+else bad "cli generate past the context: exit $rc, $got ids (expected 13), $notes notes" "$LOG/cli.err"; fi
+if "$CLI" generate --help | grep -q "stops at the context"; then ok "cli generate --help documents the stop at the context"
+else bad "cli generate --help does not say that generation stops at the context"; fi
+
 # perplexity scores plain text whole: 300 bytes through windows of 64 (the model's
 # max_position_embeddings) every 32 bytes: 299 bytes scored, in 9 windows
 awk 'BEGIN { for (i = 0; i < 30; i++) printf "line %03d.\n", i }' >"$LOG/plain.txt"
