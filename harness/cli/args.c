@@ -29,9 +29,10 @@ static const char *USAGE_LOGITS =
 static const char *USAGE_PERPLEXITY =
     "usage: moekit perplexity --model DIR --file TEXT [--fortunes] [--ctx N] [--dump-routing FILE]\n"
     "  Bits per byte of a UTF-8 text file under a byte-level model. The whole file is scored\n"
-    "  with a sliding window: windows of ctx positions, each from an empty cache, one every\n"
-    "  ceil(ctx/2) bytes; each byte after the first is scored once (file size - 1 bytes),\n"
-    "  the first ctx given all bytes before them, later ones given the last ctx/2+1 to ctx.\n"
+    "  with a sliding window: windows of ctx positions (max_position_embeddings, or less with\n"
+    "  --ctx), each from an empty cache, one every ceil(ctx/2) bytes; every byte after the\n"
+    "  first is scored once (file size - 1 bytes): the first ctx given all bytes before them,\n"
+    "  later ones given the previous ctx/2+1 to ctx bytes.\n"
     "  --fortunes: a fortune file (fortunes between lines of \"%\"); each fortune scored on its\n"
     "  own as \"%\\n\" + fortune, cut to ctx bytes (harness/pytorch/train.py's held-out bpb).\n";
 static const char *USAGE_ALL =
