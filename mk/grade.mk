@@ -40,7 +40,8 @@ HAVE_GRADER = [ -f harness/grade/grade.sh ] && [ -d solutions ] || { \
 
 .PHONY: grade grade-all gradescope student-release hint watch grade-vars grade-tools
 
-$(GRADE_REPORT): $(BUILD)/harness/grade/grade_report.o $(BUILD)/harness/src/json.o
+$(GRADE_REPORT): $(BUILD)/harness/grade/grade_report.o $(BUILD)/harness/src/json.o \
+                 $(BUILD)/harness/src/file.o
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 grade-tools: $(GRADE_REPORT)

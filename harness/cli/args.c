@@ -19,14 +19,22 @@ static const char *USAGE_GENERATE =
     "                       [--top-k K] [--disable-expert L:E]... [--dump-routing FILE] [--ctx N]\n"
     "  Streams the continuation (text, or ids with --print-ids) to stdout and a tokens/s\n"
     "  line to stderr. --prompt needs a byte-level model (the kit's own); other models take\n"
-    "  token ids. Default: -n 200, temperature 0.8, top-p 0.95, seed 1 (greedy: argmax).\n";
+    "  token ids. Default: -n 200, temperature 0.8, top-p 0.95, seed 1 (greedy: argmax).\n"
+    "  Generation stops at the context (--ctx; default max_position_embeddings, at most\n"
+    "  2048): a prompt + -n past it gives ctx - prompt tokens and a note on stderr.\n";
 static const char *USAGE_LOGITS =
     "usage: moekit logits --model DIR --ids \"1 2 3\" --out FILE [--top-k K]\n"
     "                     [--disable-expert L:E]... [--dump-routing FILE]\n"
     "  One prefill; writes T x vocab float32 little-endian logits, one row per position.\n";
 static const char *USAGE_PERPLEXITY =
-    "usage: moekit perplexity --model DIR --file TEXT [--ctx N] [--dump-routing FILE]\n"
-    "  Bits per byte of a UTF-8 text file under a byte-level model.\n";
+    "usage: moekit perplexity --model DIR --file TEXT [--fortunes] [--ctx N] [--dump-routing FILE]\n"
+    "  Bits per byte of a UTF-8 text file under a byte-level model. The whole file is scored\n"
+    "  with a sliding window: windows of ctx positions (max_position_embeddings, or less with\n"
+    "  --ctx), each from an empty cache, one every ceil(ctx/2) bytes; every byte after the\n"
+    "  first is scored once (file size - 1 bytes): the first ctx given all bytes before them,\n"
+    "  later ones given the previous ctx/2+1 to ctx bytes.\n"
+    "  --fortunes: a fortune file (fortunes between lines of \"%\"); each fortune scored on its\n"
+    "  own as \"%\\n\" + fortune, cut to ctx bytes (harness/pytorch/train.py's held-out bpb).\n";
 static const char *USAGE_ALL =
     "usage: moekit COMMAND [options]   (moekit COMMAND --help for its options)\n"
     "  generate     continue a prompt\n"
@@ -47,16 +55,6 @@ static int bad(const char *fmt, ...) {
     return -1;
 }
 
-/* A value from the command line as it can be quoted in a one-line message: control bytes
- * (a newline would split the message) and invalid UTF-8 become \xNN, long ones are cut. */
-typedef struct { char s[80]; } Shown;
-
-static Shown shown(const char *s) {
-    Shown out;
-    json_printable(out.s, sizeof out.s, s, strlen(s));
-    return out;
-}
-
 /* A whole-string integer in [lo, hi]: an optional '-' and decimal digits, nothing else
  * (strtol alone would also take leading blanks and a '+'). */
 static int to_int(const char *flag, const char *s, long lo, long hi, long *out) {
@@ -65,9 +63,9 @@ static int to_int(const char *flag, const char *s, long lo, long hi, long *out) 
     errno = 0;
     long v = strtol(s, &end, 10);
     if (!isdigit((unsigned char)*digits) || *end != '\0')
-        return bad("%s: '%s' is not a whole number", flag, shown(s).s);
+        return bad("%s: '%s' is not a whole number", flag, json_shown(s).s);
     if (errno == ERANGE || v < lo || v > hi)
-        return bad("%s: %s is out of range (%ld..%ld)", flag, shown(s).s, lo, hi);
+        return bad("%s: %s is out of range (%ld..%ld)", flag, json_shown(s).s, lo, hi);
     return *out = v, 0;
 }
 
@@ -78,8 +76,8 @@ static int to_float(const char *flag, const char *s, double lo, double hi, float
     double v = strtod(s, &end);
     if (!(isdigit((unsigned char)*digits) || (*digits == '.' && isdigit((unsigned char)digits[1]))) ||
         *end != '\0' || v != v)
-        return bad("%s: '%s' is not a number", flag, shown(s).s);
-    if (v < lo || v > hi) return bad("%s: %s is out of range (%g..%g)", flag, shown(s).s, lo, hi);
+        return bad("%s: '%s' is not a number", flag, json_shown(s).s);
+    if (v < lo || v > hi) return bad("%s: %s is out of range (%g..%g)", flag, json_shown(s).s, lo, hi);
     return *out = (float)v, 0;
 }
 
@@ -88,7 +86,7 @@ static int disable_expert(Args *a, const char *s) {
     char layer[32];
     long l, e;
     if (!colon || colon == s || (size_t)(colon - s) >= sizeof layer)
-        return bad("--disable-expert: '%s' must be LAYER:EXPERT, e.g. 3:17", shown(s).s);
+        return bad("--disable-expert: '%s' must be LAYER:EXPERT, e.g. 3:17", json_shown(s).s);
     memcpy(layer, s, (size_t)(colon - s));
     layer[colon - s] = '\0';
     if (to_int("--disable-expert (layer)", layer, 0, INT_MAX, &l) ||
@@ -119,33 +117,51 @@ static const char *usage_of(Command c) {
     return c == CMD_GENERATE ? USAGE_GENERATE : c == CMD_LOGITS ? USAGE_LOGITS : USAGE_PERPLEXITY;
 }
 
-/* One flag with its value v (NULL for the flags that take none). 0 ok, -1 bad,
- * 1 unknown flag. */
+/* Every flag: the commands that take it (a bit per Command) and whether a value follows. */
+#define GEN (1 << CMD_GENERATE)
+#define LOG (1 << CMD_LOGITS)
+#define PPL (1 << CMD_PERPLEXITY)
+static const struct {
+    const char *name;
+    int cmds, has_value;
+} FLAGS[] = {
+    {"--model", GEN | LOG | PPL, 1}, {"--prompt", GEN, 1}, {"--ids", GEN | LOG, 1},
+    {"--out", LOG, 1}, {"--file", PPL, 1}, {"--dump-routing", GEN | LOG | PPL, 1},
+    {"--disable-expert", GEN | LOG | PPL, 1}, {"-n", GEN, 1}, {"--top-k", GEN | LOG | PPL, 1},
+    {"--ctx", GEN | LOG | PPL, 1}, {"--seed", GEN, 1}, {"--temperature", GEN, 1},
+    {"--top-p", GEN, 1}, {"--greedy", GEN, 0}, {"--print-ids", GEN, 0}, {"--fortunes", PPL, 0},
+};
+
+/* f's entry in FLAGS, -1 when the command takes no such flag. */
+static int find_flag(Command cmd, const char *f) {
+    for (int i = 0; i < (int)(sizeof FLAGS / sizeof FLAGS[0]); i++)
+        if (!strcmp(f, FLAGS[i].name) && (FLAGS[i].cmds >> cmd & 1)) return i;
+    return -1;
+}
+
+/* One flag of FLAGS with its value v (NULL for the switches). 0 ok, -1 bad. */
 static int flag(Args *a, const char *f, const char *v) {
     long n;
     float x;
     if (!strcmp(f, "--model")) return a->model_dir = v, 0;
-    if (!strcmp(f, "--prompt") && a->cmd == CMD_GENERATE) return check_prompt(v) ? -1 : (a->prompt = v, 0);
-    if (!strcmp(f, "--ids") && a->cmd != CMD_PERPLEXITY) return a->ids_text = v, 0;
-    if (!strcmp(f, "--out") && a->cmd == CMD_LOGITS) return a->out_path = v, 0;
-    if (!strcmp(f, "--file") && a->cmd == CMD_PERPLEXITY) return a->text_file = v, 0;
+    if (!strcmp(f, "--prompt")) return check_prompt(v) ? -1 : (a->prompt = v, 0);
+    if (!strcmp(f, "--ids")) return a->ids_text = v, 0;
+    if (!strcmp(f, "--out")) return a->out_path = v, 0;
+    if (!strcmp(f, "--file")) return a->text_file = v, 0;
     if (!strcmp(f, "--dump-routing")) return a->routing_path = v, 0;
     if (!strcmp(f, "--disable-expert")) return disable_expert(a, v);
-    if (!strcmp(f, "-n") && a->cmd == CMD_GENERATE)
-        return to_int(f, v, 0, 1000000, &n) ? -1 : (a->n_new = (int)n, 0);
+    if (!strcmp(f, "-n")) return to_int(f, v, 0, 1000000, &n) ? -1 : (a->n_new = (int)n, 0);
     if (!strcmp(f, "--top-k")) return to_int(f, v, 1, 4096, &n) ? -1 : (a->model.top_k = (int)n, 0);
     if (!strcmp(f, "--ctx")) return to_int(f, v, 1, 1 << 20, &n) ? -1 : (a->model.max_seq = (int)n, 0);
-    if (!strcmp(f, "--seed") && a->cmd == CMD_GENERATE)
+    if (!strcmp(f, "--seed"))
         return to_int(f, v, 0, LONG_MAX, &n) ? -1 : (a->seed = (unsigned long long)n, 0);
-    if (!strcmp(f, "--temperature") && a->cmd == CMD_GENERATE)
+    if (!strcmp(f, "--temperature"))
         return to_float(f, v, 0.0, 100.0, &x) ? -1 : (a->temperature = x, 0);
-    if (!strcmp(f, "--top-p") && a->cmd == CMD_GENERATE)
-        return to_float(f, v, 0.0, 1.0, &x) ? -1 : (a->top_p = x, 0);
-    return 1;
-}
-
-static int is_switch(const Args *a, const char *f) {
-    return a->cmd == CMD_GENERATE && (!strcmp(f, "--greedy") || !strcmp(f, "--print-ids"));
+    if (!strcmp(f, "--top-p")) return to_float(f, v, 0.0, 1.0, &x) ? -1 : (a->top_p = x, 0);
+    if (!strcmp(f, "--greedy")) return a->greedy = 1, 0;
+    if (!strcmp(f, "--print-ids")) return a->print_ids = 1, 0;
+    if (!strcmp(f, "--fortunes")) return a->fortunes = 1, 0;
+    return bad("%s: in FLAGS but not handled", f); /* a kit bug, not the user's */
 }
 
 static int parse_command(Args *a, const char *name) {
@@ -178,24 +194,14 @@ int args_parse(Args *a, int argc, char **argv) {
     if (argc < 2) return bad("no command given: generate, logits or perplexity (moekit --help)");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return fputs(USAGE_ALL, stdout), 1;
     if (parse_command(a, argv[1]) != 0)
-        return bad("unknown command '%s' (generate, logits, perplexity; --help)", shown(argv[1]).s);
+        return bad("unknown command '%s' (generate, logits, perplexity; --help)", json_shown(argv[1]).s);
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) return fputs(usage_of(a->cmd), stdout), 1;
-        if (is_switch(a, f)) {
-            if (!strcmp(f, "--greedy")) a->greedy = 1;
-            else a->print_ids = 1;
-            continue;
-        }
-        if (i + 1 >= argc) { /* a known flag at the end is missing its value */
-            Args probe = *a;
-            if (flag(&probe, f, "1") == 1)
-                return bad("%s: unknown option '%s' (see --help)", argv[1], shown(f).s);
-            return bad("%s needs a value", f);
-        }
-        int rc = flag(a, f, argv[++i]);
-        if (rc == 1) return bad("%s: unknown option '%s' (see --help)", argv[1], shown(f).s);
-        if (rc < 0) return -1;
+        int k = find_flag(a->cmd, f);
+        if (k < 0) return bad("%s: unknown option '%s' (see --help)", argv[1], json_shown(f).s);
+        if (FLAGS[k].has_value && i + 1 >= argc) return bad("%s needs a value", f);
+        if (flag(a, f, FLAGS[k].has_value ? argv[++i] : NULL) != 0) return -1;
     }
     if (a->greedy) a->temperature = 0.0f;
     return check_required(a);

@@ -17,6 +17,7 @@ typedef struct {
     const char *text_file; /* perplexity */
     const char *routing_path;
     int n_new, print_ids, greedy;
+    int fortunes; /* perplexity: one sequence per fortune, as train.py */
     float temperature, top_p;
     unsigned long long seed;
     ModelOptions model;

@@ -64,11 +64,18 @@ static int cmd_generate(const Args *a, Runner *r) {
         fprintf(stderr, "moekit: this model is not byte-level: add --print-ids\n");
         return free(ids), 1;
     }
-    int total = n + a->n_new;
-    if (total > r->model.max_seq) {
-        fprintf(stderr, "moekit: prompt (%d tokens) + -n %d = %d is more than the context "
-                        "(%d positions; --ctx to change)\n", n, a->n_new, total, r->model.max_seq);
+    /* Stop at the context, as llama2.c clamps its steps to seq_len: each new token but the
+     * last is fed back at the next position, so n + n_new positions are enough. */
+    int ctx = r->model.max_seq, n_new = a->n_new;
+    if (n > ctx) {
+        fprintf(stderr, "moekit: the prompt (%d tokens) is more than the context (%d positions; "
+                        "--ctx to change)\n", n, ctx);
         return free(ids), 1;
+    }
+    if (n_new > ctx - n) {
+        n_new = ctx - n;
+        fprintf(stderr, "moekit: -n %d stops at the context: %d tokens after the %d of the "
+                        "prompt fill its %d positions (--ctx to change)\n", a->n_new, n_new, n, ctx);
     }
     Sampler s = {a->temperature, a->top_p, a->seed * 0x9E3779B97F4A7C15ULL + 1};
     double t0 = now_seconds();
@@ -76,16 +83,16 @@ static int cmd_generate(const Args *a, Runner *r) {
     if (runner_prefill(r, ids, n, 0, &next, &s) != 0) return free(ids), 1;
     double t1 = now_seconds();
     if (a->prompt) fputs(a->prompt, stdout); /* the continuation reads on from the prompt */
-    for (int i = 0; i < a->n_new; i++) {
+    for (int i = 0; i < n_new; i++) {
         emit(a, next, i == 0);
-        if (i + 1 < a->n_new && runner_step(r, next, n + i, &next, &s) != 0) return free(ids), 1;
+        if (i + 1 < n_new && runner_step(r, next, n + i, &next, &s) != 0) return free(ids), 1;
     }
     double t2 = now_seconds();
-    if (a->print_ids || a->n_new) putchar('\n');
+    if (a->print_ids || n_new) putchar('\n');
     fflush(stdout); /* the text first, then the timing line on stderr */
     fprintf(stderr, "moekit: prompt %d tokens in %.3f s (%.1f tokens/s), generated %d in %.3f s "
-                    "(%.1f tokens/s)\n", n, t1 - t0, n / (t1 - t0 + 1e-12), a->n_new, t2 - t1,
-            (a->n_new > 1 ? a->n_new - 1 : 0) / (t2 - t1 + 1e-12));
+                    "(%.1f tokens/s)\n", n, t1 - t0, n / (t1 - t0 + 1e-12), n_new, t2 - t1,
+            (n_new > 1 ? n_new - 1 : 0) / (t2 - t1 + 1e-12));
     free(ids);
     return 0;
 }

@@ -82,7 +82,8 @@ static int logits_finite(const Runner *r, int n, int pos0) {
     return 1;
 }
 
-const float *runner_chunk(Runner *r, const int *ids, int n, int pos0) {
+/* ids (n <= max_tokens) at positions pos0..: logits (n, V) in r->logits. */
+static const float *runner_chunk(Runner *r, const int *ids, int n, int pos0) {
     todo_reset();
     model_forward(&r->model, ids, n, pos0, r->x, r->logits);
     if (lesson_unfinished() || !logits_finite(r, n, pos0)) return NULL;
@@ -90,11 +91,13 @@ const float *runner_chunk(Runner *r, const int *ids, int n, int pos0) {
     return r->logits;
 }
 
-const float *runner_forward(Runner *r, const int *ids, int T, int pos0) {
+const float *runner_forward(Runner *r, const int *ids, int T, int pos0, ChunkFn each, void *ctx) {
     int chunk = r->model.max_tokens, n = 0;
     for (int done = 0; done < T; done += n) {
         n = T - done < chunk ? T - done : chunk;
         if (!runner_chunk(r, ids + done, n, pos0 + done)) return NULL;
+        /* each may call a lesson function too (perplexity: logsumexp) */
+        if (each && (each(ctx, r->logits, done, n) != 0 || lesson_unfinished())) return NULL;
     }
     return r->logits + (size_t)(n - 1) * r->model.config.vocab_size;
 }
@@ -112,7 +115,7 @@ static int sample_next(Runner *r, const float *logits, int *next, Sampler *s) {
 }
 
 int runner_prefill(Runner *r, const int *ids, int T, int pos0, int *next, Sampler *s) {
-    const float *last = runner_forward(r, ids, T, pos0);
+    const float *last = runner_forward(r, ids, T, pos0, NULL, NULL);
     return last ? sample_next(r, last, next, s) : -1;
 }
 
@@ -120,15 +123,20 @@ int runner_step(Runner *r, int id, int pos, int *next, Sampler *s) {
     return runner_prefill(r, &id, 1, pos, next, s);
 }
 
+typedef struct {
+    FILE *f;
+    int V;
+} RowWriter;
+
+static int write_rows(void *ctx, const float *logits, int done, int n) {
+    const RowWriter *w = ctx;
+    (void)done;
+    if (fwrite(logits, sizeof(float) * w->V, (size_t)n, w->f) == (size_t)n) return 0;
+    fprintf(stderr, "moekit: writing logits failed\n");
+    return 1;
+}
+
 int runner_logits(Runner *r, const int *ids, int T, FILE *f) {
-    int chunk = r->model.max_tokens, V = r->model.config.vocab_size;
-    for (int done = 0; done < T; done += chunk) {
-        int n = T - done < chunk ? T - done : chunk;
-        if (!runner_chunk(r, ids + done, n, done)) return 1;
-        if (fwrite(r->logits, sizeof(float) * V, (size_t)n, f) != (size_t)n) {
-            fprintf(stderr, "moekit: writing logits failed\n");
-            return 1;
-        }
-    }
-    return 0;
+    RowWriter w = {f, r->model.config.vocab_size};
+    return runner_forward(r, ids, T, 0, write_rows, &w) ? 0 : 1;
 }

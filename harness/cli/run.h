@@ -18,12 +18,14 @@ typedef struct {
 int runner_open(Runner *r, const Args *a, char *err, size_t errlen);
 void runner_close(Runner *r);
 
-/* ids (n <= max_tokens) at positions pos0..: logits (n, V) in r->logits; NULL when a
- * lesson function is unfinished (message printed). Writes the routing dump. */
-const float *runner_chunk(Runner *r, const int *ids, int n, int pos0);
-/* ids (T) at positions pos0..: any T (chunked by max_tokens); the logits of the last
- * position are at r->logits + (last chunk size - 1) * V; returns that row, NULL on error. */
-const float *runner_forward(Runner *r, const int *ids, int T, int pos0);
+/* What to do with each chunk's logits (n, V), those of ids[done .. done + n): nonzero
+ * stops the pass. */
+typedef int (*ChunkFn)(void *ctx, const float *logits, int done, int n);
+/* ids (T) at positions pos0.., in chunks of max_tokens, each chunk's logits to each(ctx)
+ * (each may be NULL). Returns the last position's logits row; NULL when a lesson function
+ * is unfinished, the logits are not finite or each stopped (message printed). Writes the
+ * routing dump. */
+const float *runner_forward(Runner *r, const int *ids, int T, int pos0, ChunkFn each, void *ctx);
 /* The prompt, then the first sampled token in *next. */
 int runner_prefill(Runner *r, const int *ids, int T, int pos0, int *next, Sampler *s);
 /* One token at pos, the next sampled one in *next. */

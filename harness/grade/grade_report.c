@@ -25,10 +25,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "file.h"
 #include "json.h"
 
 #define MAX_FIELDS 7
@@ -91,16 +93,12 @@ static void buf_printf(Buf *b, const char *fmt, ...) {
 
 static const char *buf_str(const Buf *b) { return b->s ? b->s : ""; }
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) die("cannot read %s", path);
-    Buf b = {0};
-    char chunk[65536];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) buf_add(&b, chunk, got);
-    fclose(f);
-    if (len) *len = b.len;
-    return b.s ? b.s : xstrdup("");
+/* The whole file (file.h), or death. */
+static char *slurp(const char *path, size_t *len) {
+    char err[1200];
+    char *text = read_file(path, SIZE_MAX - 1, len, err, sizeof err);
+    if (!text) die("%s", err);
+    return text;
 }
 
 /* Copies src into dst (size bytes), cut short if need be: always terminated. */
@@ -145,7 +143,7 @@ static int is_lesson_id(const char *s) {
 
 static Points read_points(const char *path) {
     Points p = {0};
-    char *text = read_file(path, NULL);
+    char *text = slurp(path, NULL);
     int line_no = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         line_no++; /* strtok skips empty lines: numbers count non-empty lines only */
@@ -213,7 +211,7 @@ static char *unescape(const char *s, size_t n) {
 static Records read_records(const char *path) {
     Records rs = {0};
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = slurp(path, &len);
     for (char *line = text; line < text + len;) {
         char *nl = memchr(line, '\n', (size_t)(text + len - line));
         char *end = nl ? nl : text + len;
@@ -610,7 +608,7 @@ static int valid_visibility(const char *v) {
 
 static int validate(const char *path) {
     size_t len;
-    char *text = read_file(path, &len), err[256];
+    char *text = slurp(path, &len), err[256];
     JsonValue *root = json_parse(text, len, err, sizeof err);
     free(text);
     if (!root) return fprintf(stderr, "%s: %s\n", path, err), 1;

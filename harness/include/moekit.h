@@ -172,6 +172,10 @@ void route(int *experts, float *weights, float *probs, const float *logits,
  * A perfectly balanced router scores k (c_e / N = k / E, P_e = 1 / E). */
 float load_balancing_loss(const float *probs, const int *experts, int N, int E, int k);
 
+/* log(sum_i exp(x_i)) of x (n), as max + log(sum_i exp(x_i - max)): no overflow. Also
+ * the CLI's perplexity: -ln softmax(x)[j] = logsumexp(x, n) - x[j]. */
+float logsumexp(const float *x, int n);
+
 /* Router z-loss: mean over the N tokens of logsumexp(logits[t])^2. logits (N, E). */
 float router_z_loss(const float *logits, int N, int E);
 

@@ -2,7 +2,7 @@
 # plot.sh MOEKIT MODEL TEXT OUT: routing load-balance plots of MODEL on TEXT.
 #   TEXT: a directory of heldout-LANG.txt files (one series per language) or one file.
 #   OUT:  where the PNGs and their data go.
-# Runs `moekit perplexity --dump-routing` on each text, aggregates the routing with awk,
+# Runs `moekit perplexity --fortunes --dump-routing` on each text, aggregates the routing with awk,
 # and renders with gnuplot:
 #   routing-heatmap.png     layer x expert share of routed tokens (balanced share 1/E marked)
 #   routing-languages.png   per-language expert usage, one panel per MoE layer
@@ -20,7 +20,7 @@ langs=""
 for f in $files; do
     lang=$(basename "$f" .txt); lang=${lang#heldout-}
     langs="$langs $lang"
-    "$MOEKIT" perplexity --model "$MODEL" --file "$f" --dump-routing "$OUT/routing-$lang.tsv"
+    "$MOEKIT" perplexity --fortunes --model "$MODEL" --file "$f" --dump-routing "$OUT/routing-$lang.tsv"
     awk -f "$HERE/routing_stats.awk" "$OUT/routing-$lang.tsv" | sort -n -k1,1 -k2,2 >"$OUT/counts-$lang.dat"
 done
 

@@ -115,6 +115,13 @@ void json_printable(char *buf, size_t bufsize, const char *s, size_t len)
     buf[n] = '\0';
 }
 
+JsonShown json_shown(const char *s)
+{
+    JsonShown out;
+    json_printable(out.s, sizeof out.s, s, strlen(s));
+    return out;
+}
+
 /* ------------------------------------------------------------------------------------
  * tree building and freeing
  * ---------------------------------------------------------------------------------- */

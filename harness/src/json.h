@@ -90,4 +90,9 @@ const char *json_type_name(JsonType t);
  * string too long for buf is cut (at a UTF-8 boundary) and ends in "...". */
 void json_printable(char *buf, size_t bufsize, const char *s, size_t len);
 
+/* json_printable of a C string, returned by value so that a message can quote several:
+ *     fprintf(stderr, "'%s' is not '%s'\n", json_shown(a).s, json_shown(b).s); */
+typedef struct { char s[160]; } JsonShown;
+JsonShown json_shown(const char *s);
+
 #endif /* MOEKIT_JSON_H */

@@ -4,13 +4,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "model_load.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "file.h"
 
 /* Everything the loader owns behind Model.owner. */
 typedef struct {
@@ -398,30 +399,6 @@ void model_free(Model *m) {
     memset(m, 0, sizeof *m);
 }
 
-/* The whole of a small text file (config.json, the shard index), NUL-terminated. */
-static char *read_text(const char *path, size_t max, size_t *len, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open it (%s)", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(max + 1);
-    errno = 0;
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-    int read_error = buf && ferror(f), why = errno;
-    fclose(f);
-    if (!buf || n > max || read_error) {
-        if (!buf) snprintf(err, errlen, "%s: out of memory", path);
-        else if (read_error) snprintf(err, errlen, "%s: cannot read it (%s)", path, strerror(why));
-        else snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 /* dir/name into path; -1 with a message when it does not fit. */
 static int join(char *path, size_t size, const char *dir, const char *name, char *err,
                 size_t errlen) {
@@ -433,15 +410,6 @@ static int join(char *path, size_t size, const char *dir, const char *name, char
     return 0;
 }
 
-/* A tensor or file name as it can be quoted in a one-line message. */
-typedef struct { char s[160]; } Shown;
-
-static Shown shown(const char *name) {
-    Shown out;
-    json_printable(out.s, sizeof out.s, name, strlen(name));
-    return out;
-}
-
 static int open_file(Store *s, const char *path, char *err, size_t errlen) {
     SafeTensors *f = &s->files[s->n_files];
     if (st_open(f, path, err, errlen) != 0) return -1;
@@ -450,7 +418,7 @@ static int open_file(Store *s, const char *path, char *err, size_t errlen) {
         for (int j = 0; j < s->n_files - 1; j++)
             if (st_find(&s->files[j], f->tensors[i].name)) {
                 snprintf(err, errlen, "%s: tensor '%s' is also in %s", path,
-                         shown(f->tensors[i].name).s, s->files[j].path);
+                         json_shown(f->tensors[i].name).s, s->files[j].path);
                 return -1;
             }
     return 0;
@@ -466,7 +434,7 @@ static int shard_name_ok(const char *shard) {
 static int open_shards(Store *s, const char *dir, const char *index_path, char *err,
                        size_t errlen) {
     size_t len;
-    char *text = read_text(index_path, 64u << 20, &len, err, errlen);
+    char *text = read_file(index_path, 64u << 20, &len, err, errlen);
     if (!text) return -1;
     char jerr[256];
     JsonValue *root = json_parse(text, len, jerr, sizeof jerr);
@@ -490,7 +458,7 @@ static int open_shards(Store *s, const char *dir, const char *index_path, char *
         char path[1024];
         if (!shard_name_ok(shard)) {
             snprintf(err, errlen, "%s: weight_map[\"%s\"] must be the name of a file in %s",
-                     index_path, shown(entry->key).s, dir);
+                     index_path, json_shown(entry->key).s, dir);
             rc = -1;
             break;
         }
@@ -504,7 +472,7 @@ static int open_shards(Store *s, const char *dir, const char *index_path, char *
         for (int f = 0; f < s->n_files && rc == 0; f++)
             if (!strcmp(s->files[f].path, path) && !st_find(&s->files[f], entry->key)) {
                 snprintf(err, errlen, "%s: maps '%s' to %s, which does not hold it", index_path,
-                         shown(entry->key).s, shown(shard).s);
+                         json_shown(entry->key).s, json_shown(shard).s);
                 rc = -1;
             }
     }
@@ -540,7 +508,7 @@ int model_load_dir(Model *m, const char *dir, const ModelOptions *o, char *err, 
     ModelConfig c;
     memset(m, 0, sizeof *m);
     if (join(path, sizeof path, dir, "config.json", err, errlen) != 0) return -1;
-    char *text = read_text(path, 1u << 20, &len, err, errlen);
+    char *text = read_file(path, 1u << 20, &len, err, errlen);
     if (!text) return -1;
     int rc = config_parse(&c, text, len, path, err, errlen);
     free(text);

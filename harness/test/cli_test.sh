@@ -73,3 +73,52 @@ expect_error "a bad --disable-expert" "must be LAYER:EXPERT" generate --model "$
 expect_error "a dense layer in --disable-expert" "no expert 1 in a sparse layer 0" generate --model "$M" --ids 1 --disable-expert 0:1
 expect_error "--top-k above the experts" "--top-k 9 is more than the model's 8 experts" generate --model "$M" --ids 1 --top-k 9
 expect_error "a missing perplexity file" "cannot open it" perplexity --model "$M" --file "$LOG/nope.txt"
+
+# every option that takes a value, given last without one: exactly one line, naming it
+missing=""
+for cmd_flag in "generate --model" "generate --prompt" "generate --ids" "generate -n" \
+    "generate --temperature" "generate --top-p" "generate --seed" "generate --top-k" \
+    "generate --ctx" "generate --disable-expert" "generate --dump-routing" "logits --out" \
+    "perplexity --file"; do
+    set -- $cmd_flag
+    "$CLI" "$1" "$2" >"$LOG/cli.out" 2>"$LOG/cli.err"
+    rc=$?
+    [ $rc -eq 2 ] && [ "$(cat "$LOG/cli.err")" = "moekit: $2 needs a value" ] ||
+        missing="$missing $1 $2 (exit $rc: $(head -2 "$LOG/cli.err" | tr '\n' '|'))"
+done
+if [ -z "$missing" ]; then ok "cli: each of 13 options without its value: one line 'OPTION needs a value'"
+else bad "cli options without their value:$missing"; fi
+
+# generate stops at the context: -n past it exits 0 with ctx - prompt tokens and one note
+"$CLI" generate --model "$M" --ids "1 2 3" --ctx 16 -n 100 --greedy --print-ids \
+    >"$LOG/cli.out" 2>"$LOG/cli.err"
+rc=$? got=$(wc -w <"$LOG/cli.out") notes=$(grep -c "stops at the context" "$LOG/cli.err")
+if [ $rc -eq 0 ] && [ "$got" -eq 13 ] && [ "$notes" -eq 1 ] && [ "$(wc -l <"$LOG/cli.err")" -eq 2 ]; then
+    ok "cli generate -n 100 past --ctx 16: 13 ids after the 3 of the prompt, one note: $(head -1 "$LOG/cli.err")"
+else bad "cli generate past the context: exit $rc, $got ids (expected 13), $notes notes" "$LOG/cli.err"; fi
+if "$CLI" generate --help | grep -q "stops at the context"; then ok "cli generate --help documents the stop at the context"
+else bad "cli generate --help does not say that generation stops at the context"; fi
+
+# perplexity scores plain text whole: 300 bytes through windows of 64 (the model's
+# max_position_embeddings) every 32 bytes: 299 bytes scored, in 9 windows
+awk 'BEGIN { for (i = 0; i < 30; i++) printf "line %03d.\n", i }' >"$LOG/plain.txt"
+"$CLI" perplexity --model "$M" --file "$LOG/plain.txt" >"$LOG/cli.out" 2>"$LOG/cli.err"
+if grep -qF "(299 bytes scored in 9 windows of 64, stride 32)" "$LOG/cli.out"; then
+    ok "cli perplexity of 300 bytes of plain text, context 64: $(cut -d' ' -f2- "$LOG/cli.out")"
+else bad "cli perplexity of plain text longer than the context: $(cat "$LOG/cli.out")" "$LOG/cli.err"; fi
+
+# ... and a text shorter than the context is one window: the bits per byte that the
+# logits of one prefill give (-ln softmax of each next byte, od + awk)
+printf 'The secret of a happy life is short.\n' >"$LOG/short.txt"
+sliding=$("$CLI" perplexity --model "$M" --file "$LOG/short.txt" 2>"$LOG/cli.err" | awk '{ print $2 }')
+ids=$(od -An -v -tu1 "$LOG/short.txt" | tr -s ' \n' '  ')
+"$CLI" logits --model "$M" --ids "$(echo $ids | awk '{ $NF = ""; print }')" --out "$LOG/short.bin" 2>>"$LOG/cli.err"
+single=$(od -An -v -f -w1024 "$LOG/short.bin" | awk -v ids="$ids" '
+    BEGIN { n = split(ids, id, " ") }
+    { max = $1; for (i = 2; i <= NF; i++) if ($i > max) max = $i
+      s = 0; for (i = 1; i <= NF; i++) s += exp($i - max)
+      nll += log(s) + max - $(id[NR + 1] + 1) }
+    END { printf "%.4f", nll / (n - 1) / log(2) }')
+if [ -n "$sliding" ] && awk -v a="$sliding" -v b="$single" 'BEGIN { exit !(a - b <= 0.0001 && b - a <= 0.0001) }'; then
+    ok "cli perplexity of a text shorter than the context = one prefill's logits: $sliding bits per byte"
+else bad "cli perplexity of a short text: $sliding bits per byte, one prefill's logits give $single" "$LOG/cli.err"; fi

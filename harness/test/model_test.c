@@ -46,27 +46,26 @@ static float max_abs_diff(const float *a, const float *b, long n) {
     return m;
 }
 
-static int argmax(const float *x, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
-/* Greedy continuation after the prompt, one token at a time. */
+/* Greedy continuation after the prompt, one token at a time: lesson 08's sample() at
+ * temperature 0 is the argmax. */
 static int greedy_matches(Model *m, const Expected *e, float *x, float *row) {
-    int V = m->config.vocab_size, next;
+    int V = m->config.vocab_size, next, ok = 1;
+    Sampler greedy = {0};
+    float *scratch = malloc(sizeof(float) * 3 * (size_t)V);
+    if (!scratch) return 0;
     model_forward(m, e->ids, e->T, 0, x, row);   /* row holds all T rows here */
-    next = argmax(row + (size_t)(e->T - 1) * V, V);
+    next = sample(row + (size_t)(e->T - 1) * V, V, &greedy, scratch);
     for (int i = 0; i < e->n_greedy; i++) {
         if (next != e->greedy[i]) {
             printf("    greedy token %d: got %d, expected %d\n", i, next, e->greedy[i]);
-            return 0;
+            ok = 0;
+            break;
         }
         model_forward(m, &next, 1, e->T + i, x, row);
-        next = argmax(row, V);
+        next = sample(row, V, &greedy, scratch);
     }
-    return 1;
+    free(scratch);
+    return ok;
 }
 
 static int check_dir(const char *dir) {

@@ -4,6 +4,7 @@
  *   topk                 the k largest of p (n), by partial selection    torch.topk(p, k)
  *   route                one token: logits (E) -> probs (E), experts (k), weights (k)
  *   load_balancing_loss  E * sum_e (c_e / N) * P_e over N routed tokens (training)
+ *   logsumexp            log(sum exp(x)) of n values, without overflow
  *   router_z_loss        mean over tokens of logsumexp(logits)^2 (training)
  *
  * The TODOs are the five functions below; softmax is yours from lesson 04.
@@ -59,7 +60,7 @@ float load_balancing_loss(const float *probs, const int *experts, int N, int E, 
 }
 
 /* log(sum_i exp(x_i)), computed as max + log(sum_i exp(x_i - max)): no overflow. */
-static float logsumexp(const float *x, int n) {
+float logsumexp(const float *x, int n) {
     /* TODO: find max, sum expf(x[i] - max), return max + logf(sum). Without the max,
      * expf(100) is already inf in float32. */
     TODO("max + log(sum(exp(x - max)))");

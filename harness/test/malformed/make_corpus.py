@@ -380,7 +380,7 @@ case("config-no-moe-size", "config.json: missing field \"moe_intermediate_size\"
      {"config.json": with_config(moe_intermediate_size=None)})
 case("config-duplicate-key", "config.json: invalid JSON at byte 22: duplicate key \"vocab_size\"",
      {"config.json": b'{"vocab_size": 256,\n  "vocab_size": 512}\n'})
-case("config-is-directory", "config.json: cannot read it (Is a directory)",
+case("config-is-directory", "config.json: not a regular file",
      {"config.json/README": b"a directory where config.json should be\n"},
      remove=["config.json"])
 
@@ -399,7 +399,8 @@ case("perplexity-directory", "--file @MODEL@: not a regular file",
      args=["perplexity", "--model", "@MODEL@", "--file", "@MODEL@"])
 case("perplexity-context-too-short", "a context of 2 positions is too short",
      {"text.txt": b"%\nsome text\n"},
-     args=["perplexity", "--model", "@MODEL@", "--file", "@MODEL@/text.txt", "--ctx", "2"])
+     args=["perplexity", "--model", "@MODEL@", "--file", "@MODEL@/text.txt", "--ctx", "2",
+           "--fortunes"])
 IDS = ["--ids", "1 2"]
 case("ids-trailing-garbage", "--ids: '2x' is not a token id 0..255", args=GEN[:3] + ["--ids", "1 2x"])
 case("ids-negative", "--ids: '-1' is not a token id 0..255", args=GEN[:3] + ["--ids", "1 -1"])
