@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "model_load.h"
 #include "moekit.h"
 #include "safetensors.h"
@@ -59,12 +60,6 @@ typedef struct {
     const char *model_dir, *json_path, *python;
     int prompt, decode, reps, torch, quick;
 } Options;
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int cores(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -105,9 +100,9 @@ typedef void (*Job)(void *arg);
 static double per_call(Job f, void *arg, double min_s) {
     f(arg); /* warm: caches, page faults, thread pools */
     for (long n = 1;; n *= 2) {
-        double t0 = now();
+        double t0 = now_seconds();
         for (long i = 0; i < n; i++) f(arg);
-        double dt = now() - t0;
+        double dt = now_seconds() - t0;
         if (dt >= min_s || n >= (1L << 24)) return dt / n;
     }
 }
@@ -467,10 +462,10 @@ static void prefill_job(void *arg) {
 /* Seconds per decoded token: the prompt through the cache (not timed), then N tokens. */
 static double decode_seconds(Bench *b) {
     model_forward(&b->m, b->ids, b->P, 0, b->x, b->logits);
-    double t0 = now();
+    double t0 = now_seconds();
     for (int i = 0; i < b->N; i++)
         model_forward(&b->m, &b->ids[b->P + i], 1, b->P + i, b->x, b->logits);
-    return (now() - t0) / b->N;
+    return (now_seconds() - t0) / b->N;
 }
 
 enum { M_NAIVE1, M_FAST1, M_FAST2, N_MODES };
