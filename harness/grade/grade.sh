@@ -129,6 +129,7 @@ if [ -n "$archive" ]; then
     SUB=$W/submission
     mkdir -p "$SUB"
     if ! why=$(unpack "$archive" "$SUB"); then
+        why=$(printf '%s' "$why" | tr -d '\000-\037\177') # member names are the student's bytes
         unpack_note=" ($(basename "$archive") was not unpacked: $why)"
         echo "make grade: $archive: not unpacked: $why" >&2
     fi
