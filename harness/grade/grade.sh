@@ -230,14 +230,13 @@ deps() {
 # foreign DEPFILE: the first file the submission included that it may not (besides its own
 # files, the kit's public headers in harness/include/ and the compiler's system headers)
 foreign() {
-    deps "$1" | while IFS= read -r dep; do
-        real=$(realpath -- "$dep" 2>/dev/null) || real=$dep
-        ok=
-        for root in "$SUB_REAL" "$KIT/harness/include" $(cat "$W/sysdirs"); do
-            case $real in "$root"/*) ok=1 && break ;; esac
-        done
-        [ -n "$ok" ] || { echo "$real" | sed "s|^$(regex "$KIT")/||"; break; }
-    done
+    deps "$1" | tr '\n' '\0' | xargs -0 realpath -m -- | awk -v kit="$KIT/" -v roots="$SUB_REAL/
+$KIT/harness/include/
+$(sed 's|/*$|/|' "$W/sysdirs")" '
+        BEGIN { n = split(roots, root, "\n") }
+        { for (i = 1; i <= n; i++) if (root[i] != "/" && index($0, root[i]) == 1) next
+          if (index($0, kit) == 1) $0 = substr($0, length(kit) + 1)
+          print; exit }'
 }
 
 # grade_one ID FLAVOR: builds lesson ID with make check's flags (normal: plain; san: ASan +
