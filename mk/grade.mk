@@ -59,10 +59,10 @@ grade-flags:
 	      if (file != "") print file "\t" f }'
 
 # What harness/grade/grade.sh needs to build one lesson against the solutions' objects
-# (run with SRC=solutions, once without and once with SANITIZE=1).
+# (run with SRC=solutions, once without and once with SANITIZE=1); the compile flags of
+# each lesson file come from grade-flags.
 grade-vars:
 	@echo "G_CC='$(CC)'"
-	@echo "G_CFLAGS='$(filter-out -MMD -MP -Werror,$(CFLAGS)) $(LESSON_CFLAGS)'"
 	@echo "G_LDFLAGS='$(LDFLAGS)'"
 	@echo "G_LDLIBS='$(LDLIBS)'"
 	@echo "G_BASE_OBJ='$(CHECK_OBJ) $(HARNESS_OBJ)'"

@@ -86,7 +86,7 @@ unpack() {
         ;;
     *.tar.gz | *.tgz | *.tar.xz | *.tar.bz2 | *.tar)
         case $a in
-        *.tar.gz | *.tgz) dec="gzip -dc" ;; *.tar.xz) dec="xz -dc" ;; *.tar.bz2) dec="bzip2 -dc" ;; *) dec=cat ;;
+        *.tar.gz | *.tgz) dec="gzip -dc" ;; *.tar.xz) dec="xz -dc" ;; *.tar.bz2) dec="bzip2 -dc" ;; *) dec="cat" ;;
         esac
         $dec <"$a" 2>/dev/null | head -c $((cap + 1)) >"$W/archive.tar"
         [ "$(wc -c <"$W/archive.tar")" -le "$cap" ] || { echo "it unpacks to more than $ARCHIVE_MAX_MB MiB"; return 1; }
@@ -161,6 +161,7 @@ for san in "" 1; do
 done
 . "$W/vars.normal"
 # the compiler's own header directories: the system headers a submission may include
+# shellcheck disable=SC2046 # the flags are words
 $CC $(cut -f2 "$W/flags.normal" | head -1) -E -v -x c /dev/null 2>&1 >/dev/null |
     sed -n '/#include <...> search starts here:/,/End of search list/p' | sed '1d;$d;s/^ *//' |
     while read -r dir; do realpath -- "$dir" 2>/dev/null; done >"$W/sysdirs"
@@ -251,7 +252,7 @@ grade_one() {
     files=$(cd "$dir" && ls ./*.c | sed 's|^\./||' | tr '\n' ' ')
     [ "$flavor" = normal ] && printf 'lesson\t%s\t%s\t%s\n' "$id" "${lname#??-}" "$files" >"$head"
     limit=$(wall_limit "$id")
-    flags=$W/flags.$flavor extra= lsan=
+    flags=$W/flags.$flavor extra='' lsan=''
     if [ "$flavor" = leak ]; then # the plain build's flags and objects, with LeakSanitizer
         flags=$W/flags.normal extra="-fsanitize=leak -fno-omit-frame-pointer"
         lsan="exitcode=66${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
