@@ -467,11 +467,12 @@ static void grade_sanitizer(Item *it, Records *rs) {
         add_indented(&it->output, first->f[6], 40);
     } else if (missed) {
         snprintf(it->reason, sizeof it->reason,
-                 "the leak check did not run in %d of %d cases (another sanitizer error stopped them)",
+                 "the leak check did not run in %d of %d cases (stopped under the sanitizers)",
                  missed, n);
         buf_printf(&it->output, "LeakSanitizer checks for leaks when a case ends. In %d of %d cases "
-                   "AddressSanitizer or UBSan stopped the case first, and a build with LeakSanitizer "
-                   "alone did not get to the end of it either, although the plain build did:\n%s"
+                   "AddressSanitizer or UBSan stopped the case first (or it crashed under them), and a "
+                   "build with LeakSanitizer alone did not get to the end of it either, although the "
+                   "plain build did:\n%s"
                    "The point needs the leak check to have run: fix the memory errors first.\n",
                    missed, n, buf_str(&missed_lines));
     } else if (!any_pass) {

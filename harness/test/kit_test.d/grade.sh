@@ -168,6 +168,25 @@ else
     bad "could not make the leak + out-of-bounds submission from solutions/"
 fi
 
+# a leak, and a stop wherever LeakSanitizer is linked in (ASan's build and the rerun's):
+# the leak check never runs on a case the plain build finishes, so no leaks point
+hide=$G/sub-hideleak
+mkdir -p "$hide" && cp -R solutions/02-* "$hide/"
+if inject "$hide"/02-*/rmsnorm.c rmsnorm \
+    '{ float *volatile scratch = malloc(sizeof(float) * 16); scratch[0] = 1.0f; if (__lsan_do_leak_check) abort(); }' &&
+    { printf '#include <stdlib.h>\nextern void __lsan_do_leak_check(void) __attribute__((weak));\n'; cat "$hide"/02-*/rmsnorm.c; } >"$G/rmsnorm.c" &&
+    mv "$G/rmsnorm.c" "$hide"/02-*/rmsnorm.c; then
+    grade hideleak "$hide" LESSONS=02
+    if [ "$(item hideleak 02 leaks)" = 0.00 ] && [ "$(lesson_sum hideleak 02)" = "$(awk -v a="$(points_of 02)" -v l="$(points_item 02 leaks)" 'BEGIN { printf "%.2f", a - l }')" ] &&
+        grep -q 'leaks .*the leak check did not run in 10 of 10 cases' "$G/hideleak/table.txt"; then
+        ok "a leak in code that stops whenever LeakSanitizer is there: no leaks point (\"the leak check did not run\")"
+    else
+        bad "a submission that stops under LeakSanitizer keeps the leaks point" "$G/hideleak/table.txt"
+    fi
+else
+    bad "could not make the hidden-leak submission from solutions/"
+fi
+
 # make check's flags: lesson 02 at -O3 -fassociative-math (mk/fast.mk), lesson 01 at plain -O2;
 # each file refuses to compile under the other's flags
 if echo | $GCC -O3 -fno-signed-zeros -dM -E - 2>/dev/null | grep -q __NO_SIGNED_ZEROS__; then
