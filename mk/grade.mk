@@ -38,7 +38,7 @@ HAVE_GRADER = [ -f harness/grade/grade.sh ] && [ -d solutions ] || { \
     echo "make $@ is for instructors: it grades against solutions/, which a student release"; \
     echo "leaves out. To test your own lessons: make check"; exit 2; }
 
-.PHONY: grade grade-all gradescope student-release hint watch grade-vars grade-tools
+.PHONY: grade grade-all gradescope student-release hint watch grade-vars grade-tools grade-flags
 
 $(GRADE_REPORT): $(BUILD)/harness/grade/grade_report.o $(BUILD)/harness/src/json.o \
                  $(BUILD)/harness/src/file.o
@@ -46,11 +46,23 @@ $(GRADE_REPORT): $(BUILD)/harness/grade/grade_report.o $(BUILD)/harness/src/json
 
 grade-tools: $(GRADE_REPORT)
 
+# How `make check` compiles each lesson file of SRC, one line each: "NN-name/file.c<TAB>flags"
+# (without -MMD -MP -Werror). Read from make's own dry run of the lesson objects, so that
+# grading uses exactly make check's flags, the per-lesson ones of mk/fast.mk included.
+grade-flags:
+	@$(MAKE) -n -B --no-print-directory $(LESSON_OBJ) | awk -v cc='$(CC) ' -v src='$(SRC)/' ' \
+	    index($$0, cc) != 1 { next } \
+	    { n = split(substr($$0, length(cc) + 1), w, " "); f = ""; file = ""; \
+	      for (i = 1; i <= n; i++) { \
+	          if (w[i] == "-c" && index(w[i + 1], src) == 1) { file = substr(w[i + 1], length(src) + 1); break } \
+	          if (w[i] != "-MMD" && w[i] != "-MP" && w[i] != "-Werror") f = f (f == "" ? "" : " ") w[i] }; \
+	      if (file != "") print file "\t" f }'
+
 # What harness/grade/grade.sh needs to build one lesson against the solutions' objects
-# (run with SRC=solutions, once without and once with SANITIZE=1).
+# (run with SRC=solutions, once without and once with SANITIZE=1); the compile flags of
+# each lesson file come from grade-flags.
 grade-vars:
 	@echo "G_CC='$(CC)'"
-	@echo "G_CFLAGS='$(filter-out -MMD -MP -Werror,$(CFLAGS)) $(LESSON_CFLAGS)'"
 	@echo "G_LDFLAGS='$(LDFLAGS)'"
 	@echo "G_LDLIBS='$(LDLIBS)'"
 	@echo "G_BASE_OBJ='$(CHECK_OBJ) $(HARNESS_OBJ)'"

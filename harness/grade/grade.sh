@@ -4,9 +4,18 @@
 # Each lesson is built on its own: the student's file(s) for that lesson, the solutions
 # for every other lesson, and the test runner. So a lesson that does not compile, crashes
 # or loops costs its own points only, and a later lesson is not marked down for an earlier
-# one. Each is built twice: plainly (-O2), for the tests' points, and with ASan + UBSan,
-# for the "memory" and "leaks" items. Every test runs in its own process under a time
-# limit (TIMEOUT seconds), and each lesson's run under a wall-clock limit.
+# one. Each is built twice, with the flags `make check` uses for that file (`make grade-flags`):
+# plainly, for the tests' points, and with ASan + UBSan, for the "memory" and "leaks" items.
+# A case that AddressSanitizer or UBSan stopped never reached the leak check, so when there
+# is one the lesson is built a third time with LeakSanitizer alone and run again, for the
+# "leaks" item only. Every test runs in its own process under a time limit (TIMEOUT seconds),
+# and each lesson's run under a wall-clock limit.
+#
+# What a submission may do is checked, not trusted, only so far: it may #include only its
+# own files, harness/include/ and system headers (the compiler's -MD list says what it
+# did); an archive is unpacked only when every member is a plain file or directory inside
+# it, and under a size and a file-count limit. It still runs as the grader's user, in the
+# kit: docs/instructors.md, "What the grader does not stop", says what that leaves open.
 #
 # Writes RESULTS/results.json (Gradescope), RESULTS/table.txt (the table it prints) and
 # RESULTS/grade.csv (a header and the student's row); RESULTS is build/grade/<student>.
@@ -14,7 +23,8 @@
 #
 # Environment (the make variables of mk/grade.mk): SUBMISSION, FIXTURES, TIMEOUT, POINTS,
 # LESSONS, JOBS, VISIBILITY, MAX_TIMEOUTS, STUDENT, RESULTS, MAKE, CC; QUIET=1 prints
-# nothing but problems.
+# nothing but problems; ARCHIVE_MAX_MB (64) and ARCHIVE_MAX_FILES (2000) limit what an
+# archive may unpack to.
 set -u
 MAKE=${MAKE:-make}
 CC=${CC:-cc}
@@ -29,6 +39,8 @@ MAX_TIMEOUTS=${MAX_TIMEOUTS:-3}
 STUDENT=${STUDENT:-}
 RESULTS=${RESULTS:-}
 QUIET=${QUIET:-}
+ARCHIVE_MAX_MB=${ARCHIVE_MAX_MB:-64}
+ARCHIVE_MAX_FILES=${ARCHIVE_MAX_FILES:-2000}
 
 fail() {
     echo "make grade: $*" >&2
@@ -42,6 +54,7 @@ fail() {
 [ -d "$FIXTURES" ] || fail "no fixtures directory $FIXTURES"
 case $TIMEOUT in '' | *[!0-9]*) fail "TIMEOUT must be a number of seconds, not '$TIMEOUT'" ;; esac
 case $JOBS in '' | *[!0-9]* | 0) JOBS=1 ;; esac
+case $ARCHIVE_MAX_MB$ARCHIVE_MAX_FILES in *[!0-9]*) fail "ARCHIVE_MAX_MB and ARCHIVE_MAX_FILES must be numbers" ;; esac
 
 # the student's name: STUDENT, or the submission's name without its extension
 if [ -z "$STUDENT" ]; then
@@ -56,26 +69,82 @@ rm -rf "$W" && mkdir -p "$W/log" "$W/rec" "$RESULTS" || fail "cannot write $W"
 start=$(date +%s)
 
 # ---- the submission: a directory as it is, or an archive unpacked --------------------------
+# unpack ARCHIVE DIR: unpacks ARCHIVE into DIR with tar or unzip, or says in one line why
+# not (status 1). Refused: a member with an absolute path, a ".." or a backslash in its
+# name, anything but plain files and directories (symlinks, hard links, devices), more than
+# ARCHIVE_MAX_FILES members, more than ARCHIVE_MAX_MB MiB unpacked (a zip bomb: a tar is
+# decompressed through `head -c`, a zip is listed first and unpacked under `ulimit -f`, and
+# what was unpacked is measured again).
+unpack() {
+    a=$1 d=$2 cap=$((ARCHIVE_MAX_MB * 1048576)) names=$W/log/archive-names.txt types=$W/log/archive-types.txt
+    case $a in
+    *.zip)
+        unzip -Z1 "$a" >"$names" 2>/dev/null && unzip -Z "$a" 2>/dev/null | sed '1,2d;$d' >"$types" ||
+            { echo "unzip cannot read it as a zip archive"; return 1; }
+        size=$(unzip -Zt "$a" 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($(i + 1) == "bytes") { print $i; exit } }')
+        [ "${size:-0}" -le "$cap" ] 2>/dev/null || { echo "it unpacks to more than $ARCHIVE_MAX_MB MiB"; return 1; }
+        ;;
+    *.tar.gz | *.tgz | *.tar.xz | *.tar.bz2 | *.tar)
+        case $a in
+        *.tar.gz | *.tgz) dec="gzip -dc" ;; *.tar.xz) dec="xz -dc" ;; *.tar.bz2) dec="bzip2 -dc" ;; *) dec="cat" ;;
+        esac
+        $dec <"$a" 2>/dev/null | head -c $((cap + 1)) >"$W/archive.tar"
+        [ "$(wc -c <"$W/archive.tar")" -le "$cap" ] || { echo "it unpacks to more than $ARCHIVE_MAX_MB MiB"; return 1; }
+        tar -tf "$W/archive.tar" >"$names" 2>/dev/null && tar -tvf "$W/archive.tar" >"$types" 2>/dev/null ||
+            { echo "tar cannot read it (${dec% -dc} compressed tar expected)"; return 1; }
+        ;;
+    *) echo "not an archive this grader knows (.tar.gz, .tgz, .tar.xz, .tar.bz2, .tar, .zip)"; return 1 ;;
+    esac
+    bad=$(grep -m1 -E '^/|(^|/)\.\.(/|$)|\\' "$names") &&
+        { echo "member '$bad' would land outside the submission (absolute path, .. or \\)"; return 1; }
+    bad=$(grep -m1 -v '^[-d]' "$types") &&
+        { echo "it holds something else than files and directories (a symlink, a hard link?): $(echo "$bad" | cut -c1-80)"; return 1; }
+    [ "$(wc -l <"$names")" -le "$ARCHIVE_MAX_FILES" ] ||
+        { echo "it holds more than $ARCHIVE_MAX_FILES files"; return 1; }
+    case $a in
+    *.zip) ( ulimit -f $((cap / 512)) 2>/dev/null; unzip -qq -o "$a" -d "$d" ) ;;
+    *) tar -xf "$W/archive.tar" -C "$d" --no-same-owner ;;
+    esac >"$W/log/unpack.txt" 2>&1 || { echo "it could not be unpacked: $(head -1 "$W/log/unpack.txt")"; return 1; }
+    rm -f "$W/archive.tar"
+    [ "$(du -sk "$d" | cut -f1)" -le $((cap / 1024 + 64)) ] && [ "$(find "$d" | wc -l)" -le $((ARCHIVE_MAX_FILES + 1)) ] ||
+        { rm -rf "$d" && mkdir -p "$d"; echo "it unpacks to more than $ARCHIVE_MAX_MB MiB or $ARCHIVE_MAX_FILES files"; return 1; }
+    [ -z "$(find "$d" ! -type f ! -type d | head -1)" ] ||
+        { rm -rf "$d" && mkdir -p "$d"; echo "it unpacked to something else than files and directories"; return 1; }
+}
 unpack_note=
+archive=
 if [ -d "$SUBMISSION" ]; then
     SUB=$SUBMISSION
+    # a directory that holds one archive and no .c file (Gradescope's upload of a tarball)
+    if [ -z "$(find "$SUB" -name '*.c' | head -1)" ]; then
+        set -- "$SUB"/*.tar.gz "$SUB"/*.tgz "$SUB"/*.tar.xz "$SUB"/*.tar.bz2 "$SUB"/*.tar "$SUB"/*.zip
+        for a; do [ -f "$a" ] && archive="$archive${archive:+
+}$a"; done
+        [ "$(printf '%s' "$archive" | grep -c .)" -le 1 ] || archive=$(printf '%s\n' "$archive" | head -1)
+    fi
 else
+    archive=$SUBMISSION
+fi
+if [ -n "$archive" ]; then
     SUB=$W/submission
     mkdir -p "$SUB"
-    case $SUBMISSION in
-    *.tar.gz | *.tgz) tar -xzf "$SUBMISSION" -C "$SUB" ;;
-    *.tar.xz) tar -xJf "$SUBMISSION" -C "$SUB" ;;
-    *.tar.bz2) tar -xjf "$SUBMISSION" -C "$SUB" ;;
-    *.tar) tar -xf "$SUBMISSION" -C "$SUB" ;;
-    *.zip) unzip -q "$SUBMISSION" -d "$SUB" ;;
-    *) echo "not an archive this grader knows (.tar.gz, .tgz, .tar.xz, .tar.bz2, .tar, .zip)" ;;
-    esac >"$W/log/unpack.txt" 2>&1 ||
-        unpack_note=" ($(basename "$SUBMISSION") could not be unpacked: $(head -1 "$W/log/unpack.txt"))"
-    [ -s "$W/log/unpack.txt" ] && [ -z "$unpack_note" ] &&
-        unpack_note=" ($(head -1 "$W/log/unpack.txt"))"
+    if ! why=$(unpack "$archive" "$SUB"); then
+        why=$(printf '%s' "$why" | tr -d '\000-\037\177') # member names are the student's bytes
+        unpack_note=" ($(basename "$archive") was not unpacked: $why)"
+        echo "make grade: $archive: not unpacked: $why" >&2
+    fi
 fi
 
-sub_re=$(printf '%s' "$SUB" | sed 's|/*$||; s/[][\.*^$|/]/\\&/g')
+# regex: a path as a sed pattern; unroot FILE...: the submission's and the kit's paths taken
+# out of compiler messages and sanitizer reports, so that they read 02-rmsnorm/rmsnorm.c:25
+# (the instructor's directories are none of the student's business)
+regex() { printf '%s' "$1" | sed 's|/*$||; s/[][\.*^$|/]/\\&/g'; }
+SUB_REAL=$(cd "$SUB" && pwd -P) || fail "cannot enter $SUB"
+KIT=$(pwd -P)
+unroot_sed="s|$(regex "$SUB_REAL")/||g; s|$(regex "$(cd "$SUB" && pwd)")/||g; s|$(regex "$SUB")/||g; s|$(regex "$KIT")/||g"
+unroot() {
+    for f; do [ -f "$f" ] && sed "$unroot_sed" "$f" >"$f.tmp" && mv "$f.tmp" "$f"; done
+}
 
 # ---- the kit: runner, harness and solutions, plain and with the sanitizers ------------------
 for san in "" 1; do
@@ -85,8 +154,18 @@ for san in "" 1; do
     $MAKE -s --no-print-directory CC="$CC" SRC=solutions SANITIZE=$san check-build grade-tools \
         grade-vars >"$W/vars.$flavor" 2>"$W/log/kit-$flavor.txt" && grep -q '^G_REPORT=' "$W/vars.$flavor" ||
         fail "the kit does not build ($flavor): see $W/log/kit-$flavor.txt"
+    # how make check compiles each lesson file in this flavour
+    $MAKE -s --no-print-directory CC="$CC" SRC=solutions SANITIZE=$san grade-flags >"$W/flags.$flavor" \
+        2>>"$W/log/kit-$flavor.txt" && [ -s "$W/flags.$flavor" ] ||
+        fail "make grade-flags printed nothing ($flavor): see $W/log/kit-$flavor.txt"
 done
 . "$W/vars.normal"
+# the compiler's own header directories: the system headers a submission may include
+# shellcheck disable=SC2046 # the flags are words
+$CC $(cut -f2 "$W/flags.normal" | head -1) -E -v -x c /dev/null 2>&1 >/dev/null |
+    sed -n '/#include <...> search starts here:/,/End of search list/p' | sed '1d;$d;s/^ *//' |
+    while read -r dir; do realpath -- "$dir" 2>/dev/null; done >"$W/sysdirs"
+[ -s "$W/sysdirs" ] || fail "$CC -E -v names no system include directory"
 REPORT=$G_REPORT
 "$REPORT" --points "$POINTS" --check >/dev/null || exit 2
 
@@ -136,8 +215,34 @@ wall_limit() {
 }
 if command -v timeout >/dev/null 2>&1; then have_timeout=1; else have_timeout=; fi
 
-# grade_one ID FLAVOR: builds lesson ID (normal: -O2; san: ASan + UBSan) and runs its
-# tests; its records go to $W/rec/ID.FLAVOR.head (lesson, build, run) and .tests
+# deps FILE: the files a compiler's -MD output names, one a line ("\ " is a space in a name)
+deps() {
+    awk '{ t = t $0 "\n" } END {
+        gsub(/\\\n/, " ", t); sub(/^[^:]*:/, "", t); name = ""
+        for (i = 1; i <= length(t); i++) {
+            c = substr(t, i, 1)
+            if (c == "\\" && substr(t, i + 1, 1) == " ") { name = name " "; i++ }
+            else if (c == "$" && substr(t, i + 1, 1) == "$") { name = name "$"; i++ }
+            else if (c == " " || c == "\t" || c == "\n") { if (name != "") print name; name = "" }
+            else name = name c
+        }
+        if (name != "") print name }' "$1"
+}
+# foreign DEPFILE: the first file the submission included that it may not (besides its own
+# files, the kit's public headers in harness/include/ and the compiler's system headers)
+foreign() {
+    deps "$1" | tr '\n' '\0' | xargs -0 realpath -m -- | awk -v kit="$KIT/" -v roots="$SUB_REAL/
+$KIT/harness/include/
+$(sed 's|/*$|/|' "$W/sysdirs")" '
+        BEGIN { n = split(roots, root, "\n") }
+        { for (i = 1; i <= n; i++) if (root[i] != "/" && index($0, root[i]) == 1) next
+          if (index($0, kit) == 1) $0 = substr($0, length(kit) + 1)
+          print; exit }'
+}
+
+# grade_one ID FLAVOR: builds lesson ID with make check's flags (normal: plain; san: ASan +
+# UBSan; leak: LeakSanitizer alone) and runs its tests; its records go to
+# $W/rec/ID.FLAVOR.head (lesson, build, run) and .tests
 grade_one() {
     id=$1 flavor=$2
     set -- solutions/"$id"-*/
@@ -147,8 +252,15 @@ grade_one() {
     files=$(cd "$dir" && ls ./*.c | sed 's|^\./||' | tr '\n' ' ')
     [ "$flavor" = normal ] && printf 'lesson\t%s\t%s\t%s\n' "$id" "${lname#??-}" "$files" >"$head"
     limit=$(wall_limit "$id")
-    # shellcheck disable=SC1090 # written above by make grade-vars
-    . "$W/vars.$flavor"
+    flags=$W/flags.$flavor extra='' lsan=''
+    if [ "$flavor" = leak ]; then # the plain build's flags and objects, with LeakSanitizer
+        flags=$W/flags.normal extra="-fsanitize=leak -fno-omit-frame-pointer"
+        lsan="exitcode=66${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+        . "$W/vars.normal"
+    else
+        # shellcheck disable=SC1090 # written above by make grade-vars
+        . "$W/vars.$flavor"
+    fi
     obj=$W/obj/$flavor/$lname
     log=$W/log/$id.$flavor.build.txt
     mkdir -p "$obj" && : >"$log"
@@ -161,8 +273,20 @@ grade_one() {
             echo "there is no $lname/$f in the submission$unpack_note" >"$log"
             break
         fi
+        cflags=$(awk -F'\t' -v f="$lname/$f" '$1 == f { print $2; exit }' "$flags")
+        [ -n "$cflags" ] || fail "make grade-flags gave no flags for $lname/$f"
         # shellcheck disable=SC2086 # the flags are words
-        $G_CC $G_CFLAGS -I"$(dirname "$src")" -c "$src" -o "$obj/${f%.c}.o" >>"$log" 2>&1 || status=fail
+        if $G_CC $cflags $extra -I"$(dirname "$src")" -MD -MF "$obj/${f%.c}.d" -c "$src" \
+            -o "$obj/${f%.c}.o" >>"$log" 2>&1; then
+            bad=$(foreign "$obj/${f%.c}.d")
+            if [ -n "$bad" ]; then
+                echo "rejected: $f includes $bad; a submission may include only its own files, the kit's headers in harness/include/ and system headers" >"$log"
+                status=rejected
+                break
+            fi
+        else
+            status=fail
+        fi
         mine="$mine $obj/${f%.c}.o"
     done
     if [ "$status" = ok ]; then
@@ -171,26 +295,33 @@ grade_one() {
             case $o in */tree-solutions/"$lname"/*) ;; *) others="$others $o" ;; esac
         done
         # shellcheck disable=SC2086
-        $G_CC $G_LDFLAGS $G_BASE_OBJ $others $mine -o "$obj/check" $G_LDLIBS >>"$log" 2>&1 || status=fail
+        $G_CC $G_LDFLAGS $extra $G_BASE_OBJ $others $mine -o "$obj/check" $G_LDLIBS >>"$log" 2>&1 || status=fail
     fi
     # the compiler's messages name the student's files as they are in the submission
-    printf 'build\t%s\t%s\t%s\t%s\n' "$id" "$flavor" "$status" \
-        "$(sed "s|$sub_re/||g" "$log" | escape)" >>"$head"
+    unroot "$log"
+    printf 'build\t%s\t%s\t%s\t%s\n' "$id" "$flavor" "$status" "$(escape <"$log")" >>"$head"
     [ "$status" = ok ] || return 0
     (
         # an allocation gone wild stops at 4 GiB (ASan needs its address space: not there)
         [ "$flavor" = normal ] && ulimit -v 4194304 2>/dev/null # dash, bash: yes; elsewhere: no limit
-        ${have_timeout:+timeout -k 5 "$limit"} "$obj/check" --tree "$STUDENT" --fixtures "$FIXTURES" \
-            --timeout "$TIMEOUT" --lesson "$id" --max-timeouts "$MAX_TIMEOUTS" \
+        ${lsan:+env LSAN_OPTIONS="$lsan"} ${have_timeout:+timeout -k 5 "$limit"} "$obj/check" --tree "$STUDENT" \
+            --fixtures "$FIXTURES" --timeout "$TIMEOUT" --lesson "$id" --max-timeouts "$MAX_TIMEOUTS" \
             --results "$W/rec/$id.$flavor.tests" --tag "$flavor"
     ) >"$W/log/$id.$flavor.run.txt" 2>&1
     rc=$?
+    unroot "$W/rec/$id.$flavor.tests" "$W/log/$id.$flavor.run.txt"
     case $rc in
     0 | 1) printf 'run\t%s\t%s\tok\t\n' "$id" "$flavor" >>"$head" ;;
     124 | 137) printf 'run\t%s\t%s\ttimeout\tthe lesson'"'"'s tests took more than %s s in all\n' \
         "$id" "$flavor" "$limit" >>"$head" ;;
     *) printf 'run\t%s\t%s\tfailed\tthe test runner stopped with status %s\n' "$id" "$flavor" "$rc" >>"$head" ;;
     esac
+    # a case that ASan or UBSan stopped (or that crashed under them) never reached the leak
+    # check: run the lesson again, with LeakSanitizer alone
+    if [ "$flavor" = san ] && [ -f "$W/rec/$id.san.tests" ] &&
+        awk -F'\t' '$5 == "MEMORY" || $5 == "CRASH" { found = 1 } END { exit !found }' "$W/rec/$id.san.tests"; then
+        grade_one "$id" leak
+    fi
 }
 
 # JOBS at a time, from a queue: a FIFO holds one token per free slot
@@ -209,7 +340,7 @@ exec 3>&-
 
 cat "$W/rec/expect.tsv" >"$W/records.tsv"
 for id in $ids; do
-    for part in normal.head san.head normal.tests san.tests; do
+    for part in normal.head san.head leak.head normal.tests san.tests leak.tests; do
         [ -f "$W/rec/$id.$part" ] && cat "$W/rec/$id.$part" >>"$W/records.tsv"
     done
 done
@@ -217,7 +348,7 @@ done
 "$REPORT" --points "$POINTS" --records "$W/records.tsv" --student "$STUDENT" \
     --json "$RESULTS/results.json" --table "$RESULTS/table.txt" --csv "$RESULTS/grade.csv" \
     --elapsed $(($(date +%s) - start)) --visibility "$VISIBILITY" --timeout "$TIMEOUT" \
-    --note "fixtures $FIXTURES, $TIMEOUT s per test; each lesson built alone against the solutions, plain and with ASan + UBSan" \
+    --note "fixtures $FIXTURES, $TIMEOUT s per test; each lesson built alone against the solutions with make check's flags, plain and with ASan + UBSan" \
     >"$W/table.out" || fail "grade_report failed on $W/records.tsv"
 if [ -z "$QUIET" ]; then
     cat "$W/table.out"

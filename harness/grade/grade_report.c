@@ -196,13 +196,23 @@ typedef struct {
     int n;
 } Records;
 
+/* A field, unescaped, and without control characters but tab and newline: what the
+ * student's code printed (ANSI escapes, \r, C1 controls as UTF-8) reaches neither
+ * results.json nor the instructor's terminal. */
 static char *unescape(const char *s, size_t n) {
     char *out = xrealloc(NULL, n + 1), *w = out;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\\' && i + 1 < n) {
-            char c = s[++i];
-            *w++ = c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : c;
-        } else *w++ = s[i];
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\\' && i + 1 < n) {
+            c = (unsigned char)s[++i];
+            c = c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : c;
+        } else if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+                   (unsigned char)s[i + 1] <= 0x9f) {
+            i++; /* U+0080 .. U+009F */
+            continue;
+        }
+        if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f) continue;
+        *w++ = (char)c;
     }
     *w = '\0';
     return out;
@@ -266,6 +276,7 @@ typedef struct {
     int bonus;
     double score, max;
     char reason[400]; /* one line, for the table */
+    int visible;      /* shown whatever --visibility says: the lesson did not compile */
     Buf output;       /* the whole story, for results.json */
     char number[24];
 } Item;
@@ -275,6 +286,7 @@ static const char *not_built(const Records *rs, const char *id, const char *flav
     const Record *b = find(rs, "build", id, flavor);
     if (!b) return "was not built (the grader stopped early)";
     if (!strcmp(b->f[3], "missing")) return "was not submitted";
+    if (!strcmp(b->f[3], "rejected")) return "was rejected by the grader (see the build output)";
     if (!strcmp(b->f[3], "fail")) return flavor[0] == 's' ? "did not build with ASan + UBSan"
                                                            : "did not compile";
     return NULL;
@@ -354,7 +366,9 @@ static void grade_test(Item *it, Records *rs, const char *timeout) {
     it->max = row->points;
     if (why_not) {
         it->score = 0;
+        it->visible = build && (!strcmp(build->f[3], "fail") || !strcmp(build->f[3], "rejected"));
         snprintf(it->reason, sizeof it->reason, "%s", why_not);
+        if (build && !strcmp(build->f[3], "rejected")) first_line(it->reason, sizeof it->reason, build->f[4], 300);
         buf_printf(&it->output, "0 of %d cases: the lesson %s.\n", n, why_not);
         if (build && *build->f[4]) add_indented(&it->output, build->f[4], 40);
         free(lines.s);
@@ -383,11 +397,16 @@ static void grade_sanitizer(Item *it, Records *rs) {
     const char *what = leaks ? "LeakSanitizer" : "AddressSanitizer + UndefinedBehaviorSanitizer";
     it->max = row->points;
     it->score = 0;
-    const char *why_not = not_built(rs, row->lesson, "normal");
-    if (!why_not) why_not = not_built(rs, row->lesson, "san");
+    const char *flavor = "normal";
+    const char *why_not = not_built(rs, row->lesson, flavor);
+    if (!why_not) why_not = not_built(rs, row->lesson, flavor = "san");
     if (why_not) {
+        const Record *build = find(rs, "build", row->lesson, flavor);
         snprintf(it->reason, sizeof it->reason, "%s", why_not);
         buf_printf(&it->output, "The lesson %s.\n", why_not);
+        it->visible = build && (!strcmp(build->f[3], "fail") || !strcmp(build->f[3], "rejected"));
+        if (build && !strcmp(build->f[3], "rejected")) first_line(it->reason, sizeof it->reason, build->f[4], 300);
+        if (it->visible && *build->f[4]) add_indented(&it->output, build->f[4], 40);
         return;
     }
     int any_pass = 0;
@@ -395,9 +414,13 @@ static void grade_sanitizer(Item *it, Records *rs) {
         if (!strcmp(rs->r[i].f[0], "normal") && !strcmp(rs->r[i].f[1], row->lesson) &&
             !strcmp(rs->r[i].f[4], "ok"))
             any_pass = 1;
-    int n = 0, bad = 0, unchecked = 0;
+    /* A case that ASan or UBSan stopped (or that crashed under them) never reached the leak
+     * check at its exit: for leaks, grade.sh ran it again with LeakSanitizer alone (records
+     * "leak"). If it did not get there either, although the plain build ran it to its end,
+     * the leak check did not run where it could have: no point ("missed"). */
+    int n = 0, bad = 0, unchecked = 0, missed = 0;
     const Record *first = NULL;
-    Buf lines = {0};
+    Buf lines = {0}, missed_lines = {0};
     for (int i = 0; i < rs->n; i++) {
         const Record *e = &rs->r[i];
         if (strcmp(e->f[0], "expect") || strcmp(e->f[1], row->lesson)) continue;
@@ -407,6 +430,24 @@ static void grade_sanitizer(Item *it, Records *rs) {
             if (!strcmp(rs->r[j].f[0], "san") && !strcmp(rs->r[j].f[1], e->f[1]) &&
                 !strcmp(rs->r[j].f[2], e->f[2]) && !strcmp(rs->r[j].f[3], e->f[3]))
                 r = &rs->r[j];
+        if (leaks && r && (!strcmp(r->f[4], "MEMORY") || !strcmp(r->f[4], "CRASH"))) {
+            const Record *l = NULL, *plain = NULL;
+            for (int j = 0; j < rs->n; j++) {
+                const Record *c = &rs->r[j];
+                if (strcmp(c->f[1], e->f[1]) || strcmp(c->f[2], e->f[2]) || strcmp(c->f[3], e->f[3]))
+                    continue;
+                if (!l && !strcmp(c->f[0], "leak")) l = c;
+                if (!plain && !strcmp(c->f[0], "normal")) plain = c;
+            }
+            int plain_ended = plain && (!strcmp(plain->f[4], "ok") || !strcmp(plain->f[4], "FAIL") ||
+                                        !strcmp(plain->f[4], "todo"));
+            int l_ended = l && (!strcmp(l->f[4], "ok") || !strcmp(l->f[4], "FAIL") ||
+                                !strcmp(l->f[4], "todo") || !strcmp(l->f[4], "LEAK"));
+            if (l_ended) r = l; /* its verdict on leaks stands in for the sanitizers' */
+            else if (plain_ended && ++missed <= 5)
+                buf_printf(&missed_lines, "  %s, case \"%s\": %s\n", e->f[2], e->f[3],
+                           l ? (*l->f[5] ? l->f[5] : l->f[4]) : "not run with LeakSanitizer alone");
+        }
         if (r && !strcmp(r->f[4], bad_status)) {
             if (++bad <= 5) buf_printf(&lines, "  %s, case \"%s\": %s\n", e->f[2], e->f[3], r->f[5]);
             else if (bad == 6) buf_printf(&lines, "  ...\n");
@@ -424,6 +465,16 @@ static void grade_sanitizer(Item *it, Records *rs) {
         buf_printf(&it->output, "%s reports a problem in %d of %d cases:\n%s\nthe first report:\n",
                    what, bad, n, buf_str(&lines));
         add_indented(&it->output, first->f[6], 40);
+    } else if (missed) {
+        snprintf(it->reason, sizeof it->reason,
+                 "the leak check did not run in %d of %d cases (stopped under the sanitizers)",
+                 missed, n);
+        buf_printf(&it->output, "LeakSanitizer checks for leaks when a case ends. In %d of %d cases "
+                   "AddressSanitizer or UBSan stopped the case first (or it crashed under them), and a "
+                   "build with LeakSanitizer alone did not get to the end of it either, although the "
+                   "plain build did:\n%s"
+                   "The point needs the leak check to have run: fix the memory errors first.\n",
+                   missed, n, buf_str(&missed_lines));
     } else if (!any_pass) {
         snprintf(it->reason, sizeof it->reason, "no points until a test of lesson %s passes", row->lesson);
         buf_printf(&it->output, "%s checks the code that the tests run: it counts once a test of "
@@ -439,6 +490,7 @@ static void grade_sanitizer(Item *it, Records *rs) {
         }
     }
     free(lines.s);
+    free(missed_lines.s);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -535,7 +587,7 @@ static void write_json(FILE *f, const Args *a, Item *items, int n, double score,
                 it->score, it->max, it->score == it->max ? "passed" : "failed");
         json_str(f, buf_str(&it->output));
         fprintf(f, ", \"visibility\": ");
-        json_str(f, a->visibility);
+        json_str(f, it->visible ? "visible" : a->visibility);
         fprintf(f, "}");
     }
     fprintf(f, "\n  ]\n}\n");
@@ -563,6 +615,7 @@ static void write_csv(FILE *f, const Args *a, Item *items, int n, double score, 
             sum += items[j].score;
             const char *r = items[j].reason;
             const char *word = strstr(r, "did not compile")     ? "did not compile"
+                               : strstr(r, "rejected: ")        ? "rejected"
                                : strstr(r, "was not submitted") ? "not submitted"
                                : strstr(r, "timed out")         ? "timed out"
                                : strstr(r, "LeakSanitizer")     ? "leaks"

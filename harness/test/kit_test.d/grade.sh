@@ -10,7 +10,13 @@
 #     that returns the public fixture's answers fails them (needs python3-torch);
 #   - make student-release: no solution in it; unpacked alone it builds, make check fails
 #     as skeletons do, make test runs make check, make hint and make watch work;
-#   - make gradescope: the bundle grades a submission into a valid results.json.
+#   - make gradescope: the bundle grades a submission into a valid results.json, with
+#     portable flags (NATIVE=0), and a .tar.gz upload too;
+#   - what a submission must not get away with: a leak behind an out-of-bounds read keeps
+#     no leaks point; reports show paths relative to the submission; grading compiles with
+#     make check's flags; #include of a solution is rejected; control characters from the
+#     student's output are stripped; compile errors stay visible with VISIBILITY=hidden;
+#     unsafe archives (../, absolute, links, bombs) are refused.
 
 echo "grading (make grade, grade-all, gradescope, student-release, hint, watch)"
 grade_failed_before=$failed
@@ -132,6 +138,163 @@ if inject "$bad_sub"/01-*/matmul.c matmul '{ volatile float *volatile nowhere = 
 else
     bad "could not make the segfault/loop/leak submission from solutions/ (did a function name change?)"
 fi
+
+# ---- what a submission must not get away with (issue 13, first part) --------------------------
+# a leak plus an out-of-bounds read: ASan stops every case before its leak check, so the
+# lesson is run again with LeakSanitizer alone, and the leaks point goes. The submission is
+# named by its absolute path: no report may show it, nor the kit's.
+oob=$PWD/$G/sub-oobleak
+mkdir -p "$oob" && cp -R solutions/02-* "$oob/"
+if inject "$oob"/02-*/rmsnorm.c rmsnorm \
+    '{ float *volatile scratch = malloc(sizeof(float) * 16); scratch[0] = 1.0f; volatile float past = scratch[16]; (void)past; }' &&
+    { echo '#include <stdlib.h>'; cat "$oob"/02-*/rmsnorm.c; } >"$G/rmsnorm.c" && mv "$G/rmsnorm.c" "$oob"/02-*/rmsnorm.c; then
+    grade oobleak "$oob" LESSONS=02
+    J=$G/oobleak/results.json
+    want=$(awk -v a="$(points_of 02)" -v m="$(points_item 02 memory)" -v l="$(points_item 02 leaks)" 'BEGIN { printf "%.2f", a - m - l }')
+    if [ "$(item oobleak 02 memory)" = 0.00 ] && [ "$(item oobleak 02 leaks)" = 0.00 ] &&
+        [ "$(lesson_sum oobleak 02)" = "$want" ] && validate "$J" &&
+        grep -q 'leaks .*LeakSanitizer: memory allocated in rmsnorm (rmsnorm.c:' "$G/oobleak/table.txt"; then
+        ok "a leak behind an out-of-bounds read: memory and leaks both lost ($want of $(points_of 02)), the leak found by a LeakSanitizer-only rerun"
+    else
+        bad "a leak + out-of-bounds read submission keeps points (expected $want for lesson 02, memory and leaks 0)" "$G/oobleak/table.txt"
+    fi
+    if grep -q '02-rmsnorm/rmsnorm\.c:[0-9]' "$J" && ! grep -qF "$oob" "$J" && ! grep -qF "$PWD/" "$J" &&
+        ! grep -qF "$PWD/" "$G/oobleak/table.txt"; then
+        ok "sanitizer reports name 02-rmsnorm/rmsnorm.c:N, not the grader's absolute paths"
+    else
+        bad "absolute paths in the reports: $(grep -oF "$PWD/" "$J" | head -1)" "$G/oobleak/table.txt"
+    fi
+else
+    bad "could not make the leak + out-of-bounds submission from solutions/"
+fi
+
+# a leak, and a stop wherever LeakSanitizer is linked in (ASan's build and the rerun's):
+# the leak check never runs on a case the plain build finishes, so no leaks point
+hide=$G/sub-hideleak
+mkdir -p "$hide" && cp -R solutions/02-* "$hide/"
+if inject "$hide"/02-*/rmsnorm.c rmsnorm \
+    '{ float *volatile scratch = malloc(sizeof(float) * 16); scratch[0] = 1.0f; if (__lsan_do_leak_check) abort(); }' &&
+    { printf '#include <stdlib.h>\nextern void __lsan_do_leak_check(void) __attribute__((weak));\n'; cat "$hide"/02-*/rmsnorm.c; } >"$G/rmsnorm.c" &&
+    mv "$G/rmsnorm.c" "$hide"/02-*/rmsnorm.c; then
+    grade hideleak "$hide" LESSONS=02
+    if [ "$(item hideleak 02 leaks)" = 0.00 ] && [ "$(lesson_sum hideleak 02)" = "$(awk -v a="$(points_of 02)" -v l="$(points_item 02 leaks)" 'BEGIN { printf "%.2f", a - l }')" ] &&
+        grep -q 'leaks .*the leak check did not run in 10 of 10 cases' "$G/hideleak/table.txt"; then
+        ok "a leak in code that stops whenever LeakSanitizer is there: no leaks point (\"the leak check did not run\")"
+    else
+        bad "a submission that stops under LeakSanitizer keeps the leaks point" "$G/hideleak/table.txt"
+    fi
+else
+    bad "could not make the hidden-leak submission from solutions/"
+fi
+
+# make check's flags: lesson 02 at -O3 -fassociative-math (mk/fast.mk), lesson 01 at plain -O2;
+# each file refuses to compile under the other's flags
+if echo | $GCC -O3 -fno-signed-zeros -dM -E - 2>/dev/null | grep -q __NO_SIGNED_ZEROS__; then
+    fl=$G/sub-flags
+    mkdir -p "$fl" && cp -R solutions/01-* solutions/02-* "$fl/"
+    { printf '#ifdef __NO_SIGNED_ZEROS__\n#error "lesson 01 graded with other flags than make check (-fno-signed-zeros)"\n#endif\n'
+        cat solutions/01-*/matmul.c; } >"$fl"/01-matmul/matmul.c
+    { printf '#ifndef __NO_SIGNED_ZEROS__\n#error "lesson 02 graded without make check'"'"'s -O3 -fassociative-math -fno-signed-zeros"\n#endif\n'
+        cat solutions/02-*/rmsnorm.c; } >"$fl"/02-rmsnorm/rmsnorm.c
+    grade flags "$fl" LESSONS="01 02"
+    if [ "$(lesson_sum flags 01)" = "$(printf '%.2f' "$(points_of 01)")" ] &&
+        [ "$(lesson_sum flags 02)" = "$(printf '%.2f' "$(points_of 02)")" ]; then
+        ok "grading compiles with make check's flags: lesson 01 without, lesson 02 with -fno-signed-zeros (mk/fast.mk)"
+    else
+        bad "grading and make check compile with different flags" "$G/flags/table.txt"
+    fi
+else
+    echo "  skip    make check's flags: $GCC does not define __NO_SIGNED_ZEROS__"
+fi
+
+# the instructor's solution, #included: rejected (its own header next to it is fine)
+inc=$G/sub-include
+mkdir -p "$inc/03-rope" "$inc/02-rmsnorm"
+echo '#include "../../solutions/03-rope/rope.c"' >"$inc/03-rope/rope.c"
+printf '#define MY_EPS_NOTE 1\n' >"$inc/02-rmsnorm/mine.h"
+{ echo '#include "mine.h"'; cat solutions/02-*/rmsnorm.c; } >"$inc/02-rmsnorm/rmsnorm.c"
+grade include "$inc" LESSONS="02 03"
+if [ "$(lesson_sum include 03)" = 0.00 ] &&
+    [ "$(lesson_sum include 02)" = "$(printf '%.2f' "$(points_of 02)")" ] &&
+    grep -q 'rejected: rope.c includes solutions/03-rope/rope.c' "$G/include/results.json" &&
+    grep -q ',03 rejected$' "$G/include/grade.csv" && validate "$G/include/results.json"; then
+    ok "rope.c = #include \"../../solutions/03-rope/rope.c\": 0, \"rejected\" (a header of its own is fine)"
+else
+    bad "a submission that includes the solution is not rejected" "$G/include/table.txt"
+fi
+
+# control characters from the student's code, and VISIBILITY=hidden: its compile errors show
+esc=$G/sub-escape
+mkdir -p "$esc" && cp -R solutions/01-* solutions/02-* "$esc/"
+# (inject passes CODE through awk -v, which reads backslash escapes: hence \\033)
+inject "$esc"/01-*/matmul.c matmul 'fputs("\\033[2J\\033[31mgotcha\\r\\a\\033]0;title\\007\\n", stderr); fflush(stderr); abort();' &&
+    { printf '#include <stdio.h>\n#include <stdlib.h>\n'; cat "$esc"/01-*/matmul.c; } >"$G/matmul.c" && mv "$G/matmul.c" "$esc"/01-*/matmul.c
+echo "this is not C;" >>"$esc/02-rmsnorm/rmsnorm.c" # (a redirection does not expand a glob)
+grade escape "$esc" LESSONS="01 02" VISIBILITY=hidden
+J=$G/escape/results.json
+ctl=$(cat "$J" "$G/escape/table.txt" "$G/escape.txt" | tr -d '\n\t' | tr -dc '\000-\037\177' | wc -c)
+if grep -q 'gotcha' "$J" && [ "$ctl" -eq 0 ] && ! grep -q '\\u00' "$J" && validate "$J"; then
+    ok "what the student's code prints reaches results.json and the table without control characters (ESC, \\r, BEL)"
+else
+    bad "control characters from the student's output: $ctl bytes, $(grep -c '\\u00' "$J") \\u00XX escapes" "$J"
+fi
+if ! command -v python3 >/dev/null 2>&1; then
+    echo "  skip    VISIBILITY=hidden and compile errors: no python3 to read results.json"
+elif python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+v = {}
+for t in d["tests"]:
+    v.setdefault(t["name"].split()[0], []).append(t)
+ok = all(t["visibility"] == "hidden" for t in v["01"])
+ok = ok and all(t["visibility"] == "visible" and "error" in t["output"] for t in v["02"])
+sys.exit(not ok)' "$J" 2>"$G/visibility.txt"; then
+    ok "VISIBILITY=hidden: the items of a lesson that does not compile stay visible, with the compiler's errors"
+else
+    bad "compile errors hidden by VISIBILITY=hidden" "$G/escape/table.txt"
+fi
+
+# archives: only plain files inside the archive, and not too many or too big
+arch=$G/archives
+mkdir -p "$arch/in/01-matmul" "$arch/links/01-matmul" "$arch/hard" "$arch/bomb/01-matmul"
+cp solutions/01-matmul/matmul.c "$arch/in/01-matmul/"
+ln -s "$PWD/solutions/01-matmul/matmul.c" "$arch/links/01-matmul/matmul.c"
+cp solutions/01-matmul/matmul.c "$arch/hard/matmul.c" && ln "$arch/hard/matmul.c" "$arch/hard/copy.c"
+head -c 20000000 /dev/zero >"$arch/bomb/01-matmul/matmul.c"
+tar -czf "$arch/dotdot.tar.gz" -P -C "$arch/in" --transform='s|^01-matmul|../../escaped|' 01-matmul 2>/dev/null
+tar -czf "$arch/absolute.tar.gz" -P "$PWD/$arch/in/01-matmul/matmul.c" 2>/dev/null
+tar -czf "$arch/symlink.tar.gz" -C "$arch/links" 01-matmul
+tar -czf "$arch/hardlink.tar.gz" -C "$arch/hard" matmul.c copy.c
+tar -czf "$arch/tarbomb.tar.gz" -C "$arch/bomb" 01-matmul
+zips=
+if command -v zip >/dev/null 2>&1 && command -v unzip >/dev/null 2>&1; then
+    (cd "$arch/bomb" && zip -q -r ../zipbomb.zip 01-matmul) && (cd "$arch/in" && zip -q -r ../good.zip 01-matmul) &&
+        zips="zipbomb:more_than_8_MiB goodzip:"
+fi
+tar -czf "$arch/good.tar.gz" -C "$arch/in" 01-matmul
+arch_ok=0
+arch_n=0
+for a in dotdot:outside_the_submission absolute:outside_the_submission symlink:something_else_than_files \
+    hardlink:something_else_than_files tarbomb:more_than_8_MiB good: $zips; do
+    an=${a%%:*} want=$(echo "${a#*:}" | tr _ ' ')
+    file=$arch/$an.tar.gz
+    [ "$an" = zipbomb ] && file=$arch/zipbomb.zip
+    [ "$an" = goodzip ] && file=$arch/good.zip
+    arch_n=$((arch_n + 1))
+    grade "arch-$an" "$file" LESSONS=01 ARCHIVE_MAX_MB=8
+    score=$(total "$G/arch-$an.txt" | cut -d' ' -f1)
+    if [ -z "$want" ]; then
+        [ "$score" = "$(printf '%.2f' "$(points_of 01)")" ] && arch_ok=$((arch_ok + 1)) ||
+            bad "the archive $an was not graded in full ($score)" "$G/arch-$an.txt"
+    elif [ "$score" = 0.00 ] && grep -q "^make grade: .*$an.*: not unpacked: .*$want" "$G/arch-$an.txt" &&
+        grep -q "not unpacked: .*$want" "$G/arch-$an/results.json" && [ ! -e "$G/escaped" ] &&
+        [ ! -e "build/grade/escaped" ]; then
+        arch_ok=$((arch_ok + 1))
+    else
+        bad "the archive $an: score ${score:-?}, expected 0 and \"$want\"" "$G/arch-$an.txt"
+    fi
+done
+[ "$arch_ok" -eq "$arch_n" ] &&
+    ok "archives: ../, absolute, symlink, hard link, tar${zips:+ and zip} bombs refused with a message, 0 points; a good .tar.gz${zips:+ and .zip} graded"
 
 # ---- a second reader: Python's json module, on the results.json files above ---------------------
 if command -v python3 >/dev/null 2>&1; then
@@ -339,6 +502,23 @@ elif $MAKE -s --no-print-directory gradescope LESSONS="01 02" FIXTURES="$fx" TIM
         ok "make gradescope: the bundle grades matmul.c (done) + rmsnorm.c (todo): 8 of 16, results.json valid$([ "$fx" != "$FIXTURES" ] && echo ', private fixtures only')"
     else
         bad "the Gradescope bundle (private fixtures only: $private)" "$G/gradescope-run.txt"
+    fi
+    # portable flags: setup.sh builds and run_autograder grades with NATIVE=0
+    gflags=$gs/source/moekit/build/grade/submission/flags.normal
+    if grep -q 'make -s NATIVE=0 ' "$gs/source/setup.sh" && [ -s "$gflags" ] && ! grep -q -- '-march=native' "$gflags"; then
+        ok "make gradescope: setup.sh builds and run_autograder grades with NATIVE=0 (no -march=native)"
+    else
+        bad "the Gradescope bundle compiles with -march=native: $(head -1 "$gflags" 2>/dev/null | cut -f2 | cut -c1-80)"
+    fi
+    # the same files uploaded as one .tar.gz
+    rm -rf "$gs/submission" "$gs/results" && mkdir -p "$gs/submission" "$G/gs-tar/lessons/01-matmul" "$G/gs-tar/lessons/02-rmsnorm"
+    cp solutions/01-matmul/matmul.c "$G/gs-tar/lessons/01-matmul/" && cp lessons/02-rmsnorm/rmsnorm.c "$G/gs-tar/lessons/02-rmsnorm/"
+    tar -czf "$gs/submission/my-lessons.tar.gz" -C "$G/gs-tar" lessons
+    ( cd / && AUTOGRADER_ROOT="$OLDPWD/$gs" CC="$GCC" sh "$OLDPWD/$gs/run_autograder" ) >"$G/gradescope-tar.txt" 2>&1
+    if validate "$J" && grep -q '"score": 8.00' "$J"; then
+        ok "make gradescope: a .tar.gz upload is unpacked and graded the same: 8 of 16"
+    else
+        bad "the Gradescope bundle and a .tar.gz upload" "$G/gradescope-tar.txt"
     fi
 else
     bad "make gradescope" "$G/gradescope.txt"
