@@ -166,6 +166,9 @@ $CC $(cut -f2 "$W/flags.normal" | head -1) -E -v -x c /dev/null 2>&1 >/dev/null 
     sed -n '/#include <...> search starts here:/,/End of search list/p' | sed '1d;$d;s/^ *//' |
     while read -r dir; do realpath -- "$dir" 2>/dev/null; done >"$W/sysdirs"
 [ -s "$W/sysdirs" ] || fail "$CC -E -v names no system include directory"
+# clang's own files outside its include directory (with -fsanitize=address, -MD lists its
+# share/asan_ignorelist.txt): the compiler's, as its headers are. gcc has no such option.
+resource=$($CC -print-resource-dir 2>/dev/null) && [ -d "$resource" ] && realpath -- "$resource" >>"$W/sysdirs"
 REPORT=$G_REPORT
 "$REPORT" --points "$POINTS" --check >/dev/null || exit 2
 
