@@ -1,6 +1,7 @@
 /*
  * check.c: reading fixture cases, calling the student, comparing and reporting.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "check.h"
 
 #include <math.h>
@@ -11,6 +12,7 @@
 
 #include "check_internal.h"
 #include "diagnoses.h"
+#include "tape.h"
 #include "todo.h"
 
 /* ------------------------------------------------------------------------------------
@@ -25,7 +27,18 @@ static void *ctx_alloc(TestCtx *ctx, size_t bytes) {
     return p;
 }
 
+void test_cleanup(TestCtx *ctx, void (*fn)(void *), void *arg) {
+    if (ctx->n_cleanups == (int)(sizeof ctx->cleanups / sizeof *ctx->cleanups))
+        fixture_error(ctx, "too many cleanups in one test");
+    ctx->cleanups[ctx->n_cleanups].fn = fn;
+    ctx->cleanups[ctx->n_cleanups++].arg = arg;
+}
+
 void ctx_free_all(TestCtx *ctx) {
+    while (ctx->n_cleanups > 0) {
+        ctx->n_cleanups--;
+        ctx->cleanups[ctx->n_cleanups].fn(ctx->cleanups[ctx->n_cleanups].arg);
+    }
     for (int i = 0; i < ctx->n_allocs; i++) free(ctx->allocs[i]);
     ctx->n_allocs = 0;
 }
@@ -37,14 +50,32 @@ void fixture_error(TestCtx *ctx, const char *fmt, ...) {
     vprintf(fmt, ap);
     printf("\n  (this is the kit's fault, not yours: regenerate with `make fixtures`)\n");
     va_end(ap);
-    longjmp(ctx->bail, 1);
+    longjmp(ctx->bail, BAIL_FIXTURE);
 }
 
 /* ------------------------------------------------------------------------------------
  * reading the case
  * ---------------------------------------------------------------------------------- */
 
+/* ROLE_STRIP: every name a test reads, as an input or as an expected value */
+void nameset_add(NameSet *s, const char *name) {
+    if (!s || nameset_has(s, name) || s->n == MAX_NAMES) return;
+    s->names[s->n++] = strdup(name);
+}
+
+int nameset_has(const NameSet *s, const char *name) {
+    for (int i = 0; s && i < s->n; i++)
+        if (s->names[i] && !strcmp(s->names[i], name)) return 1;
+    return 0;
+}
+
+void nameset_free(NameSet *s) {
+    for (int i = 0; i < s->n; i++) free(s->names[i]);
+    s->n = 0;
+}
+
 static const StTensor *find_case_tensor(TestCtx *ctx, const char *name) {
+    if (ctx->role == ROLE_STRIP) nameset_add(ctx->inputs, name);
     char key[256];
     snprintf(key, sizeof key, "%s/%s", ctx->case_id, name);
     return st_find(ctx->fx, key);
@@ -89,7 +120,16 @@ const char *fx_prefix(TestCtx *ctx) {
     return ctx->prefix;
 }
 
-int ctx_verbose(const TestCtx *ctx) { return ctx->verbose == REPORT_FULL; }
+int ctx_sandboxed(const TestCtx *ctx) { return ctx->role == ROLE_RUN || ctx->role == ROLE_STRIP; }
+
+int ctx_diagnose(const TestCtx *ctx, TestStatus s) {
+    return (s == TEST_FAIL && ctx->verbose == REPORT_FULL) || ctx->role == ROLE_STRIP;
+}
+
+/* The sandbox runs every diagnosis's calls too: the judge may need their outputs. */
+int ctx_verbose(const TestCtx *ctx) {
+    return ctx->verbose == REPORT_FULL || ctx->role == ROLE_RUN || ctx->role == ROLE_STRIP;
+}
 
 static const char *case_meta(TestCtx *ctx, const char *param) {
     char key[256];
@@ -146,13 +186,86 @@ void student_begin(TestCtx *ctx) {
     todo_reset();
 }
 
+/* Under the judge, the TODO hit comes from the tape: "func\tfile\tline\twhat". */
+static int recorded_todo(TestCtx *ctx) {
+    const char *hit = ctx->recorded ? ctx->recorded->todo : NULL;
+    if (hit && ctx->verbose == REPORT_FULL) {
+        printf("a TODO() is still there: ");
+        for (int fields = 0; *hit; hit++)
+            if (*hit != '\t') putchar(*hit);
+            else printf("%s", ++fields == 1 ? "() at " : fields == 2 ? ":" : "\n  ");
+        putchar('\n');
+    }
+    return hit != NULL;
+}
+
 int student_todo(TestCtx *ctx) {
+    if (ctx->role == ROLE_JUDGE) return recorded_todo(ctx);
     const TodoHit *hit = todo_first();
     if (!hit) return 0;
-    if (ctx->verbose == REPORT_FULL)
+    if (ctx->role == ROLE_RUN) tape_todo(ctx->tape, hit->func, hit->file, hit->line, hit->what);
+    else if (ctx->verbose == REPORT_FULL)
         printf("%s() is not written yet: TODO at %s:%d\n  %s\n", hit->func, hit->file,
                hit->line, hit->what);
     return 1;
+}
+
+/* ------------------------------------------------------------------------------------
+ * what the student's code produced (check.h): observe and want_*
+ * ---------------------------------------------------------------------------------- */
+
+/* Under the judge: the recorded output, or NULL (and a note) when it is missing or has
+ * another size or type. */
+static const void *recorded_output(TestCtx *ctx, const char *key, char type, long n) {
+    const TapeOutput *o = tape_find_output(ctx->recorded, key);
+    if (o && o->type == type && o->n == n) return o->data;
+    if (ctx->verbose == REPORT_FULL) {
+        if (o) printf("note: your code's %s was recorded with %ld values, not %ld\n", key, o->n, n);
+        else printf("note: no %s was recorded from your code (it stopped before it?)\n", key);
+    }
+    return NULL;
+}
+
+void observe(TestCtx *ctx, const char *key, float *buf, long n) {
+    if (ctx->role == ROLE_RUN) tape_output(ctx->tape, key, 'F', buf, n);
+    if (ctx->role != ROLE_JUDGE) return;
+    const void *data = recorded_output(ctx, key, 'F', n);
+    if (data) memcpy(buf, data, sizeof(float) * (size_t)n);
+    else
+        for (long i = 0; i < n; i++) buf[i] = NAN;
+}
+
+void observe_ints(TestCtx *ctx, const char *key, int *buf, long n) {
+    if (ctx->role == ROLE_RUN) tape_output(ctx->tape, key, 'I', buf, n);
+    if (ctx->role != ROLE_JUDGE) return;
+    const void *data = recorded_output(ctx, key, 'I', n);
+    if (data) memcpy(buf, data, sizeof(int) * (size_t)n);
+    else
+        for (long i = 0; i < n; i++) buf[i] = UNWRITTEN_INT;
+}
+
+/* In the sandbox, the first expected value ends the run: what follows is the judge's. */
+static void before_expected(TestCtx *ctx, const char *name) {
+    if (ctx->role == ROLE_RUN) longjmp(ctx->bail, BAIL_RECORDED);
+    if (ctx->role == ROLE_STRIP) nameset_add(ctx->expected, name);
+}
+
+const float *want_tensor(TestCtx *ctx, const char *name, long n) {
+    before_expected(ctx, name);
+    Role role = ctx->role;
+    ctx->role = ROLE_CHECK; /* not an input read */
+    const float *p = fx_tensor(ctx, name, n, NULL);
+    ctx->role = role;
+    return p;
+}
+
+const int *want_ints(TestCtx *ctx, const char *name, long n) {
+    before_expected(ctx, name);
+    Role role = ctx->role;
+    ctx->role = ROLE_CHECK;
+    const int *p = fx_ints(ctx, name, n);
+    ctx->role = role;
+    return p;
 }
 
 TestStatus fail(TestCtx *ctx, const char *fmt, ...) {

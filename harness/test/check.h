@@ -60,6 +60,10 @@ float fx_float(TestCtx *ctx, const char *param);
 float *out_buffer(TestCtx *ctx, long n);
 /* bytes of uninitialised memory owned by ctx (structs the test builds, e.g. ExpertWeights). */
 void *test_alloc(TestCtx *ctx, size_t bytes);
+/* fn(arg) when the test ends, however it ends (a model_free, a scratch_free): so a test
+ * that stops at a failure, or in the grader's sandbox at its first expected value, leaks
+ * nothing. */
+void test_cleanup(TestCtx *ctx, void (*fn)(void *), void *arg);
 /* Like fx_ints but NULL when absent. */
 const int *fx_ints_opt(TestCtx *ctx, const char *name, long n);
 /* A buffer of n ints filled with UNWRITTEN_INT, owned by ctx. */
@@ -97,5 +101,41 @@ int ctx_verbose(const TestCtx *ctx);
 
 /* A failure that is not an elementwise mismatch (e.g. a count); printf-style. */
 TestStatus fail(TestCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------------------------
+ * what the student's code produced: run first, judge after
+ *
+ * Under `make grade` the student's code never sees an expected value, and never gives
+ * its own verdict. Each test runs twice:
+ *   1. in a sandbox, with the student's code and a fixture file that holds only the
+ *      case's inputs: every observe() writes what the student's functions produced to a
+ *      tape, and the test stops at the first expected value it reads;
+ *   2. in the grader's own process, with the kit's solutions in place of the student's
+ *      code: each observe() puts the student's recorded values back into the buffer, and
+ *      the rest of the test compares them with the expected ones as usual.
+ * So a test is written in two halves: call the student's code, observe() every output
+ * and free what it allocated; then read expected values (want_*, expect_close,
+ * matches) and judge. Under `make check` observe() does nothing and want_* read the
+ * fixture, so the same test gives the same verdict in both.
+ * ---------------------------------------------------------------------------------- */
+
+/* buf[0 .. n) was written by the student's code. key names it, unique within the test
+ * ("y", "layer0.out"); under the judge an output that never reached the tape reads as
+ * NaN (UNWRITTEN_INT for ints), "wrote nothing". */
+void observe(TestCtx *ctx, const char *key, float *buf, long n);
+void observe_ints(TestCtx *ctx, const char *key, int *buf, long n);
+
+/* 1 in the grader's sandbox (and when the grader notes what a test reads), where a
+ * diagnosis that calls the student's code again must do so before the test reads its
+ * first expected value: the judge may need what it produced. */
+int ctx_sandboxed(const TestCtx *ctx);
+/* 1 when the test should print its diagnosis after the verdict s: a failure that is
+ * shown in full (and always when the grader notes what a diagnosis reads). */
+int ctx_diagnose(const TestCtx *ctx, TestStatus s);
+
+/* An expected value of the case (like fx_tensor / fx_ints, but never given to the
+ * student's code: the sandbox's fixture does not hold it). */
+const float *want_tensor(TestCtx *ctx, const char *name, long n);
+const int *want_ints(TestCtx *ctx, const char *name, long n);
 
 #endif /* MOEKIT_CHECK_H */

@@ -25,6 +25,14 @@
  * STATUS "expected": the list a grade is made of. --max-timeouts N: after N tests of a
  * lesson time out, its remaining tests are recorded as SKIP (an endless loop costs N
  * time limits, not one per test).
+ *
+ * The grader's two halves (check.h, "run first, judge after"; tape.h):
+ *   check --strip DIR ...        built with the solutions: writes DIR/NN-name.tK.safetensors,
+ *                                test K's fixture without the values it expects
+ *   check --record-fd N ...      built with the student's code, in the sandbox, --fixtures
+ *                                the stripped ones: writes the tape to descriptor N
+ *   check --judge TAPE ...       built with the solutions: the verdicts, from the tape and
+ *                                the whole fixture; --results as above
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -36,6 +44,8 @@
 #include <unistd.h>
 
 #include "check_internal.h"
+#include "strip.h"
+#include "tape.h"
 
 /* A sanitizer that finds a problem in a test's child exits with this status, so that the
  * runner can tell its report from an ordinary test failure (status 1). */
@@ -62,6 +72,12 @@ typedef struct {
     int max_timeouts;     /* --max-timeouts: then SKIP the lesson's other tests (0: never) */
     FILE *rec;            /* the open results file */
     int color;            /* stdout is a terminal that takes colour */
+    Role role;            /* ROLE_CHECK unless one of the three below */
+    int record_fd;        /* --record-fd: ROLE_RUN, the tape's descriptor */
+    const char *judge;    /* --judge TAPE: ROLE_JUDGE */
+    const char *strip;    /* --strip DIR: ROLE_STRIP */
+    FILE *tape;           /* ROLE_RUN: the open tape */
+    Tape recorded;        /* ROLE_JUDGE: the tape, read */
 } Options;
 
 typedef struct {
@@ -194,10 +210,12 @@ static Ending sanitizer_summary(const char *report, char *why, size_t len) {
  * running one test in a child process
  * ---------------------------------------------------------------------------------- */
 
+/* BAIL_RECORDED: the sandbox has recorded all it can (the test read an expected value) */
 static TestStatus run_here(TestCtx *ctx, const TestDef *t) {
     TestStatus st;
-    if (setjmp(ctx->bail) == 0) st = t->run(ctx);
-    else st = TEST_ERROR;
+    int bail = setjmp(ctx->bail);
+    if (bail == 0) st = t->run(ctx);
+    else st = bail == BAIL_RECORDED ? TEST_PASS : TEST_ERROR;
     ctx_free_all(ctx);
     return st;
 }
@@ -270,6 +288,7 @@ static TestStatus run_forked(TestCtx *ctx, const TestDef *t, const Options *o, c
     if (pid == 0) {
         close(fds[0]);
         if (o->rec) close(fileno(o->rec)); /* the records are the runner's to write */
+        if (o->tape) fflush(o->tape);
         dup2(fds[1], STDOUT_FILENO);
         dup2(fds[1], STDERR_FILENO);
         alarm((unsigned)o->timeout);
@@ -372,6 +391,54 @@ static void print_report(FILE *out, const char *report) {
     }
 }
 
+/* ------------------------------------------------------------------------------------
+ * the judge: a test the sandbox did not run to its end is recorded as it ended there
+ * ---------------------------------------------------------------------------------- */
+
+static void record_as(FILE *out, TestCtx *ctx, const TestDef *t, const Options *o,
+                      LessonResult *r, const char *status, const char *why, const char *report) {
+    fprintf(out, "  %s%-7s%s %s, ", paint(o, RED), status, paint(o, RESET), t->func);
+    print_case(out, ctx);
+    fprintf(out, ": %s\n", why);
+    if (ctx->verbose == REPORT_FULL && report && *report) print_report(out, report);
+    write_record(o, ctx->lesson, t->func, ctx->title, status, why, report);
+    r->total++;
+    if (!strcmp(status, "TIMEOUT")) r->timeouts++;
+}
+
+/* 1 when the tape says the test did not end normally (or holds no record of it): the
+ * judge has nothing to compare, and writes the record from the tape. */
+static int judge_without_running(FILE *out, TestCtx *ctx, const TestDef *t, const Options *o,
+                                 LessonResult *r) {
+    static const char *ENDINGS[] = {"CRASH", "TIMEOUT", "MEMORY", "LEAK", "UNCHECKED", "SKIP"};
+    const TapeSection *s = tape_find(&o->recorded, ctx->lesson->id, t->func, ctx->case_id);
+    ctx->recorded = s;
+    ctx->verbose = r->passed == r->total ? REPORT_FULL : REPORT_DIAGNOSIS;
+    if (!s || !s->ended) {
+        record_as(out, ctx, t, o, r, "CRASH", "the sandboxed run ended before this test did "
+                  "(killed at the lesson's time or output limit?)", NULL);
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof ENDINGS / sizeof *ENDINGS; i++)
+        if (!strcmp(s->ending, ENDINGS[i])) {
+            record_as(out, ctx, t, o, r, ENDINGS[i], s->why, s->report);
+            return 1;
+        }
+    return 0;
+}
+
+/* The judge's report, then what the student's code printed in the sandbox. */
+static char *with_recorded_output(char *report, const TapeSection *s) {
+    if (!s || !s->report || !*s->report) return report;
+    size_t a = report ? strlen(report) : 0, b = strlen(s->report);
+    char *both = malloc(a + b + 64);
+    if (!both) return report;
+    snprintf(both, a + b + 64, "%s%syour code printed:\n%s", report ? report : "",
+             a && report[a - 1] != '\n' ? "\n" : "", s->report);
+    free(report);
+    return both;
+}
+
 static void run_test(FILE *out, TestCtx *ctx, const TestDef *t, const Options *o, LessonResult *r) {
     if (o->cases_only) {
         write_record(o, ctx->lesson, t->func, ctx->title, "expected", "", NULL);
@@ -389,6 +456,8 @@ static void run_test(FILE *out, TestCtx *ctx, const TestDef *t, const Options *o
         r->total++;
         return;
     }
+    if (o->role == ROLE_JUDGE && judge_without_running(out, ctx, t, o, r)) return;
+    if (o->role == ROLE_RUN) tape_begin(o->tape, ctx->lesson->id, t->func, ctx->case_id);
     char why[600] = "";
     char *report = NULL;
     Ending e = END_NORMAL;
@@ -402,6 +471,8 @@ static void run_test(FILE *out, TestCtx *ctx, const TestDef *t, const Options *o
     char *raw = report;
     report = tidy_report(raw, e);
     free(raw);
+    if (o->role == ROLE_RUN) tape_end(o->tape, RECORD_WORD[e], why, report);
+    if (o->role == ROLE_JUDGE) report = with_recorded_output(report, ctx->recorded);
     print_status(out, o, st, e, why, t, ctx);
     /* a crash has no story of its own but the one it printed: show it, if first */
     int show = ctx->verbose == REPORT_FULL || (e == END_NORMAL && report && *report);
@@ -425,45 +496,90 @@ static int split_cases(char *list, char **ids, int max) {
     return n;
 }
 
+/* The lesson's fixture file; in the sandbox (ROLE_RUN), test k's own stripped copy. */
+static void fixture_path(char *path, size_t len, const Options *o, const LessonDef *L, int k) {
+    if (o->role == ROLE_RUN) snprintf(path, len, "%s/%s-%s.t%d.safetensors", o->fixtures, L->id, L->name, k);
+    else snprintf(path, len, "%s/%s-%s.safetensors", o->fixtures, L->id, L->name);
+}
+
+/* The case ids of the file, into *buf (malloc'd) and ids. */
+static int case_ids(const SafeTensors *fx, char **buf, char **ids, int max) {
+    const char *list = st_meta(fx, "cases");
+    *buf = strdup(list ? list : "");
+    return *buf ? split_cases(*buf, ids, max) : 0;
+}
+
+/* ROLE_STRIP: runs test t on every case with the solutions, then writes its stripped
+ * fixture. 0, or -1 (a message on stderr). */
+static int strip_test(TestCtx *ctx, const TestDef *t, int k, char **ids, int n_cases,
+                      const Options *o) {
+    static NameSet inputs, expected;
+    ctx->inputs = &inputs, ctx->expected = &expected;
+    for (int c = 0; c < n_cases; c++) {
+        if (!starts_with(ids[c], t->prefix)) continue;
+        ctx->case_id = ctx->title = ids[c];
+        ctx->verbose = REPORT_NONE;
+        if (run_here(ctx, t) != TEST_PASS)
+            fprintf(stderr, "check: the solution fails %s, case %s: its fixture is stripped anyway\n",
+                    t->func, ids[c]);
+    }
+    char path[1024], err[600];
+    snprintf(path, sizeof path, "%s/%s-%s.t%d.safetensors", o->strip, ctx->lesson->id,
+             ctx->lesson->name, k);
+    int rc = strip_write(ctx->fx, t->prefix, &inputs, &expected, path, err, sizeof err);
+    if (rc) fprintf(stderr, "check: %s\n", err);
+    nameset_free(&inputs), nameset_free(&expected);
+    return rc;
+}
+
+/* Runs test t (the k-th of its lesson) on its cases. */
+static void run_cases(FILE *out, TestCtx *ctx, const TestDef *t, char **ids, int n_cases,
+                      const Options *o, LessonResult *r, int quick) {
+    for (int c = 0; c < n_cases && !(quick && r->passed < r->total); c++) {
+        if (!starts_with(ids[c], t->prefix)) continue;
+        char key[300];
+        snprintf(key, sizeof key, "%s/title", ids[c]);
+        ctx->case_id = ids[c];
+        ctx->title = st_meta(ctx->fx, key) ? st_meta(ctx->fx, key) : ids[c];
+        run_test(out, ctx, t, o, r);
+    }
+}
+
 /* quick: stop at the first test that does not pass (enough to know the lesson fails) */
 static LessonResult run_lesson(FILE *out, const LessonDef *L, const Options *o, TestCtx *ctx,
                                int quick) {
     LessonResult r = {0, 0, 0, 0, 0};
-    char path[1024], err[512];
-    snprintf(path, sizeof path, "%s/%s-%s.safetensors", o->fixtures, L->id, L->name);
+    static char path[1024]; /* ctx->fixture_path, for the test's messages */
+    char err[512];
     fprintf(out, "\n%slesson %s %s%s   (%s/%s-%s/%s)\n", paint(o, BOLD), L->id, L->name,
             paint(o, RESET), o->tree, L->id, L->name, L->file);
-    SafeTensors fx;
-    if (st_open(&fx, path, err, sizeof err) != 0) {
-        fprintf(out, "  ERROR   cannot read the fixtures: %s\n", err);
-        write_record(o, L, "(fixtures)", "", "ERROR", err, NULL);
-        r.total = 1;
-        return r;
-    }
-    const char *list = st_meta(&fx, "cases");
-    char *cases_buf = strdup(list ? list : "");
-    char *ids[256];
-    int n_cases = split_cases(cases_buf, ids, 256);
     ctx->lesson = L;
-    ctx->fx = &fx;
+    ctx->role = o->role;
+    ctx->tape = o->tape;
     ctx->fixture_path = path;
-    for (const TestDef *t = L->tests; t->func && !(quick && r.passed < r.total); t++) {
-        for (int c = 0; c < n_cases && !(quick && r.passed < r.total); c++) {
-            if (!starts_with(ids[c], t->prefix)) continue;
-            char key[300];
-            snprintf(key, sizeof key, "%s/title", ids[c]);
-            ctx->case_id = ids[c];
-            ctx->title = st_meta(&fx, key) ? st_meta(&fx, key) : ids[c];
-            run_test(out, ctx, t, o, &r);
+    int k = 0;
+    for (const TestDef *t = L->tests; t->func && !(quick && r.passed < r.total); t++, k++) {
+        SafeTensors fx;
+        fixture_path(path, sizeof path, o, L, k);
+        if (st_open(&fx, path, err, sizeof err) != 0) {
+            fprintf(out, "  ERROR   cannot read the fixtures: %s\n", err);
+            write_record(o, L, "(fixtures)", "", "ERROR", err, NULL);
+            r.total++;
+            break;
         }
+        char *cases_buf, *ids[256];
+        int n_cases = case_ids(&fx, &cases_buf, ids, 256);
+        ctx->fx = &fx;
+        if (o->role == ROLE_STRIP && strip_test(ctx, t, k, ids, n_cases, o) != 0) r.total++;
+        else if (o->role != ROLE_STRIP) run_cases(out, ctx, t, ids, n_cases, o, &r, quick);
+        free(cases_buf);
+        st_close(&fx);
     }
-    if (r.total == 0) {
+    if (r.total == 0 && o->role != ROLE_STRIP) {
         fprintf(out, "  ERROR   %s has no cases for this lesson\n", path);
         write_record(o, L, "(fixtures)", "", "ERROR", "no cases for this lesson", NULL);
         r.total = 1;
     }
-    free(cases_buf);
-    st_close(&fx);
     return r;
 }
 
@@ -591,7 +707,8 @@ static void print_next(const Options *o, const LessonResult *results, int n_run)
 static void usage(FILE *f) {
     fprintf(f, "usage: check [--lesson 03|rope|03-rope] [--fixtures DIR] [--tree lessons|solutions]\n"
                "             [--timeout SECONDS] [--full] [--no-fork] [--list] [--current]\n"
-               "             [--results FILE [--tag WORD] [--cases] [--max-timeouts N]]\n");
+               "             [--results FILE [--tag WORD] [--cases] [--max-timeouts N]]\n"
+               "             [--strip DIR | --record-fd N | --judge TAPE]   (the grader's)\n");
 }
 
 static void list_lessons(void) {
@@ -603,7 +720,9 @@ static void list_lessons(void) {
 }
 
 static int parse_args(int argc, char **argv, Options *o) {
-    *o = (Options){"data/fixtures", "lessons", NULL, 10, 1, 0, 0, NULL, "test", 0, 0, NULL, 0};
+    memset(o, 0, sizeof *o);
+    o->fixtures = "data/fixtures", o->tree = "lessons", o->timeout = 10, o->fork_tests = 1;
+    o->tag = "test";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_value = i + 1 < argc;
@@ -621,6 +740,9 @@ static int parse_args(int argc, char **argv, Options *o) {
         else if (!strcmp(a, "--results")) o->results = argv[++i];
         else if (!strcmp(a, "--tag")) o->tag = argv[++i];
         else if (!strcmp(a, "--max-timeouts")) o->max_timeouts = atoi(argv[++i]);
+        else if (!strcmp(a, "--record-fd")) o->record_fd = atoi(argv[++i]), o->role = ROLE_RUN;
+        else if (!strcmp(a, "--judge")) o->judge = argv[++i], o->role = ROLE_JUDGE;
+        else if (!strcmp(a, "--strip")) o->strip = argv[++i], o->role = ROLE_STRIP;
         else return fprintf(stderr, "check: unknown option '%s'\n", a), usage(stderr), -1;
     }
     if (o->timeout <= 0) return fprintf(stderr, "check: --timeout needs a positive number of seconds\n"), -1;
@@ -656,14 +778,25 @@ int main(int argc, char **argv) {
         fprintf(stderr, "check: cannot write %s: %s\n", o.results, strerror(errno));
         return 2;
     }
+    if (o.role == ROLE_RUN && !(o.tape = fdopen(o.record_fd, "w"))) {
+        fprintf(stderr, "check: --record-fd %d: %s\n", o.record_fd, strerror(errno));
+        return 2;
+    }
+    char err[600];
+    if (o.role == ROLE_JUDGE && tape_read(&o.recorded, o.judge, err, sizeof err) != 0) {
+        fprintf(stderr, "check: --judge: %s\n", err);
+        return 2;
+    }
     static TestCtx ctx; /* static: it holds a large buffer table */
     LessonResult results[64] = {{0}};
     int n_run = 0, passed = 0, total = 0;
     /* all lessons, one test per child: a lesson's lines are kept until it is known whether
      * it shrinks to one line */
     int shrink = !o.only && o.fork_tests && !o.full;
-    FILE *devnull = o.current || o.cases_only ? fopen("/dev/null", "w") : NULL;
-    if ((o.current || o.cases_only) && !devnull) return perror("check: /dev/null"), 2;
+    int silent = o.current || o.cases_only || o.role == ROLE_STRIP || o.role == ROLE_RUN;
+    FILE *devnull = silent ? fopen("/dev/null", "w") : NULL;
+    if (silent && !devnull) return perror("check: /dev/null"), 2;
+    if (o.role == ROLE_STRIP && !freopen("/dev/null", "w", stdout)) return 2; /* diagnoses */
     for (int i = 0; LESSONS[i]; i++) {
         if (o.only && !lesson_matches(LESSONS[i], o.only)) continue;
         char *text = NULL;
@@ -689,10 +822,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "check: no lesson called '%s' (try --list)\n", o.only);
         return 2;
     }
-    if (o.cases_only) {
+    if (o.cases_only || o.role == ROLE_STRIP || o.role == ROLE_RUN) {
+        int failed = o.role == ROLE_STRIP && passed < total; /* a stripped file not written */
         fclose(devnull);
-        fclose(o.rec);
-        return 0;
+        if (o.rec) fclose(o.rec);
+        if (o.tape) fclose(o.tape);
+        return failed ? 2 : 0;
     }
     if (o.current) {
         int cur = current_lesson(results);
@@ -718,6 +853,7 @@ int main(int argc, char **argv) {
     print_progress(&o, results, n_run);
     print_next(&o, results, n_run);
     if (o.rec) fclose(o.rec);
+    tape_free(&o.recorded);
     printf("\n%d passed, %d failed\n", passed, total - passed);
     return passed == total ? 0 : 1;
 }

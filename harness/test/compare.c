@@ -164,14 +164,14 @@ static void print_report(TestCtx *ctx, const char *output, const float *got, con
 TestStatus matches(TestCtx *ctx, const char *output, const float *got, const Layout *l,
                    float atol, float rtol) {
     long n = layout_numel(l);
-    MismatchStats m = mismatch_stats(got, fx_tensor(ctx, output, n, NULL), n, atol, rtol);
+    MismatchStats m = mismatch_stats(got, want_tensor(ctx, output, n), n, atol, rtol);
     return m.bad == 0 ? TEST_PASS : TEST_FAIL;
 }
 
 TestStatus expect_close(TestCtx *ctx, const char *output, const float *got, const Layout *l,
                         float atol, float rtol, const char *what) {
     long n = layout_numel(l);
-    const float *exp = fx_tensor(ctx, output, n, NULL);
+    const float *exp = want_tensor(ctx, output, n);
     MismatchStats m = mismatch_stats(got, exp, n, atol, rtol);
     if (m.bad == 0) return TEST_PASS;
     if (ctx->verbose == REPORT_FULL) print_report(ctx, output, got, exp, l, &m, atol, rtol, what);

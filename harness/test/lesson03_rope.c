@@ -15,6 +15,7 @@ static TestStatus test_rope(TestCtx *ctx) {
     student_begin(ctx);
     for (int t = 0; t < T; t++) rope(y + t * per_token, H, D, pos0 + t, theta);
     if (student_todo(ctx)) return TEST_TODO;
+    observe(ctx, "y", y, T * per_token);
     Layout l = {3, {"token", "head", "dim"}, {T, H, D}};
     return expect_close(ctx, "y", y, &l, 1e-5f, 1e-4f, "rope");
 }

@@ -16,6 +16,7 @@ static TestStatus test_softmax(TestCtx *ctx) {
     student_begin(ctx);
     for (int r = 0; r < rows; r++) softmax(y + (long)r * n, n);
     if (student_todo(ctx)) return TEST_TODO;
+    observe(ctx, "y", y, (long)rows * n);
     Layout l = {2, {"row", "col"}, {rows, n}};
     return expect_close(ctx, "y", y, &l, 1e-6f, 1e-5f, "softmax");
 }
@@ -58,6 +59,7 @@ static TestStatus test_attention(TestCtx *ctx) {
                   out_buffer(ctx, t + 1));
     }
     if (student_todo(ctx)) return TEST_TODO;
+    observe(ctx, "out", out, c.T * q_stride);
     return expect_close(ctx, "out", out, &c.out_layout, 1e-5f, 1e-4f,
                         "attention, query t over cache rows 0..t");
 }
@@ -69,6 +71,7 @@ static TestStatus test_attention_prefill(TestCtx *ctx) {
     student_begin(ctx);
     attention_prefill(out, c.q, c.k, c.v, c.T, &c.s, att);
     if (student_todo(ctx)) return TEST_TODO;
+    observe(ctx, "out", out, c.T * (long)c.s.num_attention_heads * c.s.head_dim);
     return expect_close(ctx, "out", out, &c.out_layout, 1e-5f, 1e-4f, "attention_prefill");
 }
 
@@ -110,6 +113,8 @@ static void run_chunks(TestCtx *ctx, float *out, const float *h, int T, const in
                           &cache, s);
 }
 
+static void free_attn_scratch(void *s) { attn_scratch_free(s); }
+
 static int has_nan(const float *x, long n) {
     for (long i = 0; i < n; i++)
         if (isnan(x[i])) return 1;
@@ -127,39 +132,42 @@ static TestStatus test_self_attn(TestCtx *ctx) {
     c.rope_theta = fx_float(ctx, "rope_theta");
     SelfAttnWeights w = read_weights(ctx, &c);
     const float *h = fx_tensor(ctx, "h", (long)T * c.hidden_size, NULL);
-    AttnScratch s;
-    if (attn_scratch_init(&s, &c.shape, T, T)) return fail(ctx, "out of memory in attn_scratch_init");
+    AttnScratch *s = test_alloc(ctx, sizeof *s);
+    if (attn_scratch_init(s, &c.shape, T, T)) return fail(ctx, "out of memory in attn_scratch_init");
+    test_cleanup(ctx, free_attn_scratch, s);
     /* the whole prompt at once (prefill), one token per call (decode), then a prompt of
      * about half followed by the rest in one call */
     int prefill[1] = {T}, split[2] = {(T + 1) / 2, T - (T + 1) / 2};
     int *decode = test_alloc(ctx, sizeof(int) * (size_t)T);
     for (int t = 0; t < T; t++) decode[t] = 1;
     const int *chunks[3] = {prefill, decode, split};
+    int n_schedules = T >= 3 ? 3 : T; /* with T <= 2 the split is the decode */
+    long n = (long)T * c.hidden_size;
+    float *out[3];
+    for (int k = 0; k < n_schedules; k++) {
+        char key[16];
+        out[k] = out_buffer(ctx, n);
+        student_begin(ctx);
+        run_chunks(ctx, out[k], h, T, chunks[k], &c, &w, s);
+        if (student_todo(ctx)) return TEST_TODO;
+        snprintf(key, sizeof key, "out.%d", k);
+        observe(ctx, key, out[k], n);
+    }
     char what[3][96];
     snprintf(what[0], sizeof what[0], "self_attn_forward, all %d tokens in one call (prefill)", T);
     snprintf(what[1], sizeof what[1], "self_attn_forward, one token per call (decode)");
     snprintf(what[2], sizeof what[2], "self_attn_forward, %d tokens in one call, then %d more",
              split[0], split[1]);
-    int n_schedules = T >= 3 ? 3 : T; /* with T <= 2 the split is the decode */
     Layout l = {2, {"token", "hidden"}, {T, c.hidden_size}};
     TestStatus st = TEST_PASS;
     for (int k = 0; k < n_schedules && st == TEST_PASS; k++) {
-        float *out = out_buffer(ctx, (long)T * c.hidden_size);
-        student_begin(ctx);
-        run_chunks(ctx, out, h, T, chunks[k], &c, &w, &s);
-        if (student_todo(ctx)) {
-            attn_scratch_free(&s);
-            return TEST_TODO;
-        }
-        char label[256];
+        char label[400];
         snprintf(label, sizeof label, "%s%s", what[k],
-                 has_nan(out, (long)T * c.hidden_size)
-                     ? "; NaN: a cache row was read before any token wrote it (is token t "
-                       "at position pos0 + t?)"
-                     : "");
-        st = expect_close(ctx, "out", out, &l, 1e-4f, 1e-3f, label);
+                 has_nan(out[k], n) ? "; NaN: a cache row was read before any token wrote it "
+                                      "(is token t at position pos0 + t?)"
+                                    : "");
+        st = expect_close(ctx, "out", out[k], &l, 1e-4f, 1e-3f, label);
     }
-    attn_scratch_free(&s);
     return st;
 }
 

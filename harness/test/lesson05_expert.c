@@ -9,6 +9,7 @@ static TestStatus test_silu(TestCtx *ctx) {
     student_begin(ctx);
     for (int i = 0; i < n; i++) y[i] = silu(x[i]);
     if (student_todo(ctx)) return TEST_TODO;
+    observe(ctx, "y", y, n);
     Layout l = {1, {"element"}, {n}};
     return expect_close(ctx, "y", y, &l, 1e-6f, 1e-5f, "silu");
 }
@@ -42,6 +43,7 @@ static TestStatus test_expert_forward(TestCtx *ctx) {
     for (int t = 0; t < c.T; t++)
         expert_forward(out + (long)t * c.C, c.x + (long)t * c.C, &c.w, c.C, c.I, scratch);
     if (student_todo(ctx)) return TEST_TODO;
+    observe(ctx, "out", out, (long)c.T * c.C);
     return expect_close(ctx, "out", out, &c.out_layout, 1e-5f, 1e-4f,
                         "expert_forward, one token at a time");
 }
@@ -53,6 +55,7 @@ static TestStatus test_expert_forward_tokens(TestCtx *ctx) {
     student_begin(ctx);
     expert_forward_tokens(out, c.x, &c.w, c.T, c.C, c.I, scratch);
     if (student_todo(ctx)) return TEST_TODO;
+    observe(ctx, "out", out, (long)c.T * c.C);
     return expect_close(ctx, "out", out, &c.out_layout, 1e-5f, 1e-4f, "expert_forward_tokens");
 }
 

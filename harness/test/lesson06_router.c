@@ -7,12 +7,14 @@
 static TestStatus test_topk(TestCtx *ctx) {
     int n = fx_int(ctx, "n"), k = fx_int(ctx, "k");
     const float *p = fx_tensor(ctx, "p", n, NULL);
-    const int *want = fx_ints(ctx, "idx", k);
     int *idx = out_ints(ctx, k);
     float *val = out_buffer(ctx, k);
     student_begin(ctx);
     topk(idx, val, p, n, k);
     if (student_todo(ctx)) return TEST_TODO;
+    observe_ints(ctx, "idx", idx, k);
+    observe(ctx, "val", val, k);
+    const int *want = want_ints(ctx, "idx", k);
     for (int j = 0; j < k; j++) {
         int got = idx[j], exp = want[j];
         if (got == exp) continue;
@@ -42,8 +44,6 @@ static TestStatus test_route(TestCtx *ctx) {
         rc.disabled = mask;
     }
     const float *logits = fx_tensor(ctx, "logits", (long)T * E, NULL);
-    const float *want_probs = fx_tensor(ctx, "probs", (long)T * E, NULL);
-    const int *want_experts = fx_ints(ctx, "experts", (long)T * k);
     int *experts = out_ints(ctx, (long)T * k);
     float *weights = out_buffer(ctx, (long)T * k), *probs = out_buffer(ctx, (long)T * E);
     student_begin(ctx);
@@ -51,6 +51,11 @@ static TestStatus test_route(TestCtx *ctx) {
         route(experts + (long)t * k, weights + (long)t * k, probs + (long)t * E,
               logits + (long)t * E, &rc);
     if (student_todo(ctx)) return TEST_TODO;
+    observe_ints(ctx, "experts", experts, (long)T * k);
+    observe(ctx, "weights", weights, (long)T * k);
+    observe(ctx, "probs", probs, (long)T * E);
+    const float *want_probs = want_tensor(ctx, "probs", (long)T * E);
+    const int *want_experts = want_ints(ctx, "experts", (long)T * k);
 
     ChoiceShape shape = {"token", "expert", T, k, E, 0};
     int *match = out_ints(ctx, (long)T * k);
@@ -77,6 +82,7 @@ static TestStatus run_loss(TestCtx *ctx, int z_loss) {
     student_begin(ctx);
     got[0] = z_loss ? router_z_loss(logits, N, E) : load_balancing_loss(probs, experts, N, E, k);
     if (student_todo(ctx)) return TEST_TODO;
+    observe(ctx, "loss", got, 1);
     Layout l = {1, {"value"}, {1}};
     return expect_close(ctx, z_loss ? "z_loss" : "lb_loss", got, &l, 1e-5f, 1e-4f,
                         z_loss ? "router_z_loss" : "load_balancing_loss");

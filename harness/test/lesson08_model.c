@@ -20,23 +20,27 @@ typedef struct {
     int ok;
 } Case;
 
-static Case open_case(TestCtx *ctx, int max_tokens) {
-    Case k;
+static void free_model(void *m) { model_free(m); }
+
+/* The fixture's model, freed when the test ends (test_cleanup). */
+static Case *open_case(TestCtx *ctx, int max_tokens) {
+    Case *k = test_alloc(ctx, sizeof *k);
     char err[512];
     ModelConfig c;
-    memset(&k, 0, sizeof k);
+    memset(k, 0, sizeof *k);
     const char *text = fx_meta(ctx, "config");
     if (config_parse(&c, text, strlen(text), "fixture config", err, sizeof err) != 0 ||
-        model_build(&k.m, &c, fx_file(ctx), fx_prefix(ctx),
+        model_build(&k->m, &c, fx_file(ctx), fx_prefix(ctx),
                     &(ModelOptions){.max_tokens = max_tokens}, err, sizeof err) != 0) {
         fail(ctx, "cannot build the fixture's model: %s", err);
         return k;
     }
-    k.T = fx_int(ctx, "T");
-    k.C = k.m.config.hidden_size;
-    k.V = k.m.config.vocab_size;
-    k.ids = fx_ints(ctx, "ids", k.T);
-    k.ok = 1;
+    test_cleanup(ctx, free_model, &k->m);
+    k->T = fx_int(ctx, "T");
+    k->C = k->m.config.hidden_size;
+    k->V = k->m.config.vocab_size;
+    k->ids = fx_ints(ctx, "ids", k->T);
+    k->ok = 1;
     return k;
 }
 
@@ -47,36 +51,69 @@ static float *copy_of(TestCtx *ctx, const char *name, long n) {
 }
 
 /* ------------------------------------------------------------------------------------
- * layer by layer
+ * layer by layer: each block on the fixture's own input
  * ---------------------------------------------------------------------------------- */
 
-static TestStatus check_attn(TestCtx *ctx, Case *k, int l, int quiet) {
-    char in[64], want[64], what[96];
-    snprintf(in, sizeof in, "layer%d.in", l);
+/* What one layer's blocks gave: x after attn_block, after mlp_block, and the routing of a
+ * sparse layer (NULL for a dense one). */
+typedef struct {
+    float *after_attn, *out, *router_logits;
+    int *experts;
+} LayerOut;
+
+static float *run_attn(TestCtx *ctx, Case *k, int l, const char *tag) {
+    char name[64];
+    snprintf(name, sizeof name, "layer%d.in", l);
+    float *x = copy_of(ctx, name, (long)k->T * k->C);
+    attn_block(&k->m, l, x, k->T, 0);
+    snprintf(name, sizeof name, "%slayer%d.after_attn", tag, l);
+    observe(ctx, name, x, (long)k->T * k->C);
+    return x;
+}
+
+static void run_mlp(TestCtx *ctx, Case *k, int l, const char *tag, LayerOut *o) {
+    char name[64];
+    int E = k->m.config.num_experts, K = k->m.moe_config[l].router.num_experts_per_tok;
+    snprintf(name, sizeof name, "layer%d.after_attn", l);
+    o->out = copy_of(ctx, name, (long)k->T * k->C);
+    mlp_block(&k->m, l, o->out, k->T);
+    snprintf(name, sizeof name, "%slayer%d.out", tag, l);
+    observe(ctx, name, o->out, (long)k->T * k->C);
+    if (!k->m.layers[l].is_sparse) return;
+    const MoeStats *st = &k->m.moe_scratch[l].stats;
+    o->router_logits = out_buffer(ctx, (long)k->T * E);
+    o->experts = out_ints(ctx, (long)k->T * K);
+    memcpy(o->router_logits, st->logits, sizeof(float) * (size_t)k->T * E);
+    memcpy(o->experts, st->experts, sizeof(int) * (size_t)k->T * K);
+    snprintf(name, sizeof name, "%slayer%d.router_logits", tag, l);
+    observe(ctx, name, o->router_logits, (long)k->T * E);
+    snprintf(name, sizeof name, "%slayer%d.experts", tag, l);
+    observe_ints(ctx, name, o->experts, (long)k->T * K);
+}
+
+static TestStatus check_attn(TestCtx *ctx, Case *k, int l, const float *x, int quiet) {
+    char want[64], what[96];
     snprintf(want, sizeof want, "layer%d.after_attn", l);
     snprintf(what, sizeof what, "attn_block, layer %d (x + self_attn(input_layernorm(x)))", l);
-    float *x = copy_of(ctx, in, (long)k->T * k->C);
-    attn_block(&k->m, l, x, k->T, 0);
     Layout lay = {2, {"token", "hidden"}, {k->T, k->C}};
     return quiet ? matches(ctx, want, x, &lay, 1e-4f, 1e-3f)
                  : expect_close(ctx, want, x, &lay, 1e-4f, 1e-3f, what);
 }
 
 /* The chosen experts of a sparse layer, compared as sets per token. */
-static TestStatus check_routing(TestCtx *ctx, Case *k, int l) {
-    const MoeStats *st = &k->m.moe_scratch[l].stats;
+static TestStatus check_routing(TestCtx *ctx, Case *k, int l, const LayerOut *o) {
     int E = k->m.config.num_experts, K = k->m.moe_config[l].router.num_experts_per_tok;
     char name[64];
     snprintf(name, sizeof name, "layer%d.router_logits", l);
     Layout lay = {2, {"token", "expert"}, {k->T, E}};
-    TestStatus s = expect_close(ctx, name, st->logits, &lay, 1e-4f, 1e-3f, "router logits");
+    TestStatus s = expect_close(ctx, name, o->router_logits, &lay, 1e-4f, 1e-3f, "router logits");
     if (s != TEST_PASS) return s;
     snprintf(name, sizeof name, "layer%d.experts", l);
-    const int *want = fx_ints(ctx, name, (long)k->T * K);
+    const int *want = want_ints(ctx, name, (long)k->T * K);
     for (int t = 0; t < k->T; t++)
         for (int j = 0; j < K; j++) {
             int found = 0;
-            for (int i = 0; i < K; i++) found |= st->experts[t * K + i] == want[t * K + j];
+            for (int i = 0; i < K; i++) found |= o->experts[t * K + i] == want[t * K + j];
             if (!found)
                 return fail(ctx, "layer %d, token %d: expert %d should be among the %d chosen "
                                  "(mlp_block must route with moe_forward)", l, t, want[t * K + j], K);
@@ -84,112 +121,141 @@ static TestStatus check_routing(TestCtx *ctx, Case *k, int l) {
     return TEST_PASS;
 }
 
-static TestStatus check_mlp(TestCtx *ctx, Case *k, int l, int quiet) {
-    char in[64], want[64], what[96];
-    snprintf(in, sizeof in, "layer%d.after_attn", l);
+static TestStatus check_mlp(TestCtx *ctx, Case *k, int l, const LayerOut *o, int quiet) {
+    char want[64], what[96];
     snprintf(want, sizeof want, "layer%d.out", l);
     snprintf(what, sizeof what, "mlp_block, layer %d (%s)", l,
              k->m.layers[l].is_sparse ? "sparse: MoE" : "dense SwiGLU");
-    float *x = copy_of(ctx, in, (long)k->T * k->C);
-    mlp_block(&k->m, l, x, k->T);
     Layout lay = {2, {"token", "hidden"}, {k->T, k->C}};
-    TestStatus s = quiet ? matches(ctx, want, x, &lay, 1e-4f, 1e-3f)
-                         : expect_close(ctx, want, x, &lay, 1e-4f, 1e-3f, what);
-    if (s == TEST_PASS && !quiet && k->m.layers[l].is_sparse) s = check_routing(ctx, k, l);
+    TestStatus s = quiet ? matches(ctx, want, o->out, &lay, 1e-4f, 1e-3f)
+                         : expect_close(ctx, want, o->out, &lay, 1e-4f, 1e-3f, what);
+    if (s == TEST_PASS && !quiet && k->m.layers[l].is_sparse) s = check_routing(ctx, k, l, o);
     return s;
 }
 
-typedef TestStatus (*LayerCheck)(TestCtx *, Case *, int, int);
-
-static TestStatus per_layer(TestCtx *ctx, LayerCheck check) {
-    Case k = open_case(ctx, 64);
-    if (!k.ok) return TEST_FAIL;
-    TestStatus s = TEST_PASS;
+static TestStatus test_attn_block(TestCtx *ctx) {
+    Case *k = open_case(ctx, 64);
+    if (!k->ok) return TEST_FAIL;
+    int L = k->m.config.num_hidden_layers;
+    float **x = test_alloc(ctx, sizeof *x * (size_t)L);
     student_begin(ctx);
-    for (int l = 0; l < k.m.config.num_hidden_layers && s == TEST_PASS; l++) {
-        s = check(ctx, &k, l, 0);
-        if (student_todo(ctx)) s = TEST_TODO;
-    }
-    model_free(&k.m);
+    for (int l = 0; l < L; l++) x[l] = run_attn(ctx, k, l, "");
+    if (student_todo(ctx)) return TEST_TODO;
+    TestStatus s = TEST_PASS;
+    for (int l = 0; l < L && s == TEST_PASS; l++) s = check_attn(ctx, k, l, x[l], 0);
     return s;
 }
 
-static TestStatus test_attn_block(TestCtx *ctx) { return per_layer(ctx, check_attn); }
-static TestStatus test_mlp_block(TestCtx *ctx) { return per_layer(ctx, check_mlp); }
+static TestStatus test_mlp_block(TestCtx *ctx) {
+    Case *k = open_case(ctx, 64);
+    if (!k->ok) return TEST_FAIL;
+    int L = k->m.config.num_hidden_layers;
+    LayerOut *o = test_alloc(ctx, sizeof *o * (size_t)L);
+    memset(o, 0, sizeof *o * (size_t)L);
+    student_begin(ctx);
+    for (int l = 0; l < L; l++) run_mlp(ctx, k, l, "", &o[l]);
+    if (student_todo(ctx)) return TEST_TODO;
+    TestStatus s = TEST_PASS;
+    for (int l = 0; l < L && s == TEST_PASS; l++) s = check_mlp(ctx, k, l, &o[l], 0);
+    return s;
+}
 
 /* ------------------------------------------------------------------------------------
- * the whole model
+ * the whole model, and where it first goes wrong
  * ---------------------------------------------------------------------------------- */
 
-/* After a wrong logits tensor: replay each block from the fixture's own input and name the
- * first one whose output differs, so the student knows where to look. */
-static void first_divergence(TestCtx *ctx, const Case *k0) {
-    Case k = open_case(ctx, 64);
-    if (!k.ok) return;
-    const char *where = NULL;
-    int layer = -1;
-    for (int l = 0; l < k.m.config.num_hidden_layers && !where; l++) {
-        if (check_attn(ctx, &k, l, 1) != TEST_PASS) where = "attn_block (lesson 04 inside it)";
-        else if (check_mlp(ctx, &k, l, 1) != TEST_PASS)
-            where = k.m.layers[l].is_sparse ? "mlp_block, the MoE layer (lesson 07 inside it)"
-                                            : "mlp_block, the dense MLP (lesson 05 inside it)";
-        layer = l;
+/* What the diagnosis of a wrong logits tensor runs: a fresh model's prefill (for a decode
+ * that fails), and each block from the fixture's own input. */
+typedef struct {
+    float *prefill_logits; /* NULL unless decode */
+    float **after_attn;
+    LayerOut *layers;
+    int n_layers;
+    int tied;
+} Diagnosis;
+
+static Diagnosis run_diagnosis(TestCtx *ctx, int decode) {
+    Diagnosis d = {0};
+    Case *k = open_case(ctx, 64);
+    if (!k->ok) return d;
+    if (decode) {
+        float *x = out_buffer(ctx, (long)k->T * k->C);
+        d.prefill_logits = out_buffer(ctx, (long)k->T * k->V);
+        model_forward(&k->m, k->ids, k->T, 0, x, d.prefill_logits);
+        observe(ctx, "diag.prefill.logits", d.prefill_logits, (long)k->T * k->V);
     }
-    if (where) printf("  first divergence: layer %d, %s; the layers before it match.\n", layer, where);
-    else printf("  every layer matches on its own: look at the embedding lookup, the final norm "
-                "(model.norm) and lm_head%s.\n", k0->m.config.tie_word_embeddings ? " (tied: embed_tokens)" : "");
-    model_free(&k.m);
+    d.n_layers = k->m.config.num_hidden_layers;
+    d.tied = k->m.config.tie_word_embeddings;
+    d.after_attn = test_alloc(ctx, sizeof *d.after_attn * (size_t)d.n_layers);
+    d.layers = test_alloc(ctx, sizeof *d.layers * (size_t)d.n_layers);
+    memset(d.layers, 0, sizeof *d.layers * (size_t)d.n_layers);
+    for (int l = 0; l < d.n_layers; l++) {
+        d.after_attn[l] = run_attn(ctx, k, l, "diag.");
+        run_mlp(ctx, k, l, "diag.", &d.layers[l]);
+    }
+    return d;
 }
 
-/* 1 when a fresh model's prefill gives the expected logits. */
-static int prefill_matches(TestCtx *ctx) {
-    Case k = open_case(ctx, 64);
-    if (!k.ok) return 0;
-    float *x = out_buffer(ctx, (long)k.T * k.C), *logits = out_buffer(ctx, (long)k.T * k.V);
-    model_forward(&k.m, k.ids, k.T, 0, x, logits);
-    Layout lay = {2, {"token", "vocab"}, {k.T, k.V}};
-    int ok = matches(ctx, "logits", logits, &lay, 1e-4f, 1e-3f) == TEST_PASS;
-    model_free(&k.m);
-    return ok;
-}
-
-static TestStatus compare_logits(TestCtx *ctx, Case *k, const float *logits, const char *what,
-                                 int decode) {
+/* After a wrong logits tensor: name the first block whose output differs, so the student
+ * knows where to look. */
+static void print_diagnosis(TestCtx *ctx, const Diagnosis *d, int decode) {
+    Case *k = open_case(ctx, 64);
+    if (!k->ok || !d->after_attn) return;
     Layout lay = {2, {"token", "vocab"}, {k->T, k->V}};
-    TestStatus s = expect_close(ctx, "logits", logits, &lay, 1e-4f, 1e-3f, what);
-    if (s != TEST_FAIL || !ctx_verbose(ctx)) return s;
-    if (decode && prefill_matches(ctx))
+    if (decode && matches(ctx, "logits", d->prefill_logits, &lay, 1e-4f, 1e-3f) == TEST_PASS) {
         printf("  the prefill (all T tokens in one call) matches, one token at a time does not:\n"
                "  check the positions (token t of a call is at pos0 + t) and that every layer\n"
                "  keeps its own KV cache (m->cache[layer]).\n");
-    else
-        first_divergence(ctx, k);
+        return;
+    }
+    for (int l = 0; l < d->n_layers; l++) {
+        const char *where = NULL;
+        if (check_attn(ctx, k, l, d->after_attn[l], 1) != TEST_PASS) where = "attn_block (lesson 04 inside it)";
+        else if (check_mlp(ctx, k, l, &d->layers[l], 1) != TEST_PASS)
+            where = k->m.layers[l].is_sparse ? "mlp_block, the MoE layer (lesson 07 inside it)"
+                                             : "mlp_block, the dense MLP (lesson 05 inside it)";
+        if (where) {
+            printf("  first divergence: layer %d, %s; the layers before it match.\n", l, where);
+            return;
+        }
+    }
+    printf("  every layer matches on its own: look at the embedding lookup, the final norm "
+           "(model.norm) and lm_head%s.\n", d->tied ? " (tied: embed_tokens)" : "");
+}
+
+/* The logits, observed; in the sandbox the diagnosis runs before the verdict (check.h). */
+static TestStatus compare_logits(TestCtx *ctx, Case *k, float *logits, const char *what,
+                                 int decode) {
+    observe(ctx, "logits", logits, (long)k->T * k->V);
+    Diagnosis d = {0};
+    if (ctx_sandboxed(ctx)) d = run_diagnosis(ctx, decode);
+    Layout lay = {2, {"token", "vocab"}, {k->T, k->V}};
+    TestStatus s = expect_close(ctx, "logits", logits, &lay, 1e-4f, 1e-3f, what);
+    if (!ctx_diagnose(ctx, s)) return s;
+    d = run_diagnosis(ctx, decode);
+    print_diagnosis(ctx, &d, decode);
     return s;
 }
 
 static TestStatus test_model_forward(TestCtx *ctx) {
-    Case k = open_case(ctx, 64);
-    if (!k.ok) return TEST_FAIL;
-    float *x = out_buffer(ctx, (long)k.T * k.C), *logits = out_buffer(ctx, (long)k.T * k.V);
+    Case *k = open_case(ctx, 64);
+    if (!k->ok) return TEST_FAIL;
+    float *x = out_buffer(ctx, (long)k->T * k->C), *logits = out_buffer(ctx, (long)k->T * k->V);
     student_begin(ctx);
-    model_forward(&k.m, k.ids, k.T, 0, x, logits);
-    TestStatus s = student_todo(ctx) ? TEST_TODO
-                                     : compare_logits(ctx, &k, logits, "model_forward (prefill)", 0);
-    model_free(&k.m);
-    return s;
+    model_forward(&k->m, k->ids, k->T, 0, x, logits);
+    if (student_todo(ctx)) return TEST_TODO;
+    return compare_logits(ctx, k, logits, "model_forward (prefill)", 0);
 }
 
 /* Decode: T calls of one token each through the KV cache must equal the prefill. */
 static TestStatus test_decode(TestCtx *ctx) {
-    Case k = open_case(ctx, 1);
-    if (!k.ok) return TEST_FAIL;
-    float *x = out_buffer(ctx, k.C), *logits = out_buffer(ctx, (long)k.T * k.V);
+    Case *k = open_case(ctx, 1);
+    if (!k->ok) return TEST_FAIL;
+    float *x = out_buffer(ctx, k->C), *logits = out_buffer(ctx, (long)k->T * k->V);
     student_begin(ctx);
-    for (int t = 0; t < k.T; t++) model_forward(&k.m, k.ids + t, 1, t, x, logits + (long)t * k.V);
-    TestStatus s = student_todo(ctx) ? TEST_TODO
-                   : compare_logits(ctx, &k, logits, "model_forward one token at a time (decode)", 1);
-    model_free(&k.m);
-    return s;
+    for (int t = 0; t < k->T; t++) model_forward(&k->m, k->ids + t, 1, t, x, logits + (long)t * k->V);
+    if (student_todo(ctx)) return TEST_TODO;
+    return compare_logits(ctx, k, logits, "model_forward one token at a time (decode)", 1);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -199,15 +265,17 @@ static TestStatus test_decode(TestCtx *ctx) {
 static TestStatus test_greedy(TestCtx *ctx) {
     int V = fx_int(ctx, "V");
     const float *logits = fx_tensor(ctx, "logits", V, NULL);
-    int want = fx_ints(ctx, "argmax", 1)[0];
     Sampler s = {0.0f, 1.0f, 1};
+    int got[1];
     student_begin(ctx);
-    int got = sample(logits, V, &s, out_buffer(ctx, 3L * V));
+    got[0] = sample(logits, V, &s, out_buffer(ctx, 3L * V));
     if (student_todo(ctx)) return TEST_TODO;
-    if (got != want)
+    observe_ints(ctx, "id", got, 1);
+    int want = want_ints(ctx, "argmax", 1)[0];
+    if (got[0] != want)
         return fail(ctx, "sample with temperature 0 returned %d, the argmax is %d "
-                         "(logit %.4f vs %.4f)", got, want, logits[got >= 0 && got < V ? got : want],
-                    logits[want]);
+                         "(logit %.4f vs %.4f)", got[0], want,
+                    logits[got[0] >= 0 && got[0] < V ? got[0] : want], logits[want]);
     return TEST_PASS;
 }
 
@@ -217,15 +285,21 @@ static TestStatus test_sampling(TestCtx *ctx) {
     enum { DRAWS = 4000 };
     int V = fx_int(ctx, "V");
     const float *logits = fx_tensor(ctx, "logits", V, NULL);
-    const float *probs = fx_tensor(ctx, "probs", V, NULL), *nucleus = fx_tensor(ctx, "nucleus", V, NULL);
     Sampler s = {fx_float(ctx, "temperature"), fx_float(ctx, "top_p"), 0x2545F4914F6CDD1DULL};
-    float *count = out_buffer(ctx, V), *scratch = out_buffer(ctx, 3L * V);
-    double mass = 0.0;
-    for (int i = 0; i < V; i++) count[i] = 0.0f, mass += nucleus[i] * probs[i];
+    float *scratch = out_buffer(ctx, 3L * V);
+    int *ids = out_ints(ctx, DRAWS);
     student_begin(ctx);
     for (int d = 0; d < DRAWS; d++) {
-        int id = sample(logits, V, &s, scratch);
+        ids[d] = sample(logits, V, &s, scratch);
         if (student_todo(ctx)) return TEST_TODO;
+    }
+    observe_ints(ctx, "draws", ids, DRAWS);
+    const float *probs = want_tensor(ctx, "probs", V), *nucleus = want_tensor(ctx, "nucleus", V);
+    float *count = out_buffer(ctx, V);
+    double mass = 0.0;
+    for (int i = 0; i < V; i++) count[i] = 0.0f, mass += nucleus[i] * probs[i];
+    for (int d = 0; d < DRAWS; d++) {
+        int id = ids[d];
         if (id < 0 || id >= V) return fail(ctx, "draw %d returned %d, not an id 0..%d", d, id, V - 1);
         if (nucleus[id] == 0.0f)
             return fail(ctx, "draw %d returned id %d (probability %.4f), outside the top-p %.2f "

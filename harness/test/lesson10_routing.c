@@ -7,12 +7,14 @@
 static TestStatus test_switch_route(TestCtx *ctx) {
     int T = fx_int(ctx, "T"), E = fx_int(ctx, "num_experts");
     const float *logits = fx_tensor(ctx, "logits", (long)T * E, NULL);
-    const int *want = fx_ints(ctx, "experts", T);
     int *experts = out_ints(ctx, T);
     float *weights = out_buffer(ctx, T);
     student_begin(ctx);
     switch_route(experts, weights, logits, T, E);
     if (student_todo(ctx)) return TEST_TODO;
+    observe_ints(ctx, "experts", experts, T);
+    observe(ctx, "weights", weights, T);
+    const int *want = want_ints(ctx, "experts", T);
     ChoiceShape shape = {"token", "expert", T, 1, E, 0};
     TestStatus st = expect_same_choice(ctx, &shape, experts, want, NULL, NULL,
                                        "switch_route, the chosen expert");
@@ -24,12 +26,14 @@ static TestStatus test_switch_route(TestCtx *ctx) {
 static TestStatus test_expert_choice_route(TestCtx *ctx) {
     int T = fx_int(ctx, "T"), E = fx_int(ctx, "num_experts"), cap = fx_int(ctx, "capacity");
     const float *probs = fx_tensor(ctx, "probs", (long)T * E, NULL);
-    const int *want = fx_ints(ctx, "tokens", (long)E * cap);
     int *tokens = out_ints(ctx, (long)E * cap);
     float *gates = out_buffer(ctx, (long)E * cap), *column = out_buffer(ctx, T);
     student_begin(ctx);
     expert_choice_route(tokens, gates, probs, T, E, cap, column);
     if (student_todo(ctx)) return TEST_TODO;
+    observe_ints(ctx, "tokens", tokens, (long)E * cap);
+    observe(ctx, "gates", gates, (long)E * cap);
+    const int *want = want_ints(ctx, "tokens", (long)E * cap);
     float *score = out_buffer(ctx, (long)E * T); /* probs transposed: expert e's column */
     for (int t = 0; t < T; t++)
         for (int e = 0; e < E; e++) score[(long)e * T + t] = probs[(long)t * E + e];
@@ -51,7 +55,6 @@ static TestStatus test_expert_choice_forward(TestCtx *ctx) {
     MoeConfig c = {C, I, 0, {E, 1, 0, NULL}, 0.0f};
     MoeWeights w = fx_moe_weights(ctx, E, C, I, 0);
     const float *h = fx_tensor(ctx, "h", (long)T * C, NULL);
-    const int *want_dropped = fx_ints(ctx, "dropped", 1);
     float *out = out_buffer(ctx, (long)T * C);
     MoeScratch s;
     if (moe_scratch_init(&s, &c, T) != 0) return fail(ctx, "out of memory in moe_scratch_init");
@@ -59,10 +62,15 @@ static TestStatus test_expert_choice_forward(TestCtx *ctx) {
     s.stats.expert_rows = UNWRITTEN_INT;
     student_begin(ctx);
     expert_choice_forward(out, h, T, cap, &c, &w, &s);
-    int dropped = s.stats.dropped;
-    long rows = s.stats.expert_rows;
+    int counts[2] = {s.stats.dropped, s.stats.expert_rows > 1000000000L || s.stats.expert_rows < -1000000000L
+                                          ? -1 : (int)s.stats.expert_rows};
     moe_scratch_free(&s);
     if (student_todo(ctx)) return TEST_TODO;
+    observe(ctx, "out", out, (long)T * C);
+    observe_ints(ctx, "stats.counts", counts, 2);
+    int dropped = counts[0];
+    long rows = counts[1];
+    const int *want_dropped = want_ints(ctx, "dropped", 1);
     Layout l = {2, {"token", "hidden"}, {T, C}};
     TestStatus st = expect_close(ctx, "out", out, &l, 1e-5f, 1e-4f, "expert_choice_forward");
     if (st != TEST_PASS) return st;
