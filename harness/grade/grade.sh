@@ -11,11 +11,25 @@
 # "leaks" item only. Every test runs in its own process under a time limit (TIMEOUT seconds),
 # and each lesson's run under a wall-clock limit.
 #
-# What a submission may do is checked, not trusted, only so far: it may #include only its
-# own files, harness/include/ and system headers (the compiler's -MD list says what it
-# did); an archive is unpacked only when every member is a plain file or directory inside
-# it, and under a size and a file-count limit. It still runs as the grader's user, in the
-# kit: docs/instructors.md, "What the grader does not stop", says what that leaves open.
+# The student's code is never trusted (docs/instructors.md, "The threat model"):
+#   - it is compiled and run in a bubblewrap sandbox, as an unprivileged user (nobody, when
+#     the grader is root), in new user, PID, network, IPC and UTS namespaces, with a
+#     private /tmp of 64 MiB, no network, and limits on CPU time, memory, file size and
+#     processes; the sandbox sees /usr read-only and a staging copy of only what it needs:
+#     the submission and harness/include/ to compile; the test runner and one test's
+#     fixture, stripped of its expected values, to run. Not the kit, not solutions/, not
+#     the fixtures, not other students' work, not the records. When its command ends,
+#     every process in it is killed with it.
+#   - it never gives its own verdict: in the sandbox the runner records what the
+#     student's functions produced on a tape (check --record-fd); the judge, built from the
+#     solutions and run here, reads it back and compares (check --judge; check.h, "run
+#     first, judge after");
+#   - it may #include only its own files, harness/include/ and system headers (the
+#     compiler's -MD list says what it did);
+#   - an archive is unpacked only when every member is a plain file or directory inside
+#     it, and under a size and a file-count limit.
+# UNSAFE=1 grades without the sandbox (the judge stays): for a machine where bubblewrap
+# cannot run, and only for code you trust.
 #
 # Writes RESULTS/results.json (Gradescope), RESULTS/table.txt (the table it prints) and
 # RESULTS/grade.csv (a header and the student's row); RESULTS is build/grade/<student>.
@@ -24,7 +38,8 @@
 # Environment (the make variables of mk/grade.mk): SUBMISSION, FIXTURES, TIMEOUT, POINTS,
 # LESSONS, JOBS, VISIBILITY, MAX_TIMEOUTS, STUDENT, RESULTS, MAKE, CC; QUIET=1 prints
 # nothing but problems; ARCHIVE_MAX_MB (64) and ARCHIVE_MAX_FILES (2000) limit what an
-# archive may unpack to.
+# archive may unpack to; UNSAFE=1 (above); SANDBOX_MEMORY_MB (1024) the memory a test may
+# use (2048).
 set -u
 MAKE=${MAKE:-make}
 CC=${CC:-cc}
@@ -41,6 +56,8 @@ RESULTS=${RESULTS:-}
 QUIET=${QUIET:-}
 ARCHIVE_MAX_MB=${ARCHIVE_MAX_MB:-64}
 ARCHIVE_MAX_FILES=${ARCHIVE_MAX_FILES:-2000}
+UNSAFE=${UNSAFE:-}
+SANDBOX_MEMORY_MB=${SANDBOX_MEMORY_MB:-2048}
 
 fail() {
     echo "make grade: $*" >&2
@@ -54,7 +71,68 @@ fail() {
 [ -d "$FIXTURES" ] || fail "no fixtures directory $FIXTURES"
 case $TIMEOUT in '' | *[!0-9]*) fail "TIMEOUT must be a number of seconds, not '$TIMEOUT'" ;; esac
 case $JOBS in '' | *[!0-9]* | 0) JOBS=1 ;; esac
-case $ARCHIVE_MAX_MB$ARCHIVE_MAX_FILES in *[!0-9]*) fail "ARCHIVE_MAX_MB and ARCHIVE_MAX_FILES must be numbers" ;; esac
+case $ARCHIVE_MAX_MB$ARCHIVE_MAX_FILES$SANDBOX_MEMORY_MB in *[!0-9]*) fail "ARCHIVE_MAX_MB, ARCHIVE_MAX_FILES and SANDBOX_MEMORY_MB must be numbers" ;; esac
+case $UNSAFE in '' | 0) UNSAFE= ;; *) UNSAFE=1 ;; esac
+
+# ---- the sandbox ------------------------------------------------------------------------------
+# as_user: how to become an unprivileged user first (the grader may be root: on Gradescope
+# it is); bubblewrap then makes the sandbox in a user namespace of that user
+if [ "$(id -u)" = 0 ]; then
+    as_user="setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all"
+else
+    as_user=
+fi
+# /bin, /lib ... as the host has them: links into /usr (merged /usr), or read-only binds
+usr_links=
+for d in bin sbin lib lib32 lib64 libx32; do
+    if [ -L /$d ]; then
+        usr_links="$usr_links --symlink $(readlink /$d) /$d"
+    elif [ -d /$d ]; then
+        usr_links="$usr_links --ro-bind /$d /$d"
+    fi
+done
+# sandbox LIMITS BIND... -- COMMAND...: COMMAND in the sandbox, seeing /usr and the BINDs
+# (bwrap's --ro-bind SRC DEST / --bind SRC DEST, --chdir DIR). LIMITS: run (CPU, memory,
+# processes for the student's code) or cc (the compiler's); both: no core files, files up
+# to 64 MiB. Descriptors 0-3 pass through (3: the tape); $sanitized: an ASan build;
+# $wall: a wall-clock limit in seconds, after which everything in it is killed.
+sandbox() {
+    kind=$1
+    shift
+    if [ "$kind" = run ]; then
+        # CPU seconds and address space per process; processes of the sandbox's user. An
+        # ASan build needs its address space: the sanitizer's own RSS limit stands in.
+        limits="--cpu=$((TIMEOUT * 20 + 10)) --nproc=64"
+        [ -z "$sanitized" ] && limits="$limits --as=$((SANDBOX_MEMORY_MB * 1048576))"
+    else
+        limits="--cpu=120"
+    fi
+    (
+        exec 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+        if [ -n "$UNSAFE" ]; then
+            while [ "$1" != -- ]; do shift; done
+            shift
+            # shellcheck disable=SC2086 # the options are words
+            exec prlimit --core=0 --fsize=67108864 $limits -- ${wall:+timeout -k 5 "$wall"} "$@"
+        fi
+        # shellcheck disable=SC2086 # the options are words
+        exec prlimit --core=0 --fsize=67108864 $limits -- ${wall:+timeout -k 5 "$wall"} $as_user bwrap --unshare-all \
+            --unshare-user --disable-userns --die-with-parent --new-session --cap-drop ALL \
+            --ro-bind /usr /usr $usr_links \
+            --ro-bind-try /etc/alternatives /etc/alternatives --ro-bind-try /etc/ld.so.cache /etc/ld.so.cache \
+            --proc /proc --dev /dev --size 67108864 --tmpfs /tmp --dir /tmp/home \
+            --clearenv --setenv PATH /usr/bin:/bin --setenv HOME /tmp/home --setenv LC_ALL C \
+            "$@"
+    )
+}
+if [ -z "$UNSAFE" ]; then
+    command -v bwrap >/dev/null 2>&1 ||
+        fail "the student's code runs in a bubblewrap sandbox, and bwrap is not installed: sudo apt-get install bubblewrap (or UNSAFE=1 to grade without a sandbox: only for code you trust; docs/instructors.md)"
+    [ -z "$as_user" ] || command -v setpriv >/dev/null 2>&1 ||
+        fail "grading as root needs setpriv (util-linux) to run the student's code as nobody"
+    why=$(sanitized='' wall='' sandbox cc --chdir /tmp -- /usr/bin/env true 2>&1 </dev/null) ||
+        fail "bwrap cannot make a sandbox here ($(echo "$why" | head -1)); user namespaces may be off (sysctl kernel.unprivileged_userns_clone=1) or blocked by a container; UNSAFE=1 grades without it, only for code you trust (docs/instructors.md)"
+fi
 
 # the student's name: STUDENT, or the submission's name without its extension
 if [ -z "$STUDENT" ]; then
@@ -135,13 +213,28 @@ if [ -n "$archive" ]; then
     fi
 fi
 
+# ---- the staging area: all the sandbox may see, readable by its user ----------------------------
+# (the kit may lie where that user cannot reach it: /root, a home directory)
+STAGE=$(mktemp -d "${TMPDIR:-/tmp}/moekit-grade.XXXXXX") || fail "cannot make a staging directory in ${TMPDIR:-/tmp}"
+trap 'rm -rf "$STAGE"' EXIT
+trap 'exit 2' INT TERM HUP
+mkdir -p "$STAGE/sub" "$STAGE/kit/harness" "$STAGE/fx" "$STAGE/obj" "$STAGE/run" &&
+    cp -R "$SUB/." "$STAGE/sub/" && cp -R harness/include "$STAGE/kit/harness/" &&
+    chmod -R a+rX,go-w "$STAGE" || fail "cannot copy the submission to $STAGE"
+ORIG_SUB=$SUB
+SUB=$STAGE/sub
+# writable DIR...: directories the sandbox's user may write (its own, when it is nobody)
+writable() {
+    mkdir -p "$@" && if [ -n "$as_user" ]; then chown 65534:65534 "$@"; fi
+}
+
 # regex: a path as a sed pattern; unroot FILE...: the submission's and the kit's paths taken
 # out of compiler messages and sanitizer reports, so that they read 02-rmsnorm/rmsnorm.c:25
 # (the instructor's directories are none of the student's business)
 regex() { printf '%s' "$1" | sed 's|/*$||; s/[][\.*^$|/]/\\&/g'; }
 SUB_REAL=$(cd "$SUB" && pwd -P) || fail "cannot enter $SUB"
 KIT=$(pwd -P)
-unroot_sed="s|$(regex "$SUB_REAL")/||g; s|$(regex "$(cd "$SUB" && pwd)")/||g; s|$(regex "$SUB")/||g; s|$(regex "$KIT")/||g"
+unroot_sed="s|$(regex "$SUB_REAL")/||g; s|$(regex "$SUB")/||g; s|$(regex "$ORIG_SUB")/||g; s|$(regex "$STAGE")/||g; s|$(regex "$KIT")/||g"
 unroot() {
     for f; do [ -f "$f" ] && sed "$unroot_sed" "$f" >"$f.tmp" && mv "$f.tmp" "$f"; done
 }
@@ -160,6 +253,7 @@ for san in "" 1; do
         fail "make grade-flags printed nothing ($flavor): see $W/log/kit-$flavor.txt"
 done
 . "$W/vars.normal"
+JUDGE=$G_CHECK # the runner built from the solutions: it reads the tapes and gives verdicts
 # the compiler's own header directories: the system headers a submission may include
 # shellcheck disable=SC2046 # the flags are words
 $CC $(cut -f2 "$W/flags.normal" | head -1) -E -v -x c /dev/null 2>&1 >/dev/null |
@@ -171,6 +265,10 @@ $CC $(cut -f2 "$W/flags.normal" | head -1) -E -v -x c /dev/null 2>&1 >/dev/null 
 resource=$($CC -print-resource-dir 2>/dev/null) && [ -d "$resource" ] && realpath -- "$resource" >>"$W/sysdirs"
 REPORT=$G_REPORT
 "$REPORT" --points "$POINTS" --check >/dev/null || exit 2
+
+# each test's fixture without the values it expects: all the sandbox gets
+"$JUDGE" --strip "$STAGE/fx" --fixtures "$FIXTURES" >"$W/log/strip.txt" 2>&1 && chmod -R a+rX "$STAGE/fx" ||
+    fail "cannot strip the fixtures in $FIXTURES for the sandbox: $(head -3 "$W/log/strip.txt")"
 
 # every case there is: what a lesson that does not build or stops early is missing
 "$G_CHECK" --fixtures "$FIXTURES" --cases --results "$W/rec/expect.tsv" --tag expect >/dev/null 2>&1
@@ -216,7 +314,6 @@ wall_limit() {
     n=$(awk -F'\t' -v id="$1" '$2 == id' "$W/rec/expect.tsv" | wc -l)
     echo $((n * TIMEOUT + 60))
 }
-if command -v timeout >/dev/null 2>&1; then have_timeout=1; else have_timeout=; fi
 
 # deps FILE: the files a compiler's -MD output names, one a line ("\ " is a space in a name)
 deps() {
@@ -234,8 +331,8 @@ deps() {
 # foreign DEPFILE: the first file the submission included that it may not (besides its own
 # files, the kit's public headers in harness/include/ and the compiler's system headers)
 foreign() {
-    deps "$1" | tr '\n' '\0' | xargs -0 realpath -m -- | awk -v kit="$KIT/" -v roots="$SUB_REAL/
-$KIT/harness/include/
+    deps "$1" | tr '\n' '\0' | xargs -0 realpath -m -- | awk -v kit="$STAGE/kit/" -v roots="$SUB_REAL/
+$STAGE/kit/harness/include/
 $(sed 's|/*$|/|' "$W/sysdirs")" '
         BEGIN { n = split(roots, root, "\n") }
         { for (i = 1; i <= n; i++) if (root[i] != "/" && index($0, root[i]) == 1) next
@@ -243,9 +340,51 @@ $(sed 's|/*$|/|' "$W/sysdirs")" '
           print; exit }'
 }
 
+# tests_of ID: how many tests lesson ID has (the runner's --list)
+tests_of() {
+    "$JUDGE" --list | awk -v id="$1" '/^[0-9]/ { on = substr($0, 1, 2) == id; next } on { n++ } END { print n + 0 }'
+}
+
+# compile_in_sandbox SRC OUT CFLAGS: the student's SRC compiled to OUT.o (and OUT.d, -MD)
+# in the sandbox, which sees the staged submission and harness/include/ only
+compile_in_sandbox() {
+    src=$1 out=$2 cflags=$3
+    sobj=$STAGE/obj/$(basename "$(dirname "$out")").$flavor
+    writable "$sobj"
+    # shellcheck disable=SC2086 # the flags are words
+    sandbox cc --ro-bind "$STAGE/sub" "$STAGE/sub" --ro-bind "$STAGE/kit" "$STAGE/kit" \
+        --bind "$sobj" "$sobj" --chdir "$STAGE/kit" -- \
+        $G_CC $cflags -I"$(dirname "$src")" -MD -MF "$sobj/x.d" -c "$src" -o "$sobj/x.o" </dev/null &&
+        cp "$sobj/x.o" "$out.o" && cp "$sobj/x.d" "$out.d"
+}
+
+# run_in_sandbox ID FLAVOR ENV...: runs lesson ID's tests, one sandbox per test (each sees
+# only its own stripped fixture), recording on $W/rec/ID.FLAVOR.tape; the exit status of
+# the last one that did not end normally (124/137: the wall-clock limit)
+run_in_sandbox() {
+    id=$1 flavor=$2
+    shift 2
+    srun=$STAGE/run/$id.$flavor tape=$W/rec/$id.$flavor.tape rc=0 k=0 n=$(tests_of "$id")
+    mkdir -p "$srun" && cp "$obj/check" "$srun/check" && chmod 755 "$srun" "$srun/check" || return 2
+    : >"$tape"
+    while [ "$k" -lt "$n" ]; do
+        # after MAX_TIMEOUTS timeouts the judge records the rest as not run
+        [ "$(grep -a -c '^E TIMEOUT	' "$tape")" -lt "$MAX_TIMEOUTS" ] || break
+        fx=$(ls "$STAGE/fx/$id"-*.t$k.safetensors 2>/dev/null | head -1)
+        [ -n "$fx" ] || return 2
+        wall=$limit sandbox run --ro-bind "$srun" "$srun" --ro-bind "$fx" "$fx" --chdir /tmp -- \
+            /usr/bin/env "$@" "$srun/check" --fixtures "$STAGE/fx" --lesson "$id" --test "$k" \
+            --record-fd 3 --timeout "$TIMEOUT" --max-timeouts "$MAX_TIMEOUTS" 3>>"$tape" </dev/null
+        r=$?
+        [ "$r" -eq 0 ] || rc=$r
+        k=$((k + 1))
+    done
+    return "$rc"
+}
+
 # grade_one ID FLAVOR: builds lesson ID with make check's flags (normal: plain; san: ASan +
-# UBSan; leak: LeakSanitizer alone) and runs its tests; its records go to
-# $W/rec/ID.FLAVOR.head (lesson, build, run) and .tests
+# UBSan; leak: LeakSanitizer alone), runs its tests in the sandbox and has the judge read
+# what they recorded; its records go to $W/rec/ID.FLAVOR.head (lesson, build, run) and .tests
 grade_one() {
     id=$1 flavor=$2
     set -- solutions/"$id"-*/
@@ -255,14 +394,20 @@ grade_one() {
     files=$(cd "$dir" && ls ./*.c | sed 's|^\./||' | tr '\n' ' ')
     [ "$flavor" = normal ] && printf 'lesson\t%s\t%s\t%s\n' "$id" "${lname#??-}" "$files" >"$head"
     limit=$(wall_limit "$id")
-    flags=$W/flags.$flavor extra='' lsan=''
+    flags=$W/flags.$flavor extra='' sanitized=1
+    # what the sanitizers read: exit 66 on a finding (the runner's sign), and an RSS limit
+    # in place of the address-space one
+    # (two threads: the threaded paths run, and a test's thread count does not depend on
+    # the grading machine's cores)
+    set -- OMP_NUM_THREADS=2 ASAN_OPTIONS="hard_rss_limit_mb=$SANDBOX_MEMORY_MB${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
     if [ "$flavor" = leak ]; then # the plain build's flags and objects, with LeakSanitizer
         flags=$W/flags.normal extra="-fsanitize=leak -fno-omit-frame-pointer"
-        lsan="exitcode=66${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+        set -- OMP_NUM_THREADS=2 LSAN_OPTIONS="exitcode=66${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
         . "$W/vars.normal"
     else
         # shellcheck disable=SC1090 # written above by make grade-vars
         . "$W/vars.$flavor"
+        [ "$flavor" = normal ] && sanitized= && set -- OMP_NUM_THREADS=2
     fi
     obj=$W/obj/$flavor/$lname
     log=$W/log/$id.$flavor.build.txt
@@ -278,9 +423,7 @@ grade_one() {
         fi
         cflags=$(awk -F'\t' -v f="$lname/$f" '$1 == f { print $2; exit }' "$flags")
         [ -n "$cflags" ] || fail "make grade-flags gave no flags for $lname/$f"
-        # shellcheck disable=SC2086 # the flags are words
-        if $G_CC $cflags $extra -I"$(dirname "$src")" -MD -MF "$obj/${f%.c}.d" -c "$src" \
-            -o "$obj/${f%.c}.o" >>"$log" 2>&1; then
+        if compile_in_sandbox "$src" "$obj/${f%.c}" "$cflags $extra" >>"$log" 2>&1; then
             bad=$(foreign "$obj/${f%.c}.d")
             if [ -n "$bad" ]; then
                 echo "rejected: $f includes $bad; a submission may include only its own files, the kit's headers in harness/include/ and system headers" >"$log"
@@ -304,17 +447,15 @@ grade_one() {
     unroot "$log"
     printf 'build\t%s\t%s\t%s\t%s\n' "$id" "$flavor" "$status" "$(escape <"$log")" >>"$head"
     [ "$status" = ok ] || return 0
-    (
-        # an allocation gone wild stops at 4 GiB (ASan needs its address space: not there)
-        [ "$flavor" = normal ] && ulimit -v 4194304 2>/dev/null # dash, bash: yes; elsewhere: no limit
-        ${lsan:+env LSAN_OPTIONS="$lsan"} ${have_timeout:+timeout -k 5 "$limit"} "$obj/check" --tree "$STUDENT" \
-            --fixtures "$FIXTURES" --timeout "$TIMEOUT" --lesson "$id" --max-timeouts "$MAX_TIMEOUTS" \
-            --results "$W/rec/$id.$flavor.tests" --tag "$flavor"
-    ) >"$W/log/$id.$flavor.run.txt" 2>&1
+    run_in_sandbox "$id" "$flavor" "$@" >"$W/log/$id.$flavor.run.txt" 2>&1
     rc=$?
+    # the verdicts: the judge, with the solutions, on what the sandbox recorded
+    "$JUDGE" --judge "$W/rec/$id.$flavor.tape" --tree "$STUDENT" --fixtures "$FIXTURES" \
+        --timeout "$TIMEOUT" --lesson "$id" --max-timeouts "$MAX_TIMEOUTS" \
+        --results "$W/rec/$id.$flavor.tests" --tag "$flavor" >"$W/log/$id.$flavor.judge.txt" 2>&1
     unroot "$W/rec/$id.$flavor.tests" "$W/log/$id.$flavor.run.txt"
     case $rc in
-    0 | 1) printf 'run\t%s\t%s\tok\t\n' "$id" "$flavor" >>"$head" ;;
+    0) printf 'run\t%s\t%s\tok\t\n' "$id" "$flavor" >>"$head" ;;
     124 | 137) printf 'run\t%s\t%s\ttimeout\tthe lesson'"'"'s tests took more than %s s in all\n' \
         "$id" "$flavor" "$limit" >>"$head" ;;
     *) printf 'run\t%s\t%s\tfailed\tthe test runner stopped with status %s\n' "$id" "$flavor" "$rc" >>"$head" ;;

@@ -31,6 +31,7 @@
  *                                test K's fixture without the values it expects
  *   check --record-fd N ...      built with the student's code, in the sandbox, --fixtures
  *                                the stripped ones: writes the tape to descriptor N
+ *                                (--test K: the lesson's K-th test only, 0 the first)
  *   check --judge TAPE ...       built with the solutions: the verdicts, from the tape and
  *                                the whole fixture; --results as above
  */
@@ -76,6 +77,7 @@ typedef struct {
     int record_fd;        /* --record-fd: ROLE_RUN, the tape's descriptor */
     const char *judge;    /* --judge TAPE: ROLE_JUDGE */
     const char *strip;    /* --strip DIR: ROLE_STRIP */
+    int only_test;        /* --test K: only the lesson's K-th test (0 = the first); -1 all */
     FILE *tape;           /* ROLE_RUN: the open tape */
     Tape recorded;        /* ROLE_JUDGE: the tape, read */
 } Options;
@@ -415,8 +417,8 @@ static int judge_without_running(FILE *out, TestCtx *ctx, const TestDef *t, cons
     ctx->recorded = s;
     ctx->verbose = r->passed == r->total ? REPORT_FULL : REPORT_DIAGNOSIS;
     if (!s || !s->ended) {
-        record_as(out, ctx, t, o, r, "CRASH", "the sandboxed run ended before this test did "
-                  "(killed at the lesson's time or output limit?)", NULL);
+        record_as(out, ctx, t, o, r, "TIMEOUT", "timed out: the sandbox was stopped before this "
+                  "test ended (at the lesson's wall-clock limit)", NULL);
         return 1;
     }
     for (size_t i = 0; i < sizeof ENDINGS / sizeof *ENDINGS; i++)
@@ -559,6 +561,7 @@ static LessonResult run_lesson(FILE *out, const LessonDef *L, const Options *o, 
     ctx->fixture_path = path;
     int k = 0;
     for (const TestDef *t = L->tests; t->func && !(quick && r.passed < r.total); t++, k++) {
+        if (o->only_test >= 0 && k != o->only_test) continue;
         SafeTensors fx;
         fixture_path(path, sizeof path, o, L, k);
         if (st_open(&fx, path, err, sizeof err) != 0) {
@@ -708,7 +711,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: check [--lesson 03|rope|03-rope] [--fixtures DIR] [--tree lessons|solutions]\n"
                "             [--timeout SECONDS] [--full] [--no-fork] [--list] [--current]\n"
                "             [--results FILE [--tag WORD] [--cases] [--max-timeouts N]]\n"
-               "             [--strip DIR | --record-fd N | --judge TAPE]   (the grader's)\n");
+               "             [--strip DIR | --record-fd N [--test K] | --judge TAPE]   (the grader's)\n");
 }
 
 static void list_lessons(void) {
@@ -722,7 +725,7 @@ static void list_lessons(void) {
 static int parse_args(int argc, char **argv, Options *o) {
     memset(o, 0, sizeof *o);
     o->fixtures = "data/fixtures", o->tree = "lessons", o->timeout = 10, o->fork_tests = 1;
-    o->tag = "test";
+    o->tag = "test", o->only_test = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_value = i + 1 < argc;
@@ -743,6 +746,7 @@ static int parse_args(int argc, char **argv, Options *o) {
         else if (!strcmp(a, "--record-fd")) o->record_fd = atoi(argv[++i]), o->role = ROLE_RUN;
         else if (!strcmp(a, "--judge")) o->judge = argv[++i], o->role = ROLE_JUDGE;
         else if (!strcmp(a, "--strip")) o->strip = argv[++i], o->role = ROLE_STRIP;
+        else if (!strcmp(a, "--test")) o->only_test = atoi(argv[++i]);
         else return fprintf(stderr, "check: unknown option '%s'\n", a), usage(stderr), -1;
     }
     if (o->timeout <= 0) return fprintf(stderr, "check: --timeout needs a positive number of seconds\n"), -1;

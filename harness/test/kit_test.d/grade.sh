@@ -207,7 +207,8 @@ else
     echo "  skip    make check's flags: $GCC does not define __NO_SIGNED_ZEROS__"
 fi
 
-# the instructor's solution, #included: rejected (its own header next to it is fine)
+# the instructor's solution, #included: the sandbox's compiler sees no solutions/ (its own
+# header next to it is fine)
 inc=$G/sub-include
 mkdir -p "$inc/03-rope" "$inc/02-rmsnorm"
 echo '#include "../../solutions/03-rope/rope.c"' >"$inc/03-rope/rope.c"
@@ -216,11 +217,11 @@ printf '#define MY_EPS_NOTE 1\n' >"$inc/02-rmsnorm/mine.h"
 grade include "$inc" LESSONS="02 03"
 if [ "$(lesson_sum include 03)" = 0.00 ] &&
     [ "$(lesson_sum include 02)" = "$(printf '%.2f' "$(points_of 02)")" ] &&
-    grep -q 'rejected: rope.c includes solutions/03-rope/rope.c' "$G/include/results.json" &&
-    grep -q ',03 rejected$' "$G/include/grade.csv" && validate "$G/include/results.json"; then
-    ok "rope.c = #include \"../../solutions/03-rope/rope.c\": 0, \"rejected\" (a header of its own is fine)"
+    grep -q 'solutions/03-rope/rope.c: No such file' "$G/include/results.json" &&
+    grep -q ',03 did not compile$' "$G/include/grade.csv" && validate "$G/include/results.json"; then
+    ok "rope.c = #include \"../../solutions/03-rope/rope.c\": 0, \"did not compile\" (no solutions/ in the sandbox; a header of its own is fine)"
 else
-    bad "a submission that includes the solution is not rejected" "$G/include/table.txt"
+    bad "a submission that includes the solution is not refused" "$G/include/table.txt"
 fi
 
 # control characters from the student's code, and VISIBILITY=hidden: its compile errors show
