@@ -25,6 +25,10 @@ VISIBILITY ?= visible
 STUDENT    ?=
 # after this many tests of a lesson time out, its other tests are not run
 MAX_TIMEOUTS ?= 3
+# 1: grade without the sandbox (where bubblewrap cannot run; only for code you trust)
+UNSAFE     ?=
+# the address space a test's process may use in the sandbox, in MiB
+SANDBOX_MEMORY_MB ?= 2048
 # make grade-all writes the class here
 CSV        ?= build/grade/grades.csv
 # make student-release writes this tarball
@@ -33,7 +37,7 @@ RELEASE    ?= build/release/moekit-student.tar.gz
 GRADE_REPORT := $(BUILD)/grade_report
 GRADE_ENV = MAKE="$(MAKE)" CC="$(CC)" FIXTURES="$(FIXTURES)" TIMEOUT="$(TIMEOUT)" \
             POINTS="$(POINTS)" LESSONS="$(LESSONS)" JOBS="$(JOBS)" VISIBILITY="$(VISIBILITY)" \
-            MAX_TIMEOUTS="$(MAX_TIMEOUTS)"
+            MAX_TIMEOUTS="$(MAX_TIMEOUTS)" UNSAFE="$(UNSAFE)" SANDBOX_MEMORY_MB="$(SANDBOX_MEMORY_MB)"
 HAVE_GRADER = [ -f harness/grade/grade.sh ] && [ -d solutions ] || { \
     echo "make $@ is for instructors: it grades against solutions/, which a student release"; \
     echo "leaves out. To test your own lessons: make check"; exit 2; }
@@ -44,7 +48,12 @@ $(GRADE_REPORT): $(BUILD)/harness/grade/grade_report.o $(BUILD)/harness/src/json
                  $(BUILD)/harness/src/file.o
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-grade-tools: $(GRADE_REPORT)
+# the grader's system-call filter for a test's process (harness/grade/seccomp_filter.c)
+SECCOMP_FILTER := $(BUILD)/seccomp_filter
+$(SECCOMP_FILTER): harness/grade/seccomp_filter.c
+	$(CC) -std=c11 -O2 -Wall -Wextra $(if $(WERROR),-Werror) $< -o $@ -lseccomp
+
+grade-tools: $(GRADE_REPORT) $(SECCOMP_FILTER)
 
 # How `make check` compiles each lesson file of SRC, one line each: "NN-name/file.c<TAB>flags"
 # (without -MMD -MP -Werror). Read from make's own dry run of the lesson objects, so that
@@ -69,6 +78,7 @@ grade-vars:
 	@echo "G_TREE_OBJ='$(LESSON_OBJ)'"
 	@echo "G_CHECK='$(CHECK_BIN)'"
 	@echo "G_REPORT='$(GRADE_REPORT)'"
+	@echo "G_SECCOMP='$(SECCOMP_FILTER)'"
 
 grade:
 	@$(HAVE_GRADER)

@@ -6,7 +6,7 @@
 # the fixtures to grade with. With FIXTURES=dir (a private set from
 # `make fixtures SEED=... OUT=dir`) only that set goes in, as moekit/data/grade-fixtures,
 # and the public fixtures stay out. moekit/grade.conf keeps FIXTURES, LESSONS, TIMEOUT,
-# POINTS, VISIBILITY, MAX_TIMEOUTS and JOBS as they were given here.
+# POINTS, VISIBILITY, MAX_TIMEOUTS, JOBS and UNSAFE as they were given here.
 # Upload the zip as a "Zip file upload" autograder; students submit their lesson .c files
 # (any layout: 03-rope/rope.c or rope.c) or their lessons/ directory.
 set -u
@@ -17,6 +17,7 @@ POINTS=${POINTS:-harness/grade/points.tsv}
 VISIBILITY=${VISIBILITY:-visible}
 MAX_TIMEOUTS=${MAX_TIMEOUTS:-3}
 JOBS=${JOBS:-2}
+UNSAFE=${UNSAFE:-}
 OUTZIP=build/gradescope/moekit-autograder.zip
 
 fail() {
@@ -54,6 +55,7 @@ cp "$POINTS" "$stage/moekit/grade-points.tsv"
     echo "VISIBILITY='$VISIBILITY'"
     echo "MAX_TIMEOUTS='$MAX_TIMEOUTS'"
     echo "JOBS='$JOBS'"
+    echo "UNSAFE='$UNSAFE'"
 } >"$stage/moekit/grade.conf"
 
 (cd "$stage" && zip -q -r ../moekit-autograder.zip setup.sh run_autograder moekit) || fail "zip failed"

@@ -31,20 +31,30 @@
  *                                test K's fixture without the values it expects
  *   check --record-fd N ...      built with the student's code, in the sandbox, --fixtures
  *                                the stripped ones: writes the tape to descriptor N
- *                                (--test K: the lesson's K-th test only, 0 the first)
+ *                                (--test K: the lesson's K-th test only, 0 the first;
+ *                                --seccomp FILE: that system-call filter on each test)
  *   check --judge TAPE ...       built with the solutions: the verdicts, from the tape and
  *                                the whole fixture; --results as above
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#endif
 
 #include "check_internal.h"
+#include "clock.h"
+#include "file.h"
 #include "strip.h"
 #include "tape.h"
 
@@ -78,6 +88,9 @@ typedef struct {
     const char *judge;    /* --judge TAPE: ROLE_JUDGE */
     const char *strip;    /* --strip DIR: ROLE_STRIP */
     int only_test;        /* --test K: only the lesson's K-th test (0 = the first); -1 all */
+    const char *seccomp;  /* --seccomp FILE: a BPF filter for each test's child */
+    char *filter;         /* its bytes */
+    size_t filter_len;
     FILE *tape;           /* ROLE_RUN: the open tape */
     Tape recorded;        /* ROLE_JUDGE: the tape, read */
 } Options;
@@ -222,6 +235,20 @@ static TestStatus run_here(TestCtx *ctx, const TestDef *t) {
     return st;
 }
 
+/* The grader's system-call filter (harness/grade/seccomp_filter.c) on this process, from
+ * here on: the test's child, before the student's code runs. Exits 2 if it cannot. */
+static void install_filter(const Options *o) {
+#ifdef __linux__
+    struct sock_fprog prog = {(unsigned short)(o->filter_len / sizeof(struct sock_filter)),
+                              (struct sock_filter *)o->filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0)
+        return;
+#endif
+    perror("check: --seccomp");
+    exit(2);
+}
+
 static const char *signal_hint(int sig) {
     switch (sig) {
     case SIGSEGV:
@@ -229,18 +256,54 @@ static const char *signal_hint(int sig) {
         return " (a read or write outside a buffer? `make check SANITIZE=1` names the line)";
     case SIGFPE: return " (an integer division by zero?)";
     case SIGABRT: return " (an assert() failed, or free() of a pointer malloc did not give)";
+    case SIGSYS: return " (a call the grader forbids: a new process or program, a file written, another process's memory, the network)";
     default: return "";
     }
 }
 
+/* 1 when fd has something to read (or its end) within ms milliseconds. */
+static int readable(int fd, int ms) {
+    struct pollfd p = {fd, POLLIN, 0};
+    return poll(&p, 1, ms) > 0;
+}
+
+/* 1 when the child has ended (its status in *wstatus). */
+static int ended(pid_t pid, int *wstatus) {
+    pid_t done = waitpid(pid, wstatus, WNOHANG);
+    return done == pid || (done < 0 && errno != EINTR);
+}
+
+/* Waits for the child until the deadline, then kills it (in the sandbox, with every
+ * process it started: its process group). 1 when it had to be killed. */
+static int reap(pid_t pid, int *wstatus, double deadline, const Options *o) {
+    for (long nap_ns = 100000;; nap_ns = nap_ns < 10000000 ? nap_ns * 2 : nap_ns) {
+        if (ended(pid, wstatus)) return 0;
+        if (now_seconds() > deadline) break;
+        nanosleep(&(struct timespec){0, nap_ns}, NULL); /* 0.1 ms, doubling up to 10 ms */
+    }
+    kill(o->role == ROLE_RUN ? -pid : pid, SIGKILL);
+    while (waitpid(pid, wstatus, 0) < 0 && errno == EINTR) {}
+    return 1;
+}
+
 /* Collects the child's output (its report, printed after the status line) and returns
- * how it ended; *ending and why say more when it did not end normally. */
+ * how it ended; *ending and why say more when it did not end normally. Reading stops at
+ * the pipe's end, once the child has ended (a process it started may hold the pipe
+ * open), or at the child's time limit and two seconds more. */
 static TestStatus wait_child(pid_t pid, int fd, const Options *o, char **report, Ending *ending,
                              char *why, size_t why_len) {
     size_t len = 0, cap = 4096;
     char *buf = malloc(cap + 1);
     ssize_t got;
-    while (buf && (got = read(fd, buf + len, cap - len)) != 0) {
+    double deadline = now_seconds() + o->timeout + 2;
+    int wstatus, gone = 0;
+    while (buf && now_seconds() < deadline) {
+        if (!readable(fd, 50)) {
+            if (gone) break; /* ended, and nothing more came */
+            gone = ended(pid, &wstatus);
+            continue;
+        }
+        if ((got = read(fd, buf + len, cap - len)) == 0) break;
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) break;
         len += (size_t)got;
@@ -253,10 +316,14 @@ static TestStatus wait_child(pid_t pid, int fd, const Options *o, char **report,
     if (buf) buf[len] = '\0';
     *report = buf;
     close(fd);
-    int wstatus;
-    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {}
+    int killed = !gone && reap(pid, &wstatus, deadline, o);
     *ending = END_NORMAL;
     why[0] = '\0';
+    if (killed) {
+        *ending = END_TIMEOUT;
+        snprintf(why, why_len, "timed out after %d s (and the alarm did not stop it)", o->timeout);
+        return TEST_FAIL;
+    }
     if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) <= TEST_ERROR)
         return (TestStatus)WEXITSTATUS(wstatus);
     if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM) {
@@ -293,7 +360,9 @@ static TestStatus run_forked(TestCtx *ctx, const TestDef *t, const Options *o, c
         if (o->tape) fflush(o->tape);
         dup2(fds[1], STDOUT_FILENO);
         dup2(fds[1], STDERR_FILENO);
+        if (o->role == ROLE_RUN) setpgid(0, 0); /* one group: killed as a whole */
         alarm((unsigned)o->timeout);
+        if (o->filter) install_filter(o);
         TestStatus st = run_here(ctx, t);
         fflush(stdout);
         exit((int)st);
@@ -417,8 +486,8 @@ static int judge_without_running(FILE *out, TestCtx *ctx, const TestDef *t, cons
     ctx->recorded = s;
     ctx->verbose = r->passed == r->total ? REPORT_FULL : REPORT_DIAGNOSIS;
     if (!s || !s->ended) {
-        record_as(out, ctx, t, o, r, "TIMEOUT", "timed out: the sandbox was stopped before this "
-                  "test ended (at the lesson's wall-clock limit)", NULL);
+        record_as(out, ctx, t, o, r, "CRASH", "not run to its end: the sandboxed runner stopped "
+                  "before this case ended (was it killed?)", NULL);
         return 1;
     }
     for (size_t i = 0; i < sizeof ENDINGS / sizeof *ENDINGS; i++)
@@ -711,7 +780,8 @@ static void usage(FILE *f) {
     fprintf(f, "usage: check [--lesson 03|rope|03-rope] [--fixtures DIR] [--tree lessons|solutions]\n"
                "             [--timeout SECONDS] [--full] [--no-fork] [--list] [--current]\n"
                "             [--results FILE [--tag WORD] [--cases] [--max-timeouts N]]\n"
-               "             [--strip DIR | --record-fd N [--test K] | --judge TAPE]   (the grader's)\n");
+               "             [--strip DIR | --record-fd N [--test K] [--seccomp FILE] | --judge TAPE]\n"
+               "             (the last line: the grader's)\n");
 }
 
 static void list_lessons(void) {
@@ -747,6 +817,7 @@ static int parse_args(int argc, char **argv, Options *o) {
         else if (!strcmp(a, "--judge")) o->judge = argv[++i], o->role = ROLE_JUDGE;
         else if (!strcmp(a, "--strip")) o->strip = argv[++i], o->role = ROLE_STRIP;
         else if (!strcmp(a, "--test")) o->only_test = atoi(argv[++i]);
+        else if (!strcmp(a, "--seccomp")) o->seccomp = argv[++i];
         else return fprintf(stderr, "check: unknown option '%s'\n", a), usage(stderr), -1;
     }
     if (o->timeout <= 0) return fprintf(stderr, "check: --timeout needs a positive number of seconds\n"), -1;
@@ -787,6 +858,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     char err[600];
+    if (o.seccomp && !(o.filter = read_file(o.seccomp, 1 << 20, &o.filter_len, err, sizeof err))) {
+        fprintf(stderr, "check: --seccomp: %s\n", err);
+        return 2;
+    }
     if (o.role == ROLE_JUDGE && tape_read(&o.recorded, o.judge, err, sizeof err) != 0) {
         fprintf(stderr, "check: --judge: %s\n", err);
         return 2;
@@ -831,6 +906,7 @@ int main(int argc, char **argv) {
         fclose(devnull);
         if (o.rec) fclose(o.rec);
         if (o.tape) fclose(o.tape);
+        free(o.filter);
         return failed ? 2 : 0;
     }
     if (o.current) {
