@@ -269,10 +269,6 @@ REPORT=$G_REPORT
 # the system calls a test's process may not make (harness/grade/seccomp_filter.c)
 "$G_SECCOMP" "$STAGE/filter.bpf" && chmod a+r "$STAGE/filter.bpf" || fail "cannot write the system-call filter"
 
-# each test's fixture without the values it expects: all the sandbox gets
-"$JUDGE" --strip "$STAGE/fx" --fixtures "$FIXTURES" >"$W/log/strip.txt" 2>&1 && chmod -R a+rX "$STAGE/fx" ||
-    fail "cannot strip the fixtures in $FIXTURES for the sandbox: $(head -3 "$W/log/strip.txt")"
-
 # every case there is: what a lesson that does not build or stops early is missing
 "$G_CHECK" --fixtures "$FIXTURES" --cases --results "$W/rec/expect.tsv" --tag expect >/dev/null 2>&1
 if [ ! -s "$W/rec/expect.tsv" ] || grep -q '	ERROR	' "$W/rec/expect.tsv"; then
@@ -296,6 +292,13 @@ for d in solutions/[0-9][0-9]-*/; do
     id=$(basename "$d" | cut -c1-2)
     grep -q "^${id}[ 	]" "$POINTS" || echo "make grade: lesson $(basename "$d") has no rows in $POINTS, so it is not graded" >&2
 done
+
+# each test's fixture without the values it expects: all the sandbox gets
+for id in $ids; do
+    "$JUDGE" --strip "$STAGE/fx" --fixtures "$FIXTURES" --lesson "$id" >>"$W/log/strip.txt" 2>&1 ||
+        fail "cannot strip the fixtures of lesson $id in $FIXTURES for the sandbox: $(head -3 "$W/log/strip.txt")"
+done
+chmod -R a+rX "$STAGE/fx"
 
 # escape: stdin as one record field (\ -> \\, tab -> \t, newline -> \n), at most 60 lines
 escape() {

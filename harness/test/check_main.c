@@ -776,6 +776,13 @@ static void print_next(const Options *o, const LessonResult *results, int n_run)
            o->tree, L->id, L->name, L->file, L->id, L->id);
 }
 
+/* In the sandbox a test needs stdin, stdout, stderr and the tape: whatever else the
+ * grader's caller left open is closed before any test runs. */
+static void close_other_fds(int keep) {
+    for (int fd = 3; fd < 4096; fd++)
+        if (fd != keep) close(fd);
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: check [--lesson 03|rope|03-rope] [--fixtures DIR] [--tree lessons|solutions]\n"
                "             [--timeout SECONDS] [--full] [--no-fork] [--list] [--current]\n"
@@ -853,6 +860,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "check: cannot write %s: %s\n", o.results, strerror(errno));
         return 2;
     }
+    if (o.role == ROLE_RUN) close_other_fds(o.record_fd);
     if (o.role == ROLE_RUN && !(o.tape = fdopen(o.record_fd, "w"))) {
         fprintf(stderr, "check: --record-fd %d: %s\n", o.record_fd, strerror(errno));
         return 2;

@@ -33,8 +33,8 @@ kit_state() {
 leftovers() {
     for p in /proc/[0-9]*; do
         [ -r "$p/cmdline" ] || continue
-        uid=$(awk '/^Uid:/ { print $2 }' "$p/status" 2>/dev/null)
-        args=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)
+        uid=$(awk '/^Uid:/ { print $2 }' 2>/dev/null <"$p/status")
+        args=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")
         case $args in *--record-fd*) echo "${p#/proc/} $args" ;; *)
             [ "$uid" = 65534 ] && [ "$(id -u)" = 0 ] && echo "${p#/proc/} (nobody) $args" ;;
         esac
