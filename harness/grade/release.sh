@@ -4,7 +4,7 @@
 #
 # Left out: solutions/; harness/mistakes/ (diffs against the solutions); harness/grade/
 # (the grader builds against the solutions); the kit's own tests (harness/test/kit_test.d/,
-# .ci/); build/, .git/ and editor leftovers. harness/test/kit_test.sh becomes a stub, so
+# harness/test/hostile/, .ci/); build/, .git/ and editor leftovers. harness/test/kit_test.sh becomes a stub, so
 # that `make test` tests the student's lessons (`make check`) instead of failing for want
 # of solutions/.
 #
@@ -21,6 +21,7 @@ rm -rf "$stage" && mkdir -p "$stage/moekit" "$(dirname "$RELEASE")" || exit 2
 tar -cf - \
     --exclude=./build --exclude=./.git --exclude=./solutions --exclude=./.ci \
     --exclude=./harness/mistakes --exclude=./harness/grade --exclude=./harness/test/kit_test.d \
+    --exclude=./harness/test/hostile \
     --exclude=./.moekit-hints --exclude='*.orig' --exclude='*.rej' --exclude='*~' \
     --exclude='*.swp' --exclude=__pycache__ --exclude='*.pyc' . |
     (cd "$stage/moekit" && tar -xf -) || { echo "make student-release: copying the kit failed" >&2; exit 2; }
