@@ -34,6 +34,8 @@ leftovers() {
     for p in /proc/[0-9]*; do
         [ -r "$p/cmdline" ] || continue
         uid=$(awk '/^Uid:/ { print $2 }' 2>/dev/null <"$p/status")
+        # a zombie (ended, not yet reaped by an init that does not reap) holds nothing
+        grep -q '^State:[[:space:]]*Z' 2>/dev/null <"$p/status" && continue
         args=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")
         case $args in *--record-fd*) echo "${p#/proc/} $args" ;; *)
             [ "$uid" = 65534 ] && [ "$(id -u)" = 0 ] && echo "${p#/proc/} (nobody) $args" ;;
