@@ -10,6 +10,9 @@ can check them:
    angles in float64, and what rounding the table to bf16 adds (lesson 03).
 3. An offset that does not fit in an int (lesson 01).
 4. The largest value of the load-balancing loss (lesson 06, docs/experiments/aux-loss.md).
+5. How often bf16 router logits choose other experts than float32 ones (lesson 06),
+   on random Gaussian inputs of Qwen3-30B-A3B's router shape (a trained router's logits
+   differ; this shows the size of the effect, not its rate in a real model).
 
 The shapes are Qwen3-30B-A3B's config.json (hidden_size 2048, 48 layers, 32 query heads,
 4 kv heads, head_dim 128, 128 experts, 8 per token, moe_intermediate_size 768,
@@ -106,6 +109,28 @@ def aux_loss_max():
               f"{E_ * np.sum(c / N * P):.1f} (= E, the maximum)")
 
 
+def router_precision():
+    import torch
+    torch.manual_seed(0)
+    T = 4096
+    h = torch.randn(T, C).bfloat16()                    # a bf16 model's hidden states
+    gate = (torch.randn(E, C) * 0.02).bfloat16()        # and its router weight
+    exact = h.float() @ gate.float().T                  # the product in float32
+    bf16 = (h @ gate.T).float()                         # the product in bf16, as nn.Linear does
+
+    def chosen(logits):
+        return [set(r.tolist()) for r in torch.topk(logits.softmax(-1), K, dim=-1).indices]
+
+    differ = sum(a != b for a, b in zip(chosen(exact), chosen(bf16)))
+    srt = torch.sort(exact, dim=-1, descending=True).values
+    gap = srt[:, K - 1] - srt[:, K]
+    print(f"5. router precision, {T} random tokens, E={E}, k={K}, logits' std "
+          f"{exact.std().item():.2f}: the bf16 product changes the chosen set of {differ} tokens "
+          f"({100 * differ / T:.1f}%); its logits differ by up to "
+          f"{(bf16 - exact).abs().max().item():.3f}; the median gap between the 8th and 9th "
+          f"logit is {gap.median().item():.3f}")
+
+
 if __name__ == "__main__":
     decode_step()
     try:
@@ -114,3 +139,7 @@ if __name__ == "__main__":
         print("2. (needs torch)")
     offsets()
     aux_loss_max()
+    try:
+        router_precision()
+    except ImportError:
+        print("5. (needs torch)")
