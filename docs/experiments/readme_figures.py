@@ -13,6 +13,8 @@ can check them:
 5. How often bf16 router logits choose other experts than float32 ones (lesson 06),
    on random Gaussian inputs of Qwen3-30B-A3B's router shape (a trained router's logits
    differ; this shows the size of the effect, not its rate in a real model).
+6. Expert offloading (lesson 09): bytes of experts per decoded token in bf16, what stays
+   resident, and what a cache of a given size saves if routing were uniform.
 
 The shapes are Qwen3-30B-A3B's config.json (hidden_size 2048, 48 layers, 32 query heads,
 4 kv heads, head_dim 128, 128 experts, 8 per token, moe_intermediate_size 768,
@@ -131,6 +133,24 @@ def router_precision():
           f"logit is {gap.median().item():.3f}")
 
 
+def offloading(ram_gb=16.0, disk_gb_s=3.0):
+    expert_b = 3 * I * C * 2                              # one expert in bf16
+    per_token = L * K * expert_b
+    all_experts = L * E * expert_b
+    total = L * ((H * D * C) + 2 * (KV * D * C) + (C * H * D) + 2 * C + 2 * D + E * C
+                 + E * 3 * I * C) + 2 * V * C + C
+    resident = total * 2 - all_experts                    # everything but the experts, bf16
+    room = ram_gb * 1e9 - resident
+    frac = max(0.0, min(1.0, room / all_experts))
+    miss = per_token * (1 - frac)
+    print(f"6. offloading, bf16: one expert {expert_b / 1e6:.2f} MB; experts read per token "
+          f"{per_token / 1e9:.2f} GB; all experts {all_experts / 1e9:.1f} GB; the rest "
+          f"{resident / 1e9:.2f} GB")
+    print(f"   {ram_gb:.0f} GB of RAM holds {100 * frac:.0f}% of the experts; with uniform, "
+          f"independent routing a token then reads {miss / 1e9:.2f} GB from disk, "
+          f"{miss / (disk_gb_s * 1e9):.2f} s at {disk_gb_s:.0f} GB/s")
+
+
 if __name__ == "__main__":
     decode_step()
     try:
@@ -143,3 +163,4 @@ if __name__ == "__main__":
         router_precision()
     except ImportError:
         print("5. (needs torch)")
+    offloading()
