@@ -9,8 +9,8 @@
 # of solutions/.
 #
 # Before it writes the tarball it checks that no file left in holds a line of a solution
-# that is not also in the skeletons or the API header (lessons/*/README.md may: their
-# hints quote code on purpose).
+# that is not also in the skeletons or the API header: not the READMEs, and not the hints
+# (lessons/*/hints.md, shipped for `make hint`), which describe the code and never quote it.
 # Environment: RELEASE (the tarball to write), MAKE.
 set -u
 RELEASE=${RELEASE:-build/release/moekit-student.tar.gz}
@@ -44,7 +44,7 @@ cat solutions/*/*.c | sed 's/^[ 	]*//; s/[ 	]*$//' | awk 'length($0) >= 24' |
     sort -u | comm -23 - "$patterns.public" >"$patterns"
 : >"$patterns.found"
 [ -s "$patterns" ] &&
-    find "$stage/moekit" -type f ! -path '*/lessons/*/README.md' ! -name '*.safetensors' -exec \
+    find "$stage/moekit" -type f ! -name '*.safetensors' -exec \
         awk 'FILENAME == pat { p[$0] = 1; next }
              { l = $0; sub(/^[ \t]+/, "", l); sub(/[ \t]+$/, "", l)
                if (l in p) print substr(FILENAME, length(stage) + 2) ":" FNR ": " l }' \

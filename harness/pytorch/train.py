@@ -321,6 +321,10 @@ fresh fortune feed `%\\n` (37, 10) and stop at `\\n%\\n`.
 {json.dumps(cfg, indent=2, sort_keys=True)}
 ```
 
+`shared_expert_intermediate_size` is not a field of transformers' `Qwen3MoeConfig` (it is
+Qwen2-MoE's); the kit's PyTorch trainer writes it, 0, and neither Hugging Face's Qwen3-MoE
+model nor the C loader reads it.
+
 ## Data
 
 Debian packages fortunes, fortunes-de, fortunes-es, fortunes-it, fortunes-ru (offensive
@@ -337,13 +341,16 @@ keep the first ~60 KB of each language's held-out fortunes.
 {info['seconds'] / 60:.1f} minutes on 2 CPU cores (torch {torch.__version__}, float32).
 AdamW (betas 0.9/0.95, weight decay {a.weight_decay} on matrices), lr {a.lr:g} with
 {a.warmup} warmup steps and cosine decay to {a.min_lr:g}, gradient clipping 1.0, seed
-{a.seed}. Loss = next-byte cross-entropy + {a.aux_coef:g} x load-balancing loss (Switch /
-Hugging Face form, over the tokens of all MoE layers together; {cfg['num_experts_per_tok']}
-when balanced).
+{a.seed}. Loss = next-byte cross-entropy + {a.aux_coef:g} x load-balancing loss (Hugging
+Face's form: one f * P loss over the tokens of all MoE layers pooled together, where Switch
+Transformers add one per layer; {cfg['num_experts_per_tok']} when balanced, at most
+{cfg['num_experts']}).
 Final training loss {info['loss']:.4f} nats/byte, aux loss {info['aux_loss']:.4f}.
 
-The aux coefficient {a.aux_coef:g}: the Switch Transformer paper uses 0.01; Hugging Face's
-Qwen default (router_aux_loss_coef 0.001) is tuned for 64-128 experts and long runs. At
+The aux coefficient {a.aux_coef:g}: the Switch Transformer paper uses 0.01. Released configs
+differ by family, not by the number of experts: Qwen3-30B-A3B ships 0.001 (128 experts;
+Qwen3 trained with the global-batch form of the loss), OLMoE-1B-7B 0.01 (64 experts),
+Mixtral-8x7B 0.02 (8 experts); lesson 06 has the sources. At
 balance the aux loss is k = {cfg['num_experts_per_tok']}, so the term adds a constant
 {a.aux_coef * cfg['num_experts_per_tok']:.3g} nats and only its gradient matters: a gentle
 pull towards equal load. Without it (`--aux-coef 0`) the routing tends to collapse onto a

@@ -1,11 +1,14 @@
 #!/bin/sh
 # hint.sh: `make hint [LESSON=03]`: the next hint for a lesson, one more each time.
 #
-# The hints are the numbered items of the "## Hints" section of lessons/NN-name/README.md,
-# gentle first; a line such as "Closer:" above some items names their step. A new lesson
-# gets hints by writing that section. Without LESSON, the lesson is the one `make check`
-# marks "you are here". How many hints you have seen is kept in .moekit-hints, one line
-# per lesson ("03 2"): delete it to start over.
+# The hints of a lesson live in lessons/NN-name/hints.md, out of the README, so that a
+# student sees one only by asking for it. Each "## KIND" heading there starts one hint
+# (KIND says what it gives: "a question", "the idea", "the shape of the code"), gentle
+# first; the text before the first heading is a note to whoever opens the file and is
+# never shown. A hint says what to think about and how the code is shaped, never the
+# statements to type. A new lesson gets hints by adding that file. Without LESSON, the
+# lesson is the one `make check` marks "you are here". How many hints you have seen is
+# kept in .moekit-hints, one line per lesson ("03 2"): delete it to start over.
 set -u
 MAKE=${MAKE:-make}
 LESSON=${LESSON:-}
@@ -44,21 +47,26 @@ if [ -z "$dir" ]; then
 fi
 full=$(basename "$dir")
 id=${full%%-*}
-readme=$dir/README.md
+hints_file=$dir/hints.md
 
-# the hints, one per paragraph: "STEP<tab>TEXT" with the text's lines joined by \n
+# the hints, one per "## KIND" heading: "KIND<tab>TEXT" with the text's lines joined by \n
 hints=$(awk '
-    /^## / { inside = ($0 ~ /^## Hints/); next }
+    function flush() {
+        if (text != "") print kind "\t" text
+        text = ""; blanks = 0
+    }
+    /^## / { flush(); kind = substr($0, 4); sub(/[ \t]+$/, "", kind); inside = 1; next }
     !inside { next }
-    /^[A-Z][A-Za-z ]*:[ \t]*$/ { step = $0; sub(/:[ \t]*$/, "", step); next }
-    /^[0-9]+\.[ \t]/ { if (text != "") print label "\t" text; sub(/^[0-9]+\.[ \t]+/, ""); text = $0; label = step; next }
-    /^[ \t]*$/ { if (text != "") print label "\t" text; text = ""; next }
-    text != "" { sub(/^[ \t]+/, ""); text = text "\\n" $0 }
-    END { if (text != "") print label "\t" text }
-' "$readme" 2>/dev/null)
+    /^[ \t]*$/ { if (text != "") blanks++; next }
+    {
+        while (blanks > 0) { text = text "\\n"; blanks-- }
+        text = (text == "") ? $0 : text "\\n" $0
+    }
+    END { flush() }
+' "$hints_file" 2>/dev/null)
 total=$(printf '%s\n' "$hints" | grep -c .)
 if [ "$total" -eq 0 ]; then
-    echo "Lesson $id has no hints yet (no numbered list under \"## Hints\" in $readme)."
+    echo "Lesson $id has no hints yet (no \"## \" headings in $hints_file)."
     echo "The \"looks like:\" line of a failing test, and the README's sections on mistakes, help too."
     exit 0
 fi
@@ -77,13 +85,13 @@ text=$(printf '%s' "$line" | cut -f2-)
 if [ -n "$again" ]; then
     echo "You have seen all $total hints for lesson $id. The last one again:"
 else
-    echo "lesson $id ${full#??-}: hint $n of $total${step:+ ($(echo "$step" | tr '[:upper:]' '[:lower:]'))}"
+    echo "lesson $id ${full#??-}: hint $n of $total${step:+ ($step)}"
 fi
 echo
-printf '%s\n' "$text" | awk '{ n = split($0, part, /\\n/); for (i = 1; i <= n; i++) print "  " part[i] }'
+printf '%s\n' "$text" | awk '{ n = split($0, part, /\\n/); for (i = 1; i <= n; i++) print (part[i] == "" ? "" : "  " part[i]) }'
 echo
 if [ -n "$again" ]; then
-    echo "They are all in $readme, under \"Hints\". Still stuck?"
+    echo "They are all in $hints_file, in this order. Still stuck?"
     echo "The \"looks like:\" line of a failing test names the mistake, and the README has"
     echo "a section on each one."
 elif [ "$n" -lt "$total" ]; then

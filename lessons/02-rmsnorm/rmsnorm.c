@@ -17,9 +17,10 @@
 #include "moekit.h"
 
 void rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
-    /* TODO: 1. ss = sum of x[i]^2 over the n values;
-     *       2. inv_rms = 1 / sqrt(ss / n + eps)    (eps inside the square root);
-     *       3. out[i] = x[i] * inv_rms * weight[i].
-     * out may be the same array as x: read all of x before writing out. */
+    /* TODO: out[i] must equal x[i] / sqrt(mean(x^2) + eps) * weight[i] for every i < n.
+     * Think about: the one number the whole vector contributes, and that it must be known
+     * before the first out[i] is written (out may be the same array as x); where eps goes
+     * (inside the square root: README "Where eps goes"); that a divide per element costs
+     * more than one divide and a multiply per element. */
     TODO("out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]");
 }

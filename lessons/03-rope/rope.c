@@ -21,10 +21,12 @@
 void rope(float *x, int n_heads, int head_dim, int pos, float rope_theta) {
     int half = head_dim / 2;
     for (int i = 0; i < half; i++) {
-        /* TODO: the frequency f_i = rope_theta^(-2i / head_dim) and the angle a = pos * f_i,
-         * in double (pow, cos, sin); then, for every head h, rotate the pair
-         * (head[i], head[i + half]) by a, where head = x + h * head_dim.
-         * Read both values of the pair before writing either. */
+        /* TODO: pair i of every head (head h starts at x + h * head_dim) must be rotated by
+         * the angle a = pos * f_i, f_i = rope_theta^(-2i / head_dim), as in the block
+         * comment above. Think about: what depends on the head and what does not (compute
+         * that once per pair); the precision of a at large pos (README "Why the angles are
+         * in double"); integer division in the exponent; both new values need both old
+         * ones. */
         TODO("rotate (x[i], x[i + head_dim/2]) of every head by pos * theta^(-2i/head_dim)");
     }
 }

@@ -36,12 +36,13 @@ void attention(float *out, const float *q, const float *k_cache, const float *v_
                int n_pos, const AttnShape *s, float *att) {
     int H = s->num_attention_heads, KV = s->num_key_value_heads, D = s->head_dim;
     for (int h = 0; h < H; h++) {
-        /* TODO: for query head h (q + h * D):
-         *   1. its kv head: h / (H / KV)   (consecutive query heads share one kv head);
-         *   2. att[j] = q_h . k_j / sqrt(D) for every cached position j < n_pos, where k_j
-         *      is the kv head's D values at k_cache + (j * KV + kv_head) * D;
-         *   3. softmax(att, n_pos);
-         *   4. out_h (out + h * D) = sum_j att[j] * v_j  (v_j laid out like k_j). */
+        /* TODO: out_h (the D values at out + h * D) must equal the sum over j < n_pos of
+         * softmax_j(q_h . k_j / sqrt(D)) * v_j, with q_h at q + h * D and key j of kv head
+         * g at k_cache + (j * KV + g) * D (value j likewise in v_cache); att holds the
+         * n_pos scores.
+         * Think about: which kv head query head h reads (consecutive query heads share one:
+         * README "Grouped-query attention: which kv head"); the scale (README "Why
+         * 1/sqrt(head_dim)"); that out_h is a sum, so it must start from zero. */
         TODO("out_h = softmax(q_h . K^T / sqrt(D)) . V for query head h");
     }
 }
@@ -126,12 +127,12 @@ static void prepare_token(float *q, float *k, float *v, int pos, const SelfAttnC
                           const SelfAttnWeights *w, KVCache *cache) {
     int H = c->shape.num_attention_heads, KV = c->shape.num_key_value_heads;
     int D = c->shape.head_dim;
-    /* TODO: in this order (PyTorch: Qwen3MoeAttention.forward):
-     *   1. the biases when present: q_bias on q (H * D values), k_bias on k, v_bias on v
-     *      (KV * D each); add_bias does nothing for NULL;
-     *   2. QK-norm: norm_heads on q (H heads) with w->q_norm and k (KV heads) with w->k_norm;
-     *   3. rope (lesson 03) on q and on k at position pos;
-     *   4. copy k and v (KV * D values each) into row pos of cache->key and cache->value. */
+    /* TODO: do everything that acts on this one token alone, in Qwen3MoeAttention.forward's
+     * order: the q/k/v biases (Qwen2-MoE; add_bias ignores NULL), QK-norm of every q and k
+     * head, RoPE at pos on q and k, then k and v become row pos of the KV cache.
+     * Think about: H heads in q but KV in k and v; v is never normed nor rotated; why the
+     * order of norm and RoPE shows in the output (README "QK-norm"); where row pos starts
+     * in cache->key and cache->value (cache->kv_dim floats per row). */
     TODO("biases, QK-norm, RoPE, then the k/v row into the cache");
 }
 
@@ -140,16 +141,14 @@ void self_attn_forward(float *out, const float *h, int T, int pos0, const SelfAt
     const AttnShape *sh = &c->shape;
     int C = c->hidden_size;
     int qd = sh->num_attention_heads * sh->head_dim, kvd = sh->num_key_value_heads * sh->head_dim;
-    /* TODO: T tokens at positions pos0 .. pos0 + T - 1, in this order:
-     *   1. s->q (T, H * D), s->k and s->v (T, KV * D) = h (T, C) projected by q_proj,
-     *      k_proj, v_proj: one matmul_tokens (lesson 01) each, so every weight row is read
-     *      once for all T tokens;
-     *   2. for every token t: prepare_token on its rows of s->q, s->k, s->v (t * qd,
-     *      t * kvd) at position pos0 + t;
-     *   3. then, for every token t: attention of its query over cache rows 0 .. pos0 + t
-     *      into its row of s->o, with its own row of scores s->att + t * s->max_seq;
-     *   4. out (T, C) = s->o projected by o_proj (qd in, C out).
-     * One loop doing 2 then 3 per token is right too; two loops let each be split among
-     * threads (lesson 09), because every key is in the cache before any token attends. */
+    /* TODO: out (T, C) must be the attention layer of the T rows of h at positions pos0 ..
+     * pos0 + T - 1 (README "T tokens through the layer: self_attn_forward"): the q, k and v
+     * projections of all T tokens at once, each token prepared (prepare_token writes its
+     * cache row), each token attending to the cache rows up to its own position, then
+     * o_proj.
+     * Think about: the in and out size of every projection (H * D need not be C); how many
+     * cache rows token t may see (README "The causal mask"); which scratch rows belong to
+     * token t (s->q, s->k, s->v, s->o, and s->att + t * s->max_seq). Preparing every token
+     * before any attends is right, and lets lesson 09 split each loop among threads. */
     TODO("q/k/v_proj of all T tokens, prepare each token, attention per token, o_proj");
 }

@@ -39,10 +39,11 @@ static void swiglu(float *gate, const float *up, long n) {
 void expert_forward(float *out, const float *x, const ExpertWeights *w, int hidden_size,
                     int intermediate_size, float *scratch) {
     float *gate = scratch, *up = scratch + intermediate_size;
-    /* TODO: with C = hidden_size and I = intermediate_size:
-     *   1. gate (I) = matmul of x with w->gate_proj, and up (I) = matmul with w->up_proj;
-     *   2. swiglu(gate, up, I);
-     *   3. out (C) = matmul of gate with w->down_proj (I in, C out).
+    /* TODO: out (C) must equal down_proj(silu(gate_proj(x)) * up_proj(x)) for one token,
+     * with C = hidden_size, I = intermediate_size, and gate and up (I each) the two halves
+     * of scratch named above. Think about: the in and out size of every product (lesson
+     * 01); which projection goes through silu (README "Which projection gets the SiLU");
+     * which buffer holds the gated vector when down_proj reads it.
      * Done: out[c] == sum_i down_proj[c][i] * silu(gate[i]) * up[i]. */
     TODO("out = down_proj(silu(gate_proj(x)) * up_proj(x)) for one token");
 }
@@ -50,8 +51,8 @@ void expert_forward(float *out, const float *x, const ExpertWeights *w, int hidd
 void expert_forward_tokens(float *out, const float *x, const ExpertWeights *w, int T,
                            int hidden_size, int intermediate_size, float *scratch) {
     float *gate = scratch, *up = scratch + (long)T * intermediate_size;
-    /* TODO: the same three steps for all T rows at once, with matmul_tokens: gate and up are
-     * (T, I) each, swiglu runs over all T * I values, and out is (T, C).
+    /* TODO: the same for all T rows at once, with matmul_tokens: gate and up are (T, I)
+     * each, the gating is elementwise over all T * I values, and out is (T, C).
      * Done: row t of out equals expert_forward of row t of x. */
     TODO("out[t] = expert(x[t]) for t in 0..T-1, with matmul_tokens");
 }

@@ -23,12 +23,12 @@
 void topk(int *idx, float *val, const float *p, int n, int k) {
     int have = 0; /* idx/val hold the `have` largest seen so far, in descending order */
     for (int i = 0; i < n; i++) {
-        /* TODO: insert p[i] into the sorted list idx/val (descending), keeping at most k:
-         *   - when the list is full (have == k) and p[i] is not larger than val[k - 1],
-         *     skip it: most values stop here, which is what makes this cheap;
-         *   - otherwise open a slot (the next free one, or slot k - 1, whose value falls
-         *     out), move the smaller values one place down, and write i and p[i] there.
-         * Equal values: the earlier index stays ahead (compare with >, never >=).
+        /* TODO: after value i, idx[0..have) and val[0..have) must hold the largest values
+         * of p[0..i], at most k of them, in descending order, equal values in index order.
+         * Think about: how to reject most values with a single comparison once the list is
+         * full (that is what makes this cheap: README "Top-k without sorting"); what
+         * happens to the smaller entries when a value is inserted; which comparison, > or
+         * >=, keeps ties in index order; p may hold -INFINITY.
          * Done: idx[0..k) are the indices of the k largest p, val[j] == p[idx[j]]. */
         TODO("keep idx/val = the k largest of p[0..i], descending");
     }
@@ -37,23 +37,25 @@ void topk(int *idx, float *val, const float *p, int n, int k) {
 void route(int *experts, float *weights, float *probs, const float *logits,
            const RouterConfig *c) {
     int E = c->num_experts, k = c->num_experts_per_tok;
-    /* TODO, in three steps:
-     *   1. choose: probs[e] = logits[e], or -INFINITY where c->disabled && c->disabled[e];
-     *      then topk(experts, weights, probs, E, k). (softmax is increasing, so the k
-     *      largest logits are the k largest probabilities);
-     *   2. probs = softmax (lesson 04) of all E logits, disabled experts included;
-     *   3. weights[j] = probs[experts[j]], then, only if c->norm_topk_prob, divide all k
-     *      of them by their sum.
+    /* TODO: route one token, as Qwen3MoeSparseMoeBlock does (README "The math"): choose the
+     * k most probable enabled experts, fill probs with the softmax of all E logits, and
+     * give each chosen expert its probability as its weight, renormalised over the k when
+     * c->norm_topk_prob is set.
+     * Think about: why you may choose on the logits (softmax is increasing), so probs can
+     * serve as scratch before it holds the probabilities; what a disabled expert's entry
+     * must be so that topk never picks it, while it still counts in the softmax (README
+     * "Switching experts off"); the order of the three steps.
      * Done: probs sums to 1 over all E; experts are the k most probable enabled experts;
      * weights[j] is expert experts[j]'s probability (renormalised when asked). */
     TODO("probs = softmax(logits); experts = top-k; weights = their probs (renormalised?)");
 }
 
 float load_balancing_loss(const float *probs, const int *experts, int N, int E, int k) {
-    /* TODO: for every expert e:
-     *   c_e = how many of the N * k entries of experts equal e;
-     *   P_e = the mean over the N tokens of probs[t * E + e];
-     * and return E * sum_e (c_e / N) * P_e. Divide c_e by N, the tokens, not by N * k.
+    /* TODO: return L = E * sum_e (c_e / N) * P_e, where c_e counts the (token, slot)
+     * entries of experts equal to e and P_e is the mean over the N tokens of probs[t * E +
+     * e].
+     * Think about: c_e is divided by the N tokens, not by the N * k assignments (README
+     * "The load-balancing loss"); no extra memory is needed.
      * Done: a perfectly balanced router (c_e = N k / E, P_e = 1 / E) scores exactly k. */
     TODO("E * sum_e (c_e / N) * P_e");
     return 0.0f;
@@ -61,14 +63,15 @@ float load_balancing_loss(const float *probs, const int *experts, int N, int E, 
 
 /* log(sum_i exp(x_i)), computed as max + log(sum_i exp(x_i - max)): no overflow. */
 float logsumexp(const float *x, int n) {
-    /* TODO: find max, sum expf(x[i] - max), return max + logf(sum). Without the max,
-     * expf(100) is already inf in float32. */
+    /* TODO: return log(sum_i exp(x_i)) for any finite x, including |x| ~ 100, where expf
+     * overflows float32: use the identity in the comment above (README "The router
+     * z-loss"). */
     TODO("max + log(sum(exp(x - max)))");
     return 0.0f;
 }
 
 float router_z_loss(const float *logits, int N, int E) {
-    /* TODO: the mean over the N tokens of z * z, with z = logsumexp of the token's E
+    /* TODO: return the mean over the N tokens of z_t^2, z_t = logsumexp of token t's E
      * logits (row t starts at logits + t * E). */
     TODO("mean over tokens of logsumexp(logits[t])^2");
     return 0.0f;

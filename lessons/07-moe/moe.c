@@ -86,19 +86,21 @@ void moe_scratch_free(MoeScratch *s) {
 static void route_tokens(const float *h, int T, const MoeConfig *c, const MoeWeights *w,
                          MoeStats *st) {
     int E = c->router.num_experts, k = c->router.num_experts_per_tok;
-    /* TODO: 1. st->logits (T, E) = h (T, C) . w->gate (E, C)^T, with matmul_tokens;
-     *       2. for each token t, route (lesson 06) its row of logits with &c->router into
-     *          its rows of st->experts (k), st->weights (k) and st->probs (E).
-     * Done: st->experts[t * k + j] and st->weights[t * k + j] are token t's choices. */
+    /* TODO: fill st->logits (T, E) = h . w->gate^T for all T tokens with one product, and
+     * token t's routing (lesson 06's route, with &c->router) into its rows of st->experts
+     * (k), st->weights (k) and st->probs (E).
+     * Done: st->experts[t * k + j] and st->weights[t * k + j] are token t's slot j. */
     TODO("router logits for all T tokens, then route() each token");
 }
 
 /* Rows one expert may take: ceil(capacity_factor * T * k / E); T when there is no limit
  * (a token picks an expert at most once, so no expert ever gets more than T rows). */
 static int expert_capacity(const MoeConfig *c, int T) {
-    /* TODO: return T when c->capacity_factor <= 0 (no limit), else
-     * ceil(capacity_factor * T * k / E), computed in double (k = num_experts_per_tok,
-     * E = num_experts). Round up: with 1.25 * 10 * 2 / 4 = 6.25, an expert takes 7 rows. */
+    /* TODO: return the most rows one expert may take: T when c->capacity_factor <= 0 (no
+     * limit), else ceil(capacity_factor * T * k / E) (k = num_experts_per_tok, E =
+     * num_experts).
+     * Think about: the kit's convention rounds up (README "Capacity factor: dropping
+     * tokens" says who rounds which way); float or integer arithmetic for the product. */
     TODO("ceil(capacity_factor * T * k / E), or T without a limit");
     return T;
 }
@@ -110,17 +112,16 @@ static void group_by_expert(MoeScratch *s, const MoeConfig *c, int T) {
     MoeStats *st = &s->stats;
     int E = c->router.num_experts, k = c->router.num_experts_per_tok;
     int capacity = expert_capacity(c, T);
-    /* TODO: group the (token, slot) assignments by expert, first come first served:
-     *   - set st->expert_count[0..E) and st->dropped to 0;
-     *   - visit token 0's slots 0..k-1, then token 1's, and so on. For slot = t * k + j with
-     *     expert e = st->experts[slot] and n = st->expert_count[e]:
-     *       if n == capacity: st->experts[slot] = -1 and st->dropped++ (the slot is dropped);
-     *       else: row n of expert e gets the token and its weight,
-     *             s->rows[e * s->max_tokens + n] = t,
-     *             s->slot_weight[e * s->max_tokens + n] = st->weights[slot],
-     *             and st->expert_count[e] = n + 1.
-     * Done: expert e's rows are s->rows[e * max_tokens ..] in token order, with
-     * expert_count[e] of them; nothing else is dropped. */
+    /* TODO: the dispatch. Afterwards, for every expert e, its st->expert_count[e] rows are
+     * listed from s->rows[e * s->max_tokens] on (the token of each row) and from
+     * s->slot_weight[e * s->max_tokens] on (the routing weight of that same (token, slot)),
+     * in the order they claimed the expert; an assignment to an expert that already holds
+     * `capacity` rows is dropped instead (its st->experts entry becomes -1 and st->dropped
+     * counts it).
+     * Think about: the kit's convention claims capacity token by token, token 0's slots
+     * first (README "Capacity factor: dropping tokens"); which weight belongs to which row
+     * (README "Dispatch: group the rows by expert"); that the counts and st->dropped are
+     * left over from the previous call until you reset them. */
     TODO("rows, slot_weight and expert_count per expert; -1 and dropped++ when full");
 }
 
@@ -131,16 +132,15 @@ static void run_experts(float *out, const float *h, const MoeConfig *c, const Mo
     int C = c->hidden_size;
     s->stats.expert_rows = 0;
     for (int e = 0; e < c->router.num_experts; e++) {
-        /* TODO: expert e has n = s->stats.expert_count[e] rows; skip it when n is 0.
-         *   1. gather: row i of s->x_in (C floats) = row s->rows[e * max_tokens + i] of h;
-         *   2. one call: expert_forward_tokens (lesson 05) of the n rows of s->x_in with
-         *      &w->experts[e] and c->moe_intermediate_size, into s->y_out, s->hidden as
-         *      scratch;
-         *   3. combine: add s->slot_weight[e * max_tokens + i] * row i of s->y_out to the
-         *      row of out of that token;
-         *   4. s->stats.expert_rows += n.
-         * Done: out[t] = sum over t's kept slots of weight * expert(h[t]), and experts
-         * with no rows never ran. */
+        /* TODO: expert e runs once, on all of its rows, or not at all when it has none.
+         * Afterwards out[t] has gained weight * expert_e(h[t]) for each of its rows, and
+         * s->stats.expert_rows has grown by their number.
+         * Think about: expert_forward_tokens (lesson 05, with &w->experts[e] and
+         * c->moe_intermediate_size) wants its input rows contiguous, so they must be
+         * gathered (s->x_in), and its output rows (s->y_out) scattered back, each to its
+         * own token and with its own weight; s->hidden is the expert's scratch.
+         * Done: out[t] = sum over t's kept slots of weight * expert(h[t]); an expert with
+         * no rows never ran. */
         TODO("gather expert e's rows, run it once, scatter-add the weighted outputs");
     }
 }
@@ -153,12 +153,13 @@ static void add_shared_expert(float *out, const float *h, int T, const MoeConfig
                               const MoeWeights *w, MoeScratch *s) {
     int C = c->hidden_size;
     if (c->shared_expert_intermediate_size == 0) return; /* Qwen3-MoE: no shared expert */
-    /* TODO: 1. s->y_out (T, C) = expert_forward_tokens of all T rows of h through
-     *          &w->shared_expert with c->shared_expert_intermediate_size (s->hidden scratch);
-     *       2. for each token t: g = sigmoid(h[t] . w->shared_expert_gate), a dot product
-     *          of C values (matmul with one output row does it); g = 1 when
-     *          w->shared_expert_gate is NULL; then out[t] += g * s->y_out[t].
-     * Done: out[t] gains sigmoid(h[t] . shared_expert_gate) * shared_expert(h[t]). */
+    /* TODO: out[t] must gain g_t * shared_expert(h[t]) for every token, with g_t =
+     * sigmoid(h[t] . w->shared_expert_gate) (g_t = 1 when the gate is NULL) and the shared
+     * expert run once over all T rows (lesson 05, &w->shared_expert,
+     * c->shared_expert_intermediate_size, scratch s->hidden, output s->y_out).
+     * Think about: the gate is one number per token, a dot product of C values (which
+     * lesson 01 call computes one dot product?), squashed by the sigmoid (README "The
+     * shared expert"). */
     TODO("out[t] += sigmoid(h[t] . shared_expert_gate) * shared_expert(h[t])");
 }
 

@@ -31,11 +31,12 @@ static void add_rows(float *x, const float *y, long n) {
 void attn_block(Model *m, int layer, float *x, int T, int pos0) {
     const LayerWeights *L = &m->layers[layer];
     int C = m->config.hidden_size;
-    /* TODO: 1. every row t of x (C values) through rmsnorm (lesson 02) with
-     *          L->input_layernorm into row t of m->h;
-     *       2. self_attn_forward (lesson 04) of all T rows of m->h at positions pos0 ..,
-     *          into m->y, with m->attn_config, L->self_attn, the layer's KV cache
-     *          &m->cache[layer] and &m->attn_scratch. */
+    /* TODO: after this block (before the residual add below), row t of m->y must be
+     * self_attn of input_layernorm(x[t]) for all T rows at positions pos0 .., computed with
+     * this layer's weights (L->input_layernorm, L->self_attn), its own KV cache
+     * (&m->cache[layer]), m->attn_config and &m->attn_scratch.
+     * Think about: the norm is per row (C values) into the scratch rows of m->h; the
+     * attention is one call for all T rows (lesson 04). */
     TODO("h = input_layernorm(x); y = self_attn(h) at positions pos0 ..");
     /* the residual: x += y, all T rows */
     add_rows(x, m->y, (long)T * C);
@@ -45,12 +46,13 @@ void mlp_block(Model *m, int layer, float *x, int T) {
     const LayerWeights *L = &m->layers[layer];
     const ModelConfig *c = &m->config;
     int C = c->hidden_size;
-    /* TODO: 1. every row of x through rmsnorm with L->post_attention_layernorm into m->h;
-     *       2. all T rows at once into m->y: when L->is_sparse, moe_forward (lesson 07) with
-     *          &m->moe_config[layer], &L->moe and &m->moe_scratch[layer]; otherwise the dense
-     *          SwiGLU, expert_forward_tokens (lesson 05) with &L->mlp, c->intermediate_size
-     *          and m->mlp_scratch;
-     *       3. the residual: x += m->y (add_rows). */
+    /* TODO: x must gain mlp(post_attention_layernorm(x)) on all T rows, where mlp is the
+     * MoE layer (lesson 07, with this layer's config, weights and scratch) when
+     * L->is_sparse, and otherwise the dense SwiGLU (lesson 05, &L->mlp,
+     * c->intermediate_size, m->mlp_scratch).
+     * Think about: which scratch buffers hold the normalised rows and the MLP's output; one
+     * call for all T rows, not one per token; the residual add (README "The residual
+     * stream"). */
     TODO("x += mlp(post_attention_layernorm(x)), MoE or dense");
 }
 
@@ -61,10 +63,12 @@ void mlp_block(Model *m, int layer, float *x, int T) {
 void model_forward(Model *m, const int *ids, int T, int pos0, float *x, float *logits) {
     const ModelConfig *c = &m->config;
     int C = c->hidden_size, V = c->vocab_size;
-    /* TODO: 1. the embedding: row t of x is row ids[t] of m->embed_tokens (C values);
-     *       2. every layer l: attn_block, then mlp_block, on all T rows;
-     *       3. every row of x through rmsnorm with m->norm into m->h, then logits (T, V)
-     *          = m->h (T, C) . m->lm_head (V, C)^T, one matmul_tokens (lesson 01). */
+    /* TODO: logits (T, V) must be the model's scores for the T ids at positions pos0 ..:
+     * the embedding rows, every layer (attention block, then MLP block), the final norm
+     * (m->norm) and lm_head (README "The math").
+     * Think about: the embedding is a lookup of row ids[t], not a product; every block
+     * works on all T rows at once; what a tied model needs (README "Tied embeddings"); one
+     * product for the head, not one per token. */
     TODO("embed, the decoder layers, model.norm, lm_head");
 }
 
@@ -105,22 +109,23 @@ static int by_prob_desc(const void *a, const void *b) {
  * truncate, draw r = coin * mass) follows sample_topp in llama2.c's run.c (MIT licence);
  * here the sort breaks ties by id and the nucleus stops where the mass reaches top_p. */
 static int sample_top_p(const float *probs, int V, float top_p, float coin, ProbId *buf) {
-    /* TODO: 1. copy the candidates (probs[i] >= cutoff, cutoff = (1 - top_p) / (V - 1)) into
-     *          buf as {p, id} and qsort them with by_prob_desc (none may pass the cutoff
-     *          when top_p < 1/V: return argmax(probs, V) then);
-     *       2. the nucleus is buf[0..last]: the shortest prefix whose mass reaches top_p;
-     *       3. draw: r = coin * (that mass); return the first id whose running sum of p
-     *          passes r (the last one of the nucleus if rounding leaves r unreached). */
+    /* TODO: return an id drawn from the nucleus: the smallest set of most probable ids
+     * whose mass reaches top_p, each drawn with its probability renormalised over the set,
+     * using coin (uniform in [0, 1)) as the only randomness. README "Sampling" gives the
+     * four steps (filter, sort, nucleus, draw) and why the filter is safe.
+     * Think about: ids below the cutoff may leave no candidate at all when top_p < 1/V
+     * (then return the argmax); ties in the sort (by_prob_desc breaks them by id); float
+     * rounding that never quite reaches top_p or the drawn point: what is returned then? */
     TODO("nucleus (top-p) selection and the draw");
     return 0;
 }
 
 /* probs_scratch holds (V) probabilities and then (V) ProbId pairs: 3 * V floats. */
 int sample(const float *logits, int V, Sampler *s, float *probs_scratch) {
-    /* TODO: temperature <= 0: return argmax(logits, V). Otherwise: probs_scratch[i] =
-     * logits[i] / temperature, softmax it (lesson 04), and return
-     * sample_top_p(probs, V, top_p, random_unit(&s->rng_state), (ProbId *)(probs + V)),
-     * with top_p = 1 when s->top_p is not in (0, 1). */
+    /* TODO: return the next id: the argmax when s->temperature <= 0, otherwise a draw from
+     * the softmax of logits / temperature (lesson 04) through sample_top_p, with top_p = 1
+     * when s->top_p is not in (0, 1), the coin from random_unit(&s->rng_state), and the
+     * scratch after the V probabilities as sample_top_p's buffer. */
     TODO("greedy or temperature + top-p sampling");
     return 0;
 }

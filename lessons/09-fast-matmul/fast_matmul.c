@@ -250,9 +250,9 @@ static inline vec in_register(vec v) {
 
 void matmul_loop_order(float *y, const float *x, const float *w, int T, int in_features,
                        int out_features) {
-    /* TODO: the same sums as lesson 01, y[t * out + o] = sum_i W[o, i] * x[t, i], but with
-     * the loop over rows o outside and the loop over tokens t inside it: then row o of W is
-     * read from memory once and stays in the L1 cache while all T tokens use it.
+    /* TODO: the same sums as lesson 01, y[t * out + o] = sum_i W[o, i] * x[t, i], with the
+     * loop over rows o of W outside and the loop over tokens t inside, so that row o is
+     * read from memory once and stays in L1 while all T tokens use it.
      * Done: every y[t * out_features + o] written, equal to lesson 01's. */
     TODO("y[t][o] = dot(W[o], x[t]), rows of W in the outer loop");
 }
@@ -262,10 +262,11 @@ void matmul_loop_order(float *y, const float *x, const float *w, int T, int in_f
  * ---------------------------------------------------------------------------------- */
 
 float dot_simd(const float *a, const float *b, int n) {
-    /* TODO: keep a vec acc = vzero(); for every full vector, i + VL <= n, step i by VL and
-     * acc = vfma(vload(a + i), vload(b + i), acc). Then the tail: if i < n, the last n - i
-     * values with vload_tail (they are zero-padded, so the extra lanes add nothing).
-     * Return vsum(acc). Done: equal to the plain loop for every n >= 1, 1 and 17 included. */
+    /* TODO: return the dot product of a and b (n >= 1 floats) with the vector helpers above
+     * (vzero, vload, vfma, vload_tail, vsum), VL floats at a time.
+     * Think about: where the whole vectors stop, and the n % VL values after them (README
+     * "Tails": vload_tail pads with zeros, which add nothing).
+     * Done: equal to the plain loop for every n, 1 and 17 included. */
     TODO("sum of a[i] * b[i] with vfma, VL at a time, then the tail");
     return 0.0f;
 }
@@ -295,16 +296,16 @@ static inline __attribute__((always_inline)) void tile(float *y, const float *x,
     UNROLL for (int r = 0; r < R; r++) wr[r] = w + (size_t)(o0 + min_int(r, nr - 1)) * in;
     UNROLL for (int s = 0; s < S; s++) xt[s] = x + (size_t)(t0 + min_int(s, nt - 1)) * in;
     float sums[TILE_GEMV > TILE_R * TILE_T ? TILE_GEMV : TILE_R * TILE_T];
-    /* TODO: with wr[r] the R rows of W and xt[s] the S tokens set up above:
-     *   1. acc[r * S + s] = vzero() for every r < R, s < S;
-     *   2. for every full vector (i + VL <= in, step VL): load the S token vectors
-     *      b[s] = in_register(vload(xt[s] + i)), then for each row r one vector
-     *      a = in_register(vload(wr[r] + i)) and acc[r * S + s] = vfma(a, b[s], acc[..]);
-     *   3. the tail, if i < in: the same with vload_tail(.., in - i);
-     *   4. the sums: when R * S is a multiple of VL, vsum_block(acc + j, sums + j) for
-     *      j = 0, VL, 2 VL ... (VL sums at once); else sums[j] = vsum(acc[j]) one by one.
-     *      Then store y[(t0 + s) * out + o0 + r] = sums[r * S + s] for s < nt, r < nr only.
-     * Put UNROLL before each loop over r, s or j (not the loop over i).
+    /* TODO: y[(t0 + s) * out + o0 + r] for r < nr, s < nt must be the dot product of row
+     * wr[r] of W and token xt[s], computed with R * S vector accumulators in acc that stay
+     * in registers over the whole loop over i (README "Step 3: a register tile").
+     * Think about: each step over i loads the S token vectors and the R row vectors once
+     * and does R * S vfma with them; the tail (vload_tail); adding up each accumulator's VL
+     * lanes (vsum_block does VL accumulators at once when R * S is a multiple of VL, vsum
+     * one); that rows past nr and tokens past nt are computed but never stored. The
+     * compiler keeps acc in registers only if the loops over r, s and lanes are unrolled
+     * (UNROLL before each, not before the loop over i) and in_register() wraps every loaded
+     * vector (README "Two compiler details").
      * Done: matmul_tiled equals lesson 01 on every size. */
     TODO("the register tile: R x S accumulators, vfma over in, then vsum_block");
 }
@@ -350,18 +351,14 @@ void fast_matmul_tokens(float *y, const float *x, const float *w, int T, int in_
                         int out_features) {
     int block = tokens_per_block(in_features);
     int tiles = (out_features + TILE_R - 1) / TILE_R;
-    /* TODO: 1. T == 1 is a matrix-vector product: call fast_matmul and return.
-     *   2. Cache blocking: walk the tokens a block at a time, t0 = 0, block, 2 * block ...,
-     *      calling tile_range(y, x, w, in, out, o0, o1, t0, min(T, t0 + block)).
-     *   3. Small products (T * in * out < PARALLEL_MIN_WORK) do 2. for all rows,
-     *      [o0, o1) = [0, out), on this thread, and return.
-     *   4. Threads over output rows: in a block
-     *          #ifdef _OPENMP
-     *          #pragma omp parallel
-     *          #endif
-     *          { ... }
-     *      thread k = thread_id() of n = thread_count() does 2. for its rows
-     *      [o0, o1) = [tiles * k / n * TILE_R, min(out, tiles * (k + 1) / n * TILE_R)).
+    /* TODO: y (T, out) = x . W^T with tile_range doing the work (README "Step 4").
+     * Think about: T == 1 is the matrix-vector product of step 5; walking the tokens a
+     * block (`block` tokens) at a time keeps that block of x in L2; products under
+     * PARALLEL_MIN_WORK multiply-adds stay on this thread (README "Threads on a busy
+     * machine"); larger ones split the output rows among threads (thread_id() of
+     * thread_count(), inside an OpenMP parallel region guarded by #ifdef _OPENMP) in whole
+     * tiles of TILE_R rows (`tiles` of them), so no two threads write the same row and
+     * every row is written.
      * Done: equal to lesson 01 for every size, with 1 thread and with several. */
     TODO("threads over output rows, tokens in cache-sized blocks, tile_range");
 }
@@ -372,10 +369,10 @@ void fast_matmul_tokens(float *y, const float *x, const float *w, int T, int in_
 
 void fast_matmul(float *y, const float *x, const float *w, int in_features, int out_features) {
     int tiles = (out_features + TILE_GEMV - 1) / TILE_GEMV;
-    /* TODO: tile_range(y, x, w, in, out, o0, o1, 0, 1) computes rows [o0, o1) of one token
-     * in tiles of TILE_GEMV rows. Small products (in * out < PARALLEL_MIN_WORK): all rows
-     * on this thread. Else split them as in fast_matmul_tokens: thread k of n takes rows
-     * [tiles * k / n * TILE_GEMV, min(out, tiles * (k + 1) / n * TILE_GEMV)).
+    /* TODO: y (out) = W . x for one token, with tile_range(y, x, w, in, out, o0, o1, 0, 1)
+     * computing rows [o0, o1) in tiles of TILE_GEMV rows.
+     * Think about: the same threshold and the same split of whole tiles among threads as in
+     * fast_matmul_tokens, with TILE_GEMV rows per tile.
      * Done: equal to lesson 01's matmul for one token. */
     TODO("one token: tiles of TILE_GEMV rows, threads over them");
 }
@@ -395,10 +392,9 @@ void bf16_from_float(bf16 *dst, const float *src, long n) {
 
 void fast_matmul_bf16(float *y, const float *x, const bf16 *w, int in_features,
                       int out_features) {
-    /* TODO: fast_matmul (step 5) with a W of bf16 values: the same tiles of TILE_GEMV rows
-     * (then TILE_R for the last rows), the same threads over rows, but each row vector is
-     * loaded with vload_bf16(w + o * in + i) (and vload_bf16_tail for the last in % VL
-     * values) instead of vload: the widening costs one or two instructions, and the row
-     * is half the bytes. Done: equal to x @ W.bfloat16().T from PyTorch, on every case. */
+    /* TODO: fast_matmul (step 5) with W in bf16: the same tiles and threads, each row
+     * vector widened to float32 right after its load (vload_bf16, vload_bf16_tail), x and
+     * the sums float32 (README "Step 6: bf16 weights").
+     * Done: equal to x @ W.bfloat16().T from PyTorch, on every case. */
     TODO("one token with bf16 weights: vload_bf16 instead of vload");
 }

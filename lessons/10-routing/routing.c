@@ -23,10 +23,10 @@
 void switch_route(int *experts, float *weights, const float *logits, int T, int E) {
     for (int t = 0; t < T; t++) {
         const float *row = logits + (long)t * E;
-        /* TODO: best = the index of the largest logit of row (the lower index on ties);
-         * experts[t] = best; weights[t] = its softmax probability, which needs only one
-         * sum: p_best = exp(0) / sum_e exp(row[e] - row[best]). Do not renormalise it: over
-         * one expert that would make every weight 1. */
+        /* TODO: experts[t] must be the index of row's largest logit (the lower index on
+         * ties) and weights[t] its softmax probability over the E logits, not renormalised
+         * (README "Switch: top-1 routing"). Think about: that probability needs only one
+         * sum, and the max subtraction of lesson 04 keeps it from overflowing. */
         TODO("experts[t] = argmax, weights[t] = 1 / sum_e exp(row[e] - max)");
     }
 }
@@ -34,10 +34,11 @@ void switch_route(int *experts, float *weights, const float *logits, int T, int 
 void expert_choice_route(int *tokens, float *gates, const float *probs, int T, int E,
                          int capacity, float *column) {
     for (int e = 0; e < E; e++) {
-        /* TODO: copy expert e's column, probs[t * E + e] for t < T, into column; then topk
-         * (lesson 06) of it with k = capacity into tokens + e * capacity and
-         * gates + e * capacity.
-         * Done: expert e's capacity tokens are those with the largest probs[., e]. */
+        /* TODO: tokens + e * capacity and gates + e * capacity must hold the capacity
+         * tokens with the largest probs[t * E + e] and those probabilities (lesson 06's
+         * topk, descending).
+         * Think about: expert e's scores are a column of probs, E floats apart, and topk
+         * wants them contiguous (column is scratch for T floats). */
         TODO("tokens[e], gates[e] = topk of expert e's column of probs");
     }
 }
@@ -57,16 +58,15 @@ void expert_choice_forward(float *out, const float *h, int T, int capacity, cons
                            const MoeWeights *w, MoeScratch *s) {
     int C = c->hidden_size, E = c->router.num_experts;
     MoeStats *st = &s->stats;
-    /* TODO:
-     *   1. st->logits (T, E) = h . w->gate^T; st->probs = a copy with softmax (lesson 04)
-     *      over each token's E values (over the experts, as in top-k routing);
-     *   2. expert_choice_route into s->rows and s->slot_weight, both viewed as
-     *      (E, capacity), with s->x_in as the column scratch;
-     *   3. out = 0; for each expert e: gather its capacity rows of h into s->x_in, run
-     *      expert_forward_tokens (&w->experts[e], c->moe_intermediate_size) into s->y_out,
-     *      add gate * row back into out at each token; st->expert_count[e] = capacity;
-     *   4. st->T = T, st->expert_rows = E * capacity,
-     *      st->dropped = unpicked_tokens(s->rows, E * capacity, T).
+    /* TODO: out (T, C) must be the expert-choice MoE layer of h (README "The math"): router
+     * logits and probabilities (softmax over each token's E experts) in st->logits and
+     * st->probs, each expert's capacity tokens and gates (expert_choice_route into s->rows
+     * and s->slot_weight, viewed as (E, capacity)), then every expert run once on its
+     * tokens and its outputs added back, weighted, as in lesson 07. The statistics: st->T,
+     * st->expert_count[e] = capacity, st->expert_rows = E * capacity, st->dropped =
+     * unpicked_tokens(s->rows, E * capacity, T).
+     * Think about: out must start from zero; s->x_in can be the column scratch of the
+     * routing and then the gather buffer, in that order.
      * Done: out[t] = sum over the experts that took t of gate * expert(h[t]). */
     TODO("softmax over experts, each expert takes its top-capacity tokens, combine");
 }
