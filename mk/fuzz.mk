@@ -1,6 +1,7 @@
 # fuzz.mk: libFuzzer targets for what the kit reads from the outside world (harness/fuzz/):
-# safetensors files, config.json, the moekit command line, and a whole model (config +
-# weights, loaded and run for two tokens). Needs clang and its runtime (Debian: clang,
+# safetensors files, config.json, the moekit command line, a whole model (config +
+# weights, loaded and run for two tokens), and the grader's tape (what a student's code
+# recorded in the sandbox). Needs clang and its runtime (Debian: clang,
 # libclang-rt-14-dev).
 #
 #   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="safetensors config"]   fuzz each in turn
@@ -14,7 +15,7 @@
 
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_TARGETS ?= safetensors config args model
+FUZZ_TARGETS ?= safetensors config args model tape
 FUZZ_DIR     := build/fuzz
 FUZZ_CFLAGS  := -std=c11 -g -O1 -Wall -Wextra -Werror \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -26,12 +27,14 @@ FUZZ_TREE    ?= $(if $(wildcard solutions),solutions,lessons)
 FUZZ_SRC_safetensors := harness/src/safetensors.c harness/src/json.c
 FUZZ_SRC_config      := harness/src/config.c harness/src/json.c
 FUZZ_SRC_args        := harness/cli/args.c harness/src/json.c
+FUZZ_SRC_tape        := harness/test/tape.c harness/src/file.c
 FUZZ_SRC_model       := harness/src/model_load.c harness/src/config.c harness/src/safetensors.c \
                         harness/src/file.c \
                         harness/src/json.c harness/src/todo.c \
                         $(wildcard $(FUZZ_TREE)/[0-9][0-9]-*/*.c)
 # the lesson files are not the kit's to keep warning-free (a student's, a lesson in the works)
 FUZZ_EXTRA_model     := -Wno-error -Wno-unused-parameter -Wno-unused-variable
+FUZZ_EXTRA_tape      := -Iharness/test
 
 .PHONY: fuzz fuzz-build fuzz-regress
 
@@ -40,7 +43,7 @@ $(FUZZ_DIR)/fuzz_$(1): harness/fuzz/fuzz_$(1).c $(FUZZ_SRC_$(1)) $(FUZZ_HDRS)
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_EXTRA_$(1)) $$< $(FUZZ_SRC_$(1)) -o $$@ -lm -lpthread
 endef
-$(foreach t,safetensors config args model,$(eval $(call FUZZ_RULE,$(t))))
+$(foreach t,safetensors config args model tape,$(eval $(call FUZZ_RULE,$(t))))
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 

@@ -155,15 +155,20 @@ static int read_record(Tape *t, TapeSection **cur, char *line, Cursor *c) {
     return -1;
 }
 
+void tape_parse(Tape *t, char *bytes, size_t size) {
+    memset(t, 0, sizeof *t);
+    Cursor c = {bytes, bytes + size};
+    TapeSection *cur = NULL;
+    char *line;
+    while ((line = next_line(&c)) && read_record(t, &cur, line, &c) == 0) {}
+}
+
 int tape_read(Tape *t, const char *path, char *err, size_t errlen) {
     memset(t, 0, sizeof *t);
     size_t size;
     char *bytes = read_file(path, (size_t)1 << 31, &size, err, errlen);
     if (!bytes) return -1;
-    Cursor c = {bytes, bytes + size};
-    TapeSection *cur = NULL;
-    char *line;
-    while ((line = next_line(&c)) && read_record(t, &cur, line, &c) == 0) {}
+    tape_parse(t, bytes, size);
     free(bytes);
     return 0;
 }

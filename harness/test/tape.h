@@ -53,6 +53,8 @@ void tape_end(FILE *f, const char *ending, const char *why, const char *report);
 
 /* the judge's side: reads path whole (a damaged tail is dropped); 0, or -1 with err */
 int tape_read(Tape *t, const char *path, char *err, size_t errlen);
+/* the same on bytes[0 .. size), which it changes (lines are cut in place) */
+void tape_parse(Tape *t, char *bytes, size_t size);
 void tape_free(Tape *t);
 const TapeSection *tape_find(const Tape *t, const char *lesson, const char *func,
                              const char *case_id);

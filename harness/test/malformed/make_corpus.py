@@ -534,7 +534,7 @@ def printf_b(arg):
 
 
 def write_seeds():
-    for kind in ("safetensors", "config", "args", "model"):
+    for kind in ("safetensors", "config", "args", "model", "tape"):
         shutil.rmtree(os.path.join(FUZZ, kind), ignore_errors=True)
     st = {
         "micro-f32": model_file(NANO),
@@ -592,6 +592,16 @@ def write_seeds():
             data = (files.get("config.json", config_text(MICRO)) + b"\0" +
                     files.get("model.safetensors", model_file(MICRO)))
             write(os.path.join(FUZZ, "model", "case-" + name), data)
+    tapes = {  # the grader's tape (harness/test/tape.h): a pass, a todo, a crash, cut short
+        "pass": b"T 01\tmatmul\tbasic\nO y F 2\n" + f32([1.5, -2.0]) + b"E \t\t\n",
+        "ints": b"T 06\ttopk\tt1\nO idx I 2\n\x01\0\0\0\x03\0\0\0O val F 1\n" + f32([0.5]) +
+                b"E \t\tprinted\\n a line\n",
+        "todo": b"T 03\trope\tbasic\nD rope\trope.c\t12\trotate the pairs\nE \t\t\n",
+        "crash": b"T 02\trmsnorm\tbig\nE CRASH\tSegmentation fault\t\n",
+        "cut": b"T 01\tmatmul\tbasic\nO y F 100\n" + f32([1.0]),
+    }
+    for name, data in tapes.items():
+        write(os.path.join(FUZZ, "tape", name), data)
 
 
 if __name__ == "__main__":
