@@ -619,6 +619,7 @@ static void write_csv(FILE *f, const Args *a, Item *items, int n, double score, 
                                : strstr(r, "was not submitted") ? "not submitted"
                                : strstr(r, "timed out")         ? "timed out"
                                : strstr(r, "Bad system call")   ? "forbidden call"
+                               : strstr(r, "output flood")      ? "output flood"
                                : strstr(r, "LeakSanitizer")     ? "leaks"
                                : strstr(r, "Sanitizer")         ? "memory error"
                                : items[j].score < items[j].max && (strstr(r, "Segmentation") ||

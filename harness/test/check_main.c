@@ -325,6 +325,7 @@ static TestStatus wait_child(pid_t pid, int fd, const Options *o, char **report,
             buf = bigger;
         } else if (len == cap) break; /* 1 MiB of output is enough of a story */
     }
+    int flood = len == cap && cap >= (1u << 20);
     if (buf) buf[len] = '\0';
     *report = buf;
     close(fd);
@@ -338,7 +339,10 @@ static TestStatus wait_child(pid_t pid, int fd, const Options *o, char **report,
     }
     if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) <= TEST_ERROR)
         return (TestStatus)WEXITSTATUS(wstatus);
-    if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM) {
+    if (flood && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGPIPE) {
+        *ending = END_CRASH;
+        snprintf(why, why_len, "stopped after printing 1 MiB (an output flood?)");
+    } else if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM) {
         *ending = END_TIMEOUT;
         snprintf(why, why_len, "timed out after %d s (an endless loop?)", o->timeout);
     } else if (WIFSIGNALED(wstatus)) {
