@@ -1,5 +1,5 @@
 /* Allocates and touches memory until something gives.
- * expect: crashed */
+ * expect: crashed or timed out */
 #include <stdlib.h>
 #include <string.h>
 #include "moekit.h"

@@ -3,7 +3,8 @@
 #
 # Each file of harness/test/hostile/ is a lesson 01 (matmul.c) that attacks the grader
 # instead of computing; its header says what it tries and, on its "expect:" line, the word
-# the problems column must show ("none": the attack only finds nothing to use). @KIT@ in
+# the problems column must show ("none": the attack only finds nothing to use; "A or B":
+# either). @KIT@ in
 # it stands for the kit's absolute path, which an attacker can know. Every attack must:
 #   - score 0;
 #   - show its word in the problems column;
@@ -68,10 +69,13 @@ for attack in harness/test/hostile/*.c; do
     left=$(leftovers)
     why=
     [ "$score" = 0.00 ] || why="score ${score:-?}, not 0"
-    case $want in
-    none | '') ;;
-    *) case $row in *"01 $want"*) ;; *) why="${why:+$why; }the problems column does not say \"01 $want\": ${row##*,}" ;; esac ;;
-    esac
+    # "A or B": either word will do (a memory bomb crashes, or times out on a slow machine)
+    said=none
+    for word in $(echo "$want" | sed 's/ or /,/g; s/ /_/g; s/,/ /g'); do
+        case $row in *"01 $(echo "$word" | tr _ ' ')"*) said=$word ;; esac
+    done
+    [ "$said" != none ] || [ "$want" = none ] ||
+        why="${why:+$why; }the problems column does not say \"01 $want\": ${row##*,}"
     [ -z "$left" ] || why="${why:+$why; }processes left: $(echo "$left" | head -2 | cut -c1-120)"
     [ "$(kit_state)" = "$state" ] || why="${why:+$why; }the kit changed (git status, solutions/, fixtures)"
     if [ -z "$why" ]; then
