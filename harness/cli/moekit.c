@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "model_load.h"
 #include "run.h"
+#include "text.h"
 #include "todo.h"
 
 /* ------------------------------------------------------------------------------------
@@ -114,6 +115,7 @@ int main(int argc, char **argv) {
     Args a;
     int rc = args_parse(&a, argc, argv);
     if (rc != 0) return rc > 0 ? 0 : 2;
+    if (a.cmd == CMD_TOKENIZE) return cmd_tokenize(&a); /* the tokenizer alone, no weights */
     Runner r;
     char err[1024];
     if (runner_open(&r, &a, err, sizeof err) != 0) {
