@@ -149,6 +149,7 @@ static char *decode_lossy(const Tokenizer *t, const TokenIds *ids, size_t *len) 
     return text;
 }
 
+/* A JSON string, escaped as JavaScript's JSON.stringify does (the reference's output). */
 static void print_json_string(const char *s, size_t len) {
     putchar('"');
     for (size_t i = 0; i < len; i++) {
@@ -157,6 +158,8 @@ static void print_json_string(const char *s, size_t len) {
         else if (c == '\n') fputs("\\n", stdout);
         else if (c == '\t') fputs("\\t", stdout);
         else if (c == '\r') fputs("\\r", stdout);
+        else if (c == '\b') fputs("\\b", stdout);
+        else if (c == '\f') fputs("\\f", stdout);
         else if (c < 0x20) printf("\\u%04x", c);
         else putchar(c);
     }

@@ -1,0 +1,136 @@
+// reference.mjs: Hugging Face's own tokenizer (tokenizers.js, @huggingface/tokenizers) as the
+// reference for moekit's C tokenizer. Node 18+; the packages come from `make tokenizer-ref`
+// (npm, into build/npm).
+//
+//   node harness/tokenizer/reference.mjs corpus OUT.json
+//       The test corpus, a JSON array of strings: fortunes in five languages (Debian's
+//       fortunes, fortunes-de, -es, -it, -ru), lines of the kit's C sources, and hand-written
+//       edge cases (emoji, CJK, accents that NFC composes, whitespace runs, digits,
+//       contractions, mixed scripts, special tokens inside text), alone and in pairs.
+//   node harness/tokenizer/reference.mjs encode NPM_DIR TOKENIZER_DIR IN.json IDS.json TEXT.json
+//       Encodes each string of IN.json with TOKENIZER_DIR/tokenizer.json; writes the ids
+//       and each decode in exactly the form `moekit tokenize --json [--decode]` prints, so
+//       that the two compare with cmp. Prints the counts, the round trip and the speed.
+import fs from "node:fs";
+import path from "node:path";
+import { createRequire } from "node:module";
+
+const FORTUNES = "/usr/share/games/fortunes";
+const PER_LANGUAGE = 2400; // fortunes taken from each language, evenly spread
+
+// ---- the corpus ------------------------------------------------------------------------
+
+function fortunes(dir) {
+  const out = [];
+  if (!fs.existsSync(dir)) return out;
+  for (const name of fs.readdirSync(dir).sort()) {
+    const file = path.join(dir, name);
+    if (name.endsWith(".dat") || name.endsWith(".u8") || !fs.statSync(file).isFile()) continue;
+    const text = fs.readFileSync(file, "utf8");
+    for (const f of text.split(/^%$/m)) {
+      const s = f.replace(/^\n/, "").replace(/\n$/, "");
+      if (s.length) out.push(s);
+    }
+  }
+  return out;
+}
+
+function spread(list, n) {
+  if (list.length <= n) return list;
+  const out = [];
+  for (let i = 0; i < n; i++) out.push(list[Math.floor((i * list.length) / n)]);
+  return out;
+}
+
+function sources(root) {
+  const out = [];
+  for (const dir of ["harness/src", "harness/cli", "harness/tokenizer", "solutions/04-attention"]) {
+    const d = path.join(root, dir);
+    if (!fs.existsSync(d)) continue;
+    for (const name of fs.readdirSync(d).sort()) {
+      if (!/\.(c|h|mjs)$/.test(name)) continue;
+      const lines = fs.readFileSync(path.join(d, name), "utf8").split("\n");
+      for (let i = 0; i < lines.length; i += 6) out.push(lines.slice(i, i + 6).join("\n"));
+    }
+  }
+  return out;
+}
+
+const EDGE = [
+  "Hello world", "Hello  world", "hello\tworld", " leading space", "trailing space ",
+  "   ", "\n", "\n\n\n", "\r\n", "a\r\nb\r\n", " \n \n ", "\t\t\tindented", "a \u00a0 b",
+  "\u3000全角スペース", "line\u2028separator", "next\u0085line", "zero\ufeffwidth",
+  "x\u200by", "1234567890", "3.14159", "1,000,000", "0x7fff", "v1.2.3-rc4", "①②③ ⅷ ½",
+  "٠١٢٣ ١٠", "don't", "I'LL", "he'S", "they're", "we've", "I'm", "you'd", "'ſome", "''",
+  "e\u0301", "cafe\u0301", "A\u030a", "\u212b", "n\u0303o", "\u1100\u1161\u11a8",
+  "ﬁ ligature", "Ａｂｃ", "😀", "👍🏽", "👨‍👩‍👧‍👦", "🇩🇪🇯🇵", "❤️", "中文分词测试", "日本語のテキスト",
+  "한국어 문장", "Привет, мир!", "Ελληνικά", "مرحبا بالعالم", "שלום עולם", "नमस्ते दुनिया",
+  "สวัสดีชาวโลก", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "Z̷̢̛a̵l̶g̸o̴", "mixed Русский 和 English 123",
+  "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|im_start|>system\nYou are helpful.<|im_end|>\n",
+  "<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n", "<think>\n\n</think>\n\n",
+  "<|im_start", "|im_end|>", "<|im_start|><|im_start|>", "text<|endoftext|>more",
+  "<tool_call>{\"name\": \"f\"}</tool_call>", "<|fim_prefix|>def f():<|fim_suffix|>",
+  "\u0000", "\u0001\u0002", "\u007f", "a".repeat(300), " ".repeat(200), "-".repeat(120),
+  "\n".repeat(50), "ab".repeat(100), "1".repeat(64), "int main(void) { return 0; }",
+  "    if (x) {\n        y++;\n    }\n", "def f(x):\n    return x ** 2\n",
+  "https://example.com/a?b=c&d=e#f", "user@example.org", "C:\\path\\to\\file.txt",
+  "$$E = mc^2$$", "α+β=γ", "😀😀😀 emoji run", "¿Qué tal?", "Grüße aus Köln", "ÆØÅ æøå",
+];
+
+function corpus(out) {
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
+  const all = [];
+  for (const lang of ["", "de", "es", "it", "ru"]) all.push(...spread(fortunes(path.join(FORTUNES, lang)), PER_LANGUAGE));
+  const n_fortunes = all.length;
+  all.push(...sources(root));
+  const n_sources = all.length - n_fortunes;
+  all.push(...EDGE);
+  // pairs: every edge case next to others, so that each meets each kind of neighbour
+  for (let i = 0; i < EDGE.length; i++)
+    for (let j = 0; j < EDGE.length; j += 7) all.push(EDGE[i] + EDGE[(i + j + 1) % EDGE.length]);
+  const kept = all.filter((s) => s.length); // "" has no ids, and tokenizers.js cannot decode []
+  fs.writeFileSync(out, JSON.stringify(kept));
+  const bytes = kept.reduce((n, s) => n + Buffer.byteLength(s), 0);
+  console.log(`corpus: ${kept.length} strings, ${bytes} bytes: ${n_fortunes} fortunes, ` +
+    `${n_sources} pieces of C source, ${all.length - n_fortunes - n_sources} edge cases and pairs`);
+}
+
+// ---- the reference ids --------------------------------------------------------------------
+
+// JSON as `moekit tokenize --json` prints it: one element a line
+const lines = (items) => (items.length ? "[" + items.join(",\n ") + "]\n" : "[]\n");
+
+function encode(npm, dir, input, idsOut, textOut) {
+  const require = createRequire(path.resolve(npm) + "/");
+  const { Tokenizer } = require("@huggingface/tokenizers");
+  const read = (f) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));
+  const config = fs.existsSync(path.join(dir, "tokenizer_config.json")) ? read("tokenizer_config.json") : {};
+  const tok = new Tokenizer(read("tokenizer.json"), config);
+  const strings = JSON.parse(fs.readFileSync(input, "utf8"));
+  const t0 = process.hrtime.bigint();
+  const ids = strings.map((s) => tok.encode(s).ids);
+  const t1 = process.hrtime.bigint();
+  const texts = ids.map((x) => tok.decode(x));
+  fs.writeFileSync(idsOut, lines(ids.map((x) => "[" + x.join(",") + "]")));
+  fs.writeFileSync(textOut, lines(texts.map((s) => JSON.stringify(s))));
+  let same = 0, nfc = 0, n_ids = 0;
+  strings.forEach((s, i) => {
+    n_ids += ids[i].length;
+    if (texts[i] === s) same++;
+    else if (texts[i] === s.normalize("NFC")) nfc++;
+  });
+  const bytes = strings.reduce((n, s) => n + Buffer.byteLength(s), 0);
+  const seconds = Number(t1 - t0) / 1e9;
+  console.log(`reference: ${strings.length} strings, ${n_ids} ids; decode gives the string back for ` +
+    `${same}, its NFC form for ${nfc}, something else for ${strings.length - same - nfc}; ` +
+    `encode ${(bytes / 1e6 / seconds).toFixed(2)} MB/s (${bytes} bytes in ${seconds.toFixed(2)} s)`);
+  if (same + nfc !== strings.length) process.exitCode = 1;
+}
+
+const [cmd, ...args] = process.argv.slice(2);
+if (cmd === "corpus" && args.length === 1) corpus(args[0]);
+else if (cmd === "encode" && args.length === 5) encode(...args);
+else {
+  console.error("usage: reference.mjs corpus OUT.json | encode NPM_DIR TOKENIZER_DIR IN.json IDS.json TEXT.json");
+  process.exitCode = 2;
+}
