@@ -208,7 +208,7 @@ static int tokenize_json(const Tokenizer *t, const Args *a, const char *text, si
     JsonValue *root = json_parse(text, len, err, sizeof err);
     if (!root) return fprintf(stderr, "moekit: tokenize --json: %s\n", err), 1;
     int rc = root->type == JSON_ARRAY ? 0 : 1;
-    if (rc) fprintf(stderr, "moekit: tokenize --json: the input must be a JSON array, not a %s\n",
+    if (rc) fprintf(stderr, "moekit: tokenize --json: the input must be a JSON array, this is a JSON %s\n",
                     json_type_name(root->type));
     for (size_t i = 0; rc == 0 && i < root->count; i++) {
         const JsonValue *v = &root->items[i];

