@@ -16,6 +16,11 @@
 //       only its first MERGES merges (and the tokens they make: Qwen's ids follow merge
 //       rank), written one entry a line with merges as "a b" strings; with the edge cases
 //       and pairs as strings.json and the reference's ids.json and text.json for them.
+//   node harness/tokenizer/reference.mjs bytes TOKENIZER_DIR OUT_DIR
+//       TOKENIZER_DIR's tokenizer.json with a vocabulary of the 256 bytes alone, token id =
+//       byte value, no merges and no added tokens: the same text in and out as a byte-level
+//       model's, through the whole tokenizer (data/tokenizers/bytes: the demo model and the
+//       tiny test checkpoints read text with it in the CLI's tests).
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
@@ -155,12 +160,24 @@ function small(npm, dir, merges, out) {
   encode(npm, out, path.join(out, "strings.json"), path.join(out, "ids.json"), path.join(out, "text.json"));
 }
 
+function bytes(dir, out) {
+  const full = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8"));
+  // GPT-2's bytes_to_unicode: printable bytes stand for themselves, the rest from U+0100 on
+  const printable = (b) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
+  const vocab = {};
+  for (let b = 0, n = 0; b < 256; b++) vocab[String.fromCodePoint(printable(b) ? b : 256 + n++)] = b;
+  const tok = { ...full, added_tokens: [], model: { ...full.model, vocab, merges: [] } };
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, "tokenizer.json"), JSON.stringify(tok, null, 1) + "\n");
+}
+
 const [cmd, ...args] = process.argv.slice(2);
 if (cmd === "corpus" && args.length === 1) corpus(args[0]);
 else if (cmd === "encode" && args.length === 5) encode(...args);
 else if (cmd === "small" && args.length === 4) small(...args);
+else if (cmd === "bytes" && args.length === 2) bytes(...args);
 else {
   console.error("usage: reference.mjs corpus OUT.json | encode NPM_DIR TOKENIZER_DIR IN.json IDS.json TEXT.json\n" +
-    "       | small NPM_DIR TOKENIZER_DIR MERGES OUT_DIR");
+    "       | small NPM_DIR TOKENIZER_DIR MERGES OUT_DIR | bytes TOKENIZER_DIR OUT_DIR");
   process.exitCode = 2;
 }
