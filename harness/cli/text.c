@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "file.h"
 #include "json.h"
 
@@ -191,19 +192,20 @@ static int tokenize_line(const Tokenizer *t, const Args *a, char *line, size_t l
     return rc;
 }
 
-static int tokenize_lines(const Tokenizer *t, const Args *a, char *text, size_t len) {
+static int tokenize_lines(const Tokenizer *t, const Args *a, char *text, size_t len, size_t *bytes) {
     size_t lineno = 1;
     for (size_t at = 0; at < len; lineno++) {
         char *nl = memchr(text + at, '\n', len - at);
         size_t end = nl ? (size_t)(nl - text) : len;
         if (tokenize_line(t, a, text + at, end - at, lineno)) return 1;
+        *bytes += end - at;
         at = end + 1;
     }
     return 0;
 }
 
 /* The JSON forms: an array of strings <-> an array of id arrays, one element a line. */
-static int tokenize_json(const Tokenizer *t, const Args *a, const char *text, size_t len) {
+static int tokenize_json(const Tokenizer *t, const Args *a, const char *text, size_t len, size_t *bytes) {
     char err[256];
     JsonValue *root = json_parse(text, len, err, sizeof err);
     if (!root) return fprintf(stderr, "moekit: tokenize --json: %s\n", err), 1;
@@ -236,6 +238,7 @@ static int tokenize_json(const Tokenizer *t, const Args *a, const char *text, si
                                  "of ids\n", i, json_type_name(v->type)) > 0;
         size_t n;
         char *s = a->decode && rc == 0 ? decode_lossy(t, &ids, &n) : NULL;
+        *bytes += a->decode ? (s ? n : 0) : v->length;
         if (a->decode && rc == 0) rc = s ? (print_json_string(s, n), 0) : 1;
         free(s);
         free(ids.ids);
@@ -247,6 +250,7 @@ static int tokenize_json(const Tokenizer *t, const Args *a, const char *text, si
 
 int cmd_tokenize(const Args *a) {
     char err[1024];
+    double t0 = now_seconds();
     Tokenizer *t = model_tokenizer(a->model_dir, err, sizeof err);
     if (!t) {
         if (!err[0]) snprintf(err, sizeof err, "%s/tokenizer.json: cannot open it (%s)", a->model_dir, strerror(errno));
@@ -255,8 +259,16 @@ int cmd_tokenize(const Args *a) {
     }
     size_t len;
     char *text = read_input(a, &len);
-    int rc = !text ? 1 : a->json ? tokenize_json(t, a, text, len) : tokenize_lines(t, a, text, len);
+    double t1 = now_seconds();
+    size_t bytes = 0; /* of text, encoded or decoded */
+    int rc = !text ? 1
+           : a->json ? tokenize_json(t, a, text, len, &bytes) : tokenize_lines(t, a, text, len, &bytes);
+    double t2 = now_seconds();
     free(text);
+    if (rc == 0) /* after the output, on stderr, as generate's tokens/s */
+        fprintf(stderr, "moekit: tokenizer.json loaded in %.3f s; %zu bytes of text %s in %.3f s "
+                        "(%.2f MB/s)\n", t1 - t0, bytes, a->decode ? "decoded" : "encoded", t2 - t1,
+                bytes / 1e6 / (t2 - t1 + 1e-12));
     tokenizer_free(t);
     if (fflush(stdout) != 0) return fprintf(stderr, "moekit: tokenize: writing the output failed\n"), 1;
     return rc;

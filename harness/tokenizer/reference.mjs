@@ -2,11 +2,12 @@
 // reference for moekit's C tokenizer. Node 18+; the packages come from `make tokenizer-ref`
 // (npm, into build/npm).
 //
-//   node harness/tokenizer/reference.mjs corpus OUT.json
+//   node harness/tokenizer/reference.mjs corpus OUT.json [fortunes]
 //       The test corpus, a JSON array of strings: fortunes in five languages (Debian's
 //       fortunes, fortunes-de, -es, -it, -ru), lines of the kit's C sources, and hand-written
 //       edge cases (emoji, CJK, accents that NFC composes, whitespace runs, digits,
 //       contractions, mixed scripts, special tokens inside text), alone and in pairs.
+//       "fortunes": the fortunes alone (the speed benchmark's corpus, harness/tokenizer/bench.sh).
 //   node harness/tokenizer/reference.mjs encode NPM_DIR TOKENIZER_DIR IN.json IDS.json TEXT.json
 //       Encodes each string of IN.json with TOKENIZER_DIR/tokenizer.json; writes the ids
 //       and each decode in exactly the form `moekit tokenize --json [--decode]` prints, so
@@ -87,16 +88,16 @@ const EDGE = [
   "$$E = mc^2$$", "α+β=γ", "😀😀😀 emoji run", "¿Qué tal?", "Grüße aus Köln", "ÆØÅ æøå",
 ];
 
-function corpus(out) {
+function corpus(out, only) {
   const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
   const all = [];
   for (const lang of ["", "de", "es", "it", "ru"]) all.push(...spread(fortunes(path.join(FORTUNES, lang)), PER_LANGUAGE));
   const n_fortunes = all.length;
-  all.push(...sources(root));
+  if (only !== "fortunes") all.push(...sources(root));
   const n_sources = all.length - n_fortunes;
-  all.push(...EDGE);
   // pairs: every edge case next to others, so that each meets each kind of neighbour
-  for (let i = 0; i < EDGE.length; i++)
+  if (only !== "fortunes") all.push(...EDGE);
+  for (let i = 0; i < EDGE.length && only !== "fortunes"; i++)
     for (let j = 0; j < EDGE.length; j += 7) all.push(EDGE[i] + EDGE[(i + j + 1) % EDGE.length]);
   const kept = all.filter((s) => s.length); // "" has no ids, and tokenizers.js cannot decode []
   fs.writeFileSync(out, JSON.stringify(kept));
@@ -172,7 +173,7 @@ function bytes(dir, out) {
 }
 
 const [cmd, ...args] = process.argv.slice(2);
-if (cmd === "corpus" && args.length === 1) corpus(args[0]);
+if (cmd === "corpus" && (args.length === 1 || args[1] === "fortunes")) corpus(...args);
 else if (cmd === "encode" && args.length === 5) encode(...args);
 else if (cmd === "small" && args.length === 4) small(...args);
 else if (cmd === "bytes" && args.length === 2) bytes(...args);

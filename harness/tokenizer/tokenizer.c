@@ -715,7 +715,10 @@ static int encode_normalized(const Tokenizer *t, Scratch *s, const char *p, size
 static int encode_piece(const Tokenizer *t, Scratch *s, const char *p, size_t len, TokenIds *out,
                         char *err, size_t errlen) {
     if (len == 0) return 0;
-    if (!t->nfc) return encode_normalized(t, s, p, len, out, err, errlen);
+    size_t ascii = 0;
+    while (ascii < len && !(p[ascii] & 0x80)) ascii++;
+    if (!t->nfc || ascii == len) /* ASCII is its own NFC */
+        return encode_normalized(t, s, p, len, out, err, errlen);
     utf8proc_uint8_t *nfc = NULL;
     utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)p, (utf8proc_ssize_t)len, &nfc,
                                       UTF8PROC_STABLE | UTF8PROC_COMPOSE);

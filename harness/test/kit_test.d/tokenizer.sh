@@ -31,7 +31,7 @@ else
     printf 'Hello world\n\nline one\\nline two\n<|im_start|>user\\nCaf\303\251<|im_end|>\n' >"$T/lines.txt"
     printf '["Hello world", "", "line one\\nline two", "<|im_start|>user\\nCaf\303\251<|im_end|>"]' >"$T/lines.json"
     "$CLI" tokenize --model "$S" --file "$T/lines.txt" >"$T/lines.out" 2>"$T/lines.err"
-    "$CLI" tokenize --model "$S" --json <"$T/lines.json" | tr -d '[]' | sed 's/^ //; s/,$//; s/,/ /g' >"$T/lines.want"
+    "$CLI" tokenize --model "$S" --json <"$T/lines.json" 2>>"$T/lines.err" | tr -d '[]' | sed 's/^ //; s/,$//; s/,/ /g' >"$T/lines.want"
     "$CLI" tokenize --model "$S" --decode <"$T/lines.out" >"$T/lines.back" 2>>"$T/lines.err"
     if cmp -s "$T/lines.out" "$T/lines.want" && [ "$(wc -l <"$T/lines.out")" -eq 4 ] &&
         cmp -s "$T/lines.back" "$T/lines.txt" && grep -q '^151644 .* 151645$' "$T/lines.out"; then
