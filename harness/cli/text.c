@@ -103,26 +103,31 @@ static size_t unescape_newlines(char *line, size_t len) {
     return o;
 }
 
+static int is_separator(char c) { return c == ' ' || c == '\t' || c == ',' || c == '\r'; }
+
 /* "12 7 99" -> ids, each checked against the tokenizer. 0, or -1 with a message. */
-static int parse_id_line(const Tokenizer *t, const char *line, size_t len, size_t lineno, TokenIds *ids) {
-    for (size_t i = 0; i < len;) {
-        if (line[i] == ' ' || line[i] == '\t' || line[i] == ',' || line[i] == '\r') { i++; continue; }
-        size_t j = i;
+static int parse_id_line(const Tokenizer *t, const char *line, size_t len, size_t lineno,
+                         TokenIds *ids) {
+    for (size_t i = 0, j; i < len; i = j) {
+        if (is_separator(line[i])) {
+            j = i + 1;
+            continue;
+        }
+        int digits = 1;
         long v = 0;
-        while (j < len && line[j] >= '0' && line[j] <= '9' && v < (1L << 30)) v = 10 * v + (line[j++] - '0');
+        for (j = i; j < len && !is_separator(line[j]); j++) {
+            digits &= line[j] >= '0' && line[j] <= '9' && v < (1L << 30);
+            if (digits) v = 10 * v + (line[j] - '0');
+        }
         size_t k;
-        if (j == i || (j < len && line[j] != ' ' && line[j] != '\t' && line[j] != ',' && line[j] != '\r') ||
-            !tokenizer_token_bytes(t, (int)v, &k)) {
+        if (!digits || !tokenizer_token_bytes(t, (int)v, &k)) {
             char shown[80];
-            size_t end = i;
-            while (end < len && line[end] != ' ' && line[end] != ',') end++;
-            json_printable(shown, sizeof shown, line + i, end - i);
-            fprintf(stderr, "moekit: tokenize --decode: line %zu: '%s' is not a token id 0..%d\n", lineno,
-                    shown, tokenizer_size(t) - 1);
+            json_printable(shown, sizeof shown, line + i, j - i);
+            fprintf(stderr, "moekit: tokenize --decode: line %zu: '%s' is not a token id 0..%d\n",
+                    lineno, shown, tokenizer_size(t) - 1);
             return -1;
         }
         if (token_ids_push(ids, (int)v)) return fprintf(stderr, "moekit: out of memory\n"), -1;
-        i = j;
     }
     return 0;
 }
@@ -253,7 +258,9 @@ int cmd_tokenize(const Args *a) {
     double t0 = now_seconds();
     Tokenizer *t = model_tokenizer(a->model_dir, err, sizeof err);
     if (!t) {
-        if (!err[0]) snprintf(err, sizeof err, "%s/tokenizer.json: cannot open it (%s)", a->model_dir, strerror(errno));
+        if (!err[0])
+            snprintf(err, sizeof err, "%s/tokenizer.json: cannot open it (%s)", a->model_dir,
+                     strerror(errno));
         fprintf(stderr, "moekit: %s\n", err);
         return 1;
     }
@@ -270,6 +277,7 @@ int cmd_tokenize(const Args *a) {
                         "(%.2f MB/s)\n", t1 - t0, bytes, a->decode ? "decoded" : "encoded", t2 - t1,
                 bytes / 1e6 / (t2 - t1 + 1e-12));
     tokenizer_free(t);
-    if (fflush(stdout) != 0) return fprintf(stderr, "moekit: tokenize: writing the output failed\n"), 1;
+    if (fflush(stdout) != 0)
+        return fprintf(stderr, "moekit: tokenize: writing the output failed\n"), 1;
     return rc;
 }

@@ -251,8 +251,8 @@ static int merge_parts(Loader *L, const JsonValue *m, size_t rank, const char **
         *b = m->items[1].string, *blen = m->items[1].length;
         return 0;
     }
-    return fail(L, "model.merges[%zu]: a merge is a string \"a b\" or an array [\"a\", \"b\"], not this %s",
-                rank, json_type_name(m->type));
+    return fail(L, "model.merges[%zu]: a merge is a string \"a b\" or an array [\"a\", \"b\"], "
+                   "not this %s", rank, json_type_name(m->type));
 }
 
 static int read_merges(Loader *L, Tokenizer *t, const JsonValue *merges) {
@@ -467,7 +467,8 @@ static int compile_split(Loader *L, Tokenizer *t, const char *pattern, size_t le
     if (!pcre) return fail(L, "out of memory");
     int code;
     PCRE2_SIZE at;
-    t->split = pcre2_compile((PCRE2_SPTR)pcre, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code, &at, NULL);
+    t->split = pcre2_compile((PCRE2_SPTR)pcre, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code,
+                             &at, NULL);
     free(pcre);
     if (!t->split) {
         PCRE2_UCHAR msg[256];
@@ -535,7 +536,8 @@ Tokenizer *tokenizer_load(const char *path, char *err, size_t errlen) {
     const JsonValue *added = json_get(root, "added_tokens");
     if (!t) fail(&L, "out of memory");
     else if (root->type != JSON_OBJECT) fail(&L, "not a JSON object");
-    else if (!read_model(&L, t, root, added) && !read_added(&L, t, added) && !place_added_bytes(&L, t) &&
+    else if (!read_model(&L, t, root, added) && !read_added(&L, t, added) &&
+             !place_added_bytes(&L, t) &&
              !read_normalizer(&L, t, json_get(root, "normalizer")) &&
              !read_pre_tokenizer(&L, t, json_get(root, "pre_tokenizer")))
         read_decoder(&L, json_get(root, "decoder"));
@@ -629,8 +631,11 @@ static void consider(const Tokenizer *t, Scratch *s, int i) {
  * changed since it was pushed. Hugging Face's Word::merge_all does the same. */
 static int bpe_word(const Tokenizer *t, Scratch *s, const unsigned char *w, size_t n, TokenIds *out) {
     if (scratch_reserve(s, n)) return -1;
-    for (size_t i = 0; i < n; i++)
-        s->sym[i] = t->byte_id[w[i]], s->prev[i] = (int)i - 1, s->next[i] = i + 1 < n ? (int)i + 1 : -1;
+    for (size_t i = 0; i < n; i++) {
+        s->sym[i] = t->byte_id[w[i]];
+        s->prev[i] = (int)i - 1;
+        s->next[i] = i + 1 < n ? (int)i + 1 : -1;
+    }
     s->heap_n = 0;
     for (size_t i = 0; i + 1 < n; i++) consider(t, s, (int)i);
     while (s->heap_n) {
