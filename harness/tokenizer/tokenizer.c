@@ -523,14 +523,19 @@ static int read_decoder(Loader *L, const JsonValue *d) {
 }
 
 Tokenizer *tokenizer_load(const char *path, char *err, size_t errlen) {
-    Loader L = {.path = path, .err = err, .errlen = errlen};
-    char_to_byte_table(L.char_byte);
     size_t len;
     char *text = read_file(path, MAX_FILE, &len, err, errlen);
     if (!text) return NULL;
+    Tokenizer *t = tokenizer_parse(text, len, path, err, errlen);
+    free(text);
+    return t;
+}
+
+Tokenizer *tokenizer_parse(const char *text, size_t len, const char *name, char *err, size_t errlen) {
+    Loader L = {.path = name, .err = err, .errlen = errlen};
+    char_to_byte_table(L.char_byte);
     char jerr[256];
     JsonValue *root = json_parse(text, len, jerr, sizeof jerr);
-    free(text);
     if (!root) return fail(&L, "%s", jerr), NULL;
     Tokenizer *t = calloc(1, sizeof *t);
     const JsonValue *added = json_get(root, "added_tokens");

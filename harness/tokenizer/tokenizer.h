@@ -35,6 +35,8 @@ int token_ids_push(TokenIds *ids, int id);
 
 /* Reads path (a tokenizer.json). NULL with a one-line message in err on any problem. */
 Tokenizer *tokenizer_load(const char *path, char *err, size_t errlen);
+/* The same from text[0 .. len); messages start with name (the file, for messages). */
+Tokenizer *tokenizer_parse(const char *text, size_t len, const char *name, char *err, size_t errlen);
 void tokenizer_free(Tokenizer *t);
 
 /* Appends the ids of text[0 .. len) (UTF-8) to out. 0, or -1 with a message in err
