@@ -6,7 +6,7 @@
 
 #define MAX_DISABLED 256
 
-typedef enum { CMD_GENERATE, CMD_LOGITS, CMD_PERPLEXITY, CMD_TOKENIZE } Command;
+typedef enum { CMD_GENERATE, CMD_LOGITS, CMD_PERPLEXITY, CMD_TOKENIZE, CMD_CHAT } Command;
 
 typedef struct {
     Command cmd;
@@ -19,6 +19,10 @@ typedef struct {
     int n_new, print_ids, greedy;
     int fortunes; /* perplexity: one sequence per fortune, as train.py */
     int json, decode; /* tokenize: JSON in and out; ids -> text */
+    int chat;         /* tokenize: JSON conversations through the chat template */
+    const char *system; /* chat: the system prompt */
+    int no_think;       /* chat: enable_thinking false */
+    int n_new_set;      /* -n was given */
     float temperature, top_p;
     unsigned long long seed;
     ModelOptions model;

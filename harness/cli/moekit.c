@@ -19,6 +19,7 @@
 #include "args.h"
 #include "clock.h"
 #include "model_load.h"
+#include "chat.h"
 #include "run.h"
 #include "text.h"
 #include "todo.h"
@@ -85,8 +86,23 @@ static void emit(const Args *a, Text *text, int id, int first) {
  * commands
  * ---------------------------------------------------------------------------------- */
 
+/* Generation stops at these ids (chat.c: stop_ids). */
+typedef struct {
+    int ids[64], n;
+} Stops;
+
+static int stops_at(const Stops *st, int id) {
+    for (int i = 0; i < st->n; i++)
+        if (st->ids[i] == id) return 1;
+    return 0;
+}
+
 static int cmd_generate(const Args *a, Runner *r, Text *text) {
     int *ids, n;
+    Stops st;
+    char err[512];
+    if ((st.n = stop_ids(a->model_dir, text->tok, st.ids, 64, err, sizeof err)) < 0)
+        return fprintf(stderr, "moekit: %s\n", err), 1;
     if (prompt_ids(a, &r->model, text, &ids, &n) != 0) return 1;
     if (!a->print_ids && !text->tok && r->model.config.vocab_size != 256) {
         fprintf(stderr, "moekit: %s has no tokenizer.json and is not byte-level: add --print-ids\n",
@@ -112,17 +128,21 @@ static int cmd_generate(const Args *a, Runner *r, Text *text) {
     if (runner_prefill(r, ids, n, 0, &next, &s) != 0) return free(ids), 1;
     double t1 = now_seconds();
     if (a->prompt && !a->print_ids) fputs(a->prompt, stdout); /* the continuation reads on */
-    for (int i = 0; i < n_new; i++) {
-        emit(a, text, next, i == 0);
-        if (i + 1 < n_new && runner_step(r, next, n + i, &next, &s) != 0) return free(ids), 1;
+    int made = 0, stopped = 0; /* tokens generated; the last one is an end-of-text id */
+    while (made < n_new && !stopped) {
+        stopped = stops_at(&st, next);
+        if (!stopped || a->print_ids) emit(a, text, next, made == 0);
+        if (++made < n_new && !stopped && runner_step(r, next, n + made - 1, &next, &s) != 0)
+            return free(ids), 1;
     }
     double t2 = now_seconds();
     if (!a->print_ids && text->tok) text_stream_end(&text->stream, stdout);
     if (a->print_ids || n_new) putchar('\n');
     fflush(stdout); /* the text first, then the timing line on stderr */
+    if (stopped) fprintf(stderr, "moekit: stopped at end-of-text id %d\n", next);
     fprintf(stderr, "moekit: prompt %d tokens in %.3f s (%.1f tokens/s), generated %d in %.3f s "
-                    "(%.1f tokens/s)\n", n, t1 - t0, n / (t1 - t0 + 1e-12), n_new, t2 - t1,
-            (n_new > 1 ? n_new - 1 : 0) / (t2 - t1 + 1e-12));
+                    "(%.1f tokens/s)\n", n, t1 - t0, n / (t1 - t0 + 1e-12), made, t2 - t1,
+            (made > 1 ? made - 1 : 0) / (t2 - t1 + 1e-12));
     free(ids);
     return 0;
 }
@@ -162,11 +182,14 @@ int main(int argc, char **argv) {
     /* text in or out: the model directory's tokenizer.json, when it has one */
     Text text = {0};
     Tokenizer *tok = NULL;
-    if (a.cmd == CMD_GENERATE && (a.prompt || !a.print_ids)) {
+    if (a.cmd == CMD_CHAT || (a.cmd == CMD_GENERATE && (a.prompt || !a.print_ids))) {
         text.tok = tok = model_tokenizer(a.model_dir, err, sizeof err);
+        if (!tok && !err[0] && a.cmd == CMD_CHAT)
+            snprintf(err, sizeof err, "chat: %s has no tokenizer.json", a.model_dir);
         if (!tok && err[0]) return fprintf(stderr, "moekit: %s\n", err), runner_close(&r), 1;
     }
     if (a.cmd == CMD_GENERATE) rc = cmd_generate(&a, &r, &text);
+    else if (a.cmd == CMD_CHAT) rc = cmd_chat(&a, &r, tok);
     else if (a.cmd == CMD_LOGITS) rc = cmd_logits(&a, &r);
     else rc = cmd_perplexity(&a, &r);
     tokenizer_free(tok);

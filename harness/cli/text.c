@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat.h"
 #include "clock.h"
 #include "file.h"
 #include "json.h"
@@ -209,6 +210,40 @@ static int tokenize_lines(const Tokenizer *t, const Args *a, char *text, size_t 
     return 0;
 }
 
+/* --chat: one conversation, {"messages": [{"role": ..., "content": ...}, ...],
+ * "enable_thinking": true}, rendered with the chat template. The prompt's bytes go to
+ * *bytes; 0, or -1 with a message printed. */
+static int encode_chat(const Tokenizer *t, const JsonValue *v, size_t i, TokenIds *ids, size_t *bytes) {
+    const JsonValue *msgs = json_get(v, "messages");
+    int think = 1;
+    if (!msgs || msgs->type != JSON_ARRAY || msgs->count == 0 || msgs->count > 1000000 ||
+        (json_get(v, "enable_thinking") && json_bool(json_get(v, "enable_thinking"), &think)))
+        return fprintf(stderr, "moekit: tokenize --chat: element %zu must be {\"messages\": [...], "
+                               "\"enable_thinking\": true|false}\n", i), -1;
+    ChatMessage *m = calloc(msgs->count, sizeof *m);
+    if (!m) return fprintf(stderr, "moekit: out of memory\n"), -1;
+    for (size_t k = 0; k < msgs->count; k++) {
+        const char *role = json_string(json_get(&msgs->items[k], "role"));
+        const JsonValue *content = json_get(&msgs->items[k], "content");
+        if (!role || (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant")) ||
+            !content || content->type != JSON_STRING) {
+            fprintf(stderr, "moekit: tokenize --chat: element %zu, message %zu: a role system, "
+                            "user or assistant and a string content are needed\n", i, k);
+            return free(m), -1;
+        }
+        m[k] = (ChatMessage){role, content->string, content->length};
+    }
+    size_t len;
+    char err[256];
+    char *text = chat_render(m, (int)msgs->count, think, &len);
+    free(m);
+    int rc = !text ? -1 : tokenizer_encode(t, text, len, ids, err, sizeof err);
+    if (rc) fprintf(stderr, "moekit: tokenize --chat: element %zu: %s\n", i, text ? err : "out of memory");
+    *bytes += text ? len : 0;
+    free(text);
+    return rc;
+}
+
 /* The JSON forms: an array of strings <-> an array of id arrays, one element a line. */
 static int tokenize_json(const Tokenizer *t, const Args *a, const char *text, size_t len, size_t *bytes) {
     char err[256];
@@ -221,7 +256,9 @@ static int tokenize_json(const Tokenizer *t, const Args *a, const char *text, si
         const JsonValue *v = &root->items[i];
         TokenIds ids = {0};
         fputs(i ? ",\n " : "[", stdout);
-        if (!a->decode && v->type != JSON_STRING)
+        if (a->chat)
+            rc = encode_chat(t, v, i, &ids, bytes) ? 1 : (putchar('['), print_ids(&ids, ","), putchar(']'), 0);
+        else if (!a->decode && v->type != JSON_STRING)
             rc = fprintf(stderr, "moekit: tokenize --json: element %zu is a %s, not a string\n", i,
                          json_type_name(v->type)) > 0;
         else if (!a->decode && tokenizer_encode(t, v->string, v->length, &ids, err, sizeof err))
@@ -243,7 +280,7 @@ static int tokenize_json(const Tokenizer *t, const Args *a, const char *text, si
                                  "of ids\n", i, json_type_name(v->type)) > 0;
         size_t n;
         char *s = a->decode && rc == 0 ? decode_lossy(t, &ids, &n) : NULL;
-        *bytes += a->decode ? (s ? n : 0) : v->length;
+        *bytes += a->decode ? (s ? n : 0) : a->chat ? 0 : v->length;
         if (a->decode && rc == 0) rc = s ? (print_json_string(s, n), 0) : 1;
         free(s);
         free(ids.ids);

@@ -5,7 +5,8 @@
 #   - bad command lines and bad model directories: one clear line, non-zero exit, no crash;
 #   - text through a model directory's tokenizer.json: the demo model with a tokenizer of
 #     the 256 bytes (data/tokenizers/bytes) writes what it writes byte by byte, streamed
-#     text equals the decode of the ids, and bad prompts and tokenizers are named.
+#     text equals the decode of the ids, generation stops at an end-of-text id, and bad
+#     prompts, tokenizers and chat models are named.
 
 M=data/models/qwen3-moe-tiny
 
@@ -82,14 +83,14 @@ missing=""
 for cmd_flag in "generate --model" "generate --prompt" "generate --ids" "generate -n" \
     "generate --temperature" "generate --top-p" "generate --seed" "generate --top-k" \
     "generate --ctx" "generate --disable-expert" "generate --dump-routing" "logits --out" \
-    "perplexity --file" "tokenize --model" "tokenize --file"; do
+    "perplexity --file" "tokenize --model" "tokenize --file" "chat --system"; do
     set -- $cmd_flag
     "$CLI" "$1" "$2" >"$LOG/cli.out" 2>"$LOG/cli.err"
     rc=$?
     [ $rc -eq 2 ] && [ "$(cat "$LOG/cli.err")" = "moekit: $2 needs a value" ] ||
         missing="$missing $1 $2 (exit $rc: $(head -2 "$LOG/cli.err" | tr '\n' '|'))"
 done
-if [ -z "$missing" ]; then ok "cli: each of 15 options without its value: one line 'OPTION needs a value'"
+if [ -z "$missing" ]; then ok "cli: each of 16 options without its value: one line 'OPTION needs a value'"
 else bad "cli options without their value:$missing"; fi
 
 # generate stops at the context: -n past it exits 0 with ctx - prompt tokens and one note
@@ -163,6 +164,19 @@ else
     bad "cli generate -n $cut: streamed text differs from the decode of its ids, or no -n 50..79 ends inside a character: '$got' vs '$want'" "$LOG/cli.err"
 fi
 
+# generation stops at an end-of-text id of generation_config.json: here 'e' (101) in the
+# demo model's tokenizer of bytes, so the text is the unstopped one cut before its first 'e'
+p="The secret of a happy life is"
+full=$("$CLI" generate --model "$D" --prompt "$p" -n 80 --greedy 2>/dev/null)
+printf '{"eos_token_id": [101]}\n' >"$D/generation_config.json"
+"$CLI" generate --model "$D" --prompt "$p" -n 80 --greedy >"$LOG/eos.txt" 2>"$LOG/cli.err"
+rest=${full#"$p"}
+want="$p${rest%%e*}"
+if [ "$(cat "$LOG/eos.txt")" = "$want" ] && grep -q "stopped at end-of-text id 101" "$LOG/cli.err"; then
+    ok "cli generate stops at generation_config.json's eos_token_id (101, 'e'): $(($(printf '%s' "$want" | wc -c) - ${#p})) bytes, then the note"
+else bad "cli generate does not stop at eos_token_id 101: '$(cat "$LOG/eos.txt")', expected '$want'" "$LOG/cli.err"; fi
+rm "$D/generation_config.json"
+
 mkdir -p "$LOG/tok-bad" "$LOG/tok-wide"
 cp "$M/config.json" "$M/model.safetensors" "$LOG/tok-bad/"
 cp "$M/config.json" "$M/model.safetensors" data/tokenizers/qwen3-2k/tokenizer.json "$LOG/tok-wide/"
@@ -171,7 +185,11 @@ expect_error "a model directory with an unsupported tokenizer.json" "tok-bad/tok
 expect_error "a tokenizer with ids past the model's vocabulary" "is past the model's vocab_size 256" generate --model "$LOG/tok-wide" --prompt "Hello world"
 expect_error "text out of a model with no tokenizer.json" "has no tokenizer.json and is not byte-level: add --print-ids" generate --model data/models/qwen2-moe-tiny --ids 1
 expect_error "a prompt that is not UTF-8" "--prompt: invalid UTF-8 at byte 2" generate --model "$D" --prompt "$(printf 'ab\377')"
+expect_error "chat with a tokenizer without <|im_start|>" "has no <|im_start|> and <|im_end|>: not a ChatML (Qwen) model" chat --model "$D"
+expect_error "chat without tokenizer.json" "chat: data/models/qwen2-moe-tiny has no tokenizer.json" chat --model data/models/qwen2-moe-tiny
+expect_error "tokenize --chat with --decode" "--chat renders conversations; it does not go with --decode" tokenize --model "$D" --chat --decode
 expect_error "tokenize without --model" "tokenize: --model DIR is required" tokenize --file x
 expect_error "tokenize without tokenizer.json" "tokenizer.json: cannot open it" tokenize --model "$M"
-if "$CLI" --help | grep -q "tokenize" && "$CLI" tokenize --help | grep -q -- "--json"; then ok "cli --help and tokenize --help document tokenize"
-else bad "cli --help or tokenize --help says nothing of tokenize"; fi
+if "$CLI" --help | grep -q "tokenize" && "$CLI" tokenize --help | grep -q -- "--json" &&
+    "$CLI" --help | grep -q "chat" && "$CLI" chat --help | grep -q -- "--no-think"; then ok "cli --help, tokenize --help and chat --help document tokenize and chat"
+else bad "cli --help, tokenize --help or chat --help says nothing of tokenize or chat"; fi

