@@ -140,7 +140,7 @@ for p in "The secret of a happy life is" "Der Sinn des Lebens ist" "Привет
     b=$("$CLI" generate --model data/model --prompt "$p" -n 80 --greedy 2>>"$LOG/cli.err")
     [ -n "$a" ] && [ "$a" = "$b" ] && same=$((same + 1))
 done
-if [ $same -eq 4 ]; then ok "cli generate --prompt through tokenizer.json (the demo model, a tokenizer of the 256 bytes): the text byte by byte gives, 4 prompts in 4 languages"
+if [ $same -eq 4 ]; then ok "cli generate --prompt through tokenizer.json (the demo model, a tokenizer of the 256 bytes): the same text as byte by byte, 4 prompts in 4 languages"
 else bad "cli generate through tokenizer.json: $same of 4 prompts give the byte-level path's text" "$LOG/cli.err"; fi
 
 # streamed text = the decode of the ids, here a continuation that stops inside a character
