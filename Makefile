@@ -37,9 +37,11 @@ FLAVOR   := $(notdir $(CC))$(if $(SANITIZE),-san)
 BUILD    := build/$(FLAVOR)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 CFLAGS   := -std=c11 -O2 -g -Wall -Wextra $(if $(WERROR),-Werror) $(if $(SANITIZE),$(SANFLAGS)) \
-            -Iharness/include -Iharness/src -Iharness/test -MMD -MP
+            -Iharness/include -Iharness/src -Iharness/test -Iharness/tokenizer -MMD -MP
 LDFLAGS  := $(if $(SANITIZE),$(SANFLAGS))
 LDLIBS   := -lm
+# The tokenizer (the CLI only): NFC from libutf8proc, the split regex from PCRE2.
+TOK_LIBS := -lpcre2-8 -lutf8proc
 # A skeleton leaves parameters unused until the student writes the body.
 LESSON_CFLAGS := -Wno-unused-parameter -Wno-unused-variable -Wno-unused-but-set-variable \
                  -Wno-unused-function
@@ -48,6 +50,7 @@ LESSON_CFLAGS := -Wno-unused-parameter -Wno-unused-variable -Wno-unused-but-set-
 HARNESS_SRC := $(wildcard harness/src/*.c)
 CHECK_SRC   := $(filter-out harness/test/selftest_%.c harness/test/model_test.c,$(wildcard harness/test/*.c))
 CLI_SRC     := $(wildcard harness/cli/*.c)
+TOK_SRC     := $(wildcard harness/tokenizer/*.c)
 LESSON_SRC  := $(wildcard $(SRC)/[0-9][0-9]-*/*.c)
 TREE_ID     := $(subst /,_,$(SRC))
 
@@ -55,6 +58,7 @@ HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/%.o)
 CHECK_OBJ   := $(CHECK_SRC:%.c=$(BUILD)/%.o)
 LESSON_OBJ  := $(LESSON_SRC:$(SRC)/%.c=$(BUILD)/tree-$(TREE_ID)/%.o)
 CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TOK_OBJ     := $(TOK_SRC:%.c=$(BUILD)/%.o)
 CHECK_BIN   := $(BUILD)/tree-$(TREE_ID)/check
 CLI_BIN     := $(BUILD)/tree-$(TREE_ID)/moekit
 MODEL_TEST  := $(BUILD)/tree-$(TREE_ID)/model_test
@@ -89,8 +93,8 @@ $(BUILD)/tree-$(TREE_ID)/%.o: $(SRC)/%.c
 $(CHECK_BIN): $(CHECK_OBJ) $(HARNESS_OBJ) $(LESSON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(CLI_BIN): $(CLI_OBJ) $(HARNESS_OBJ) $(LESSON_OBJ)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(CLI_BIN): $(CLI_OBJ) $(TOK_OBJ) $(HARNESS_OBJ) $(LESSON_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(TOK_LIBS)
 
 $(MODEL_TEST): $(BUILD)/harness/test/model_test.o $(HARNESS_OBJ) $(LESSON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)

@@ -43,3 +43,4 @@ bench:
 	@$(MAKE) -s --no-print-directory bench-build SRC=$(RUN_SRC)
 	@$(MAKE) -s --no-print-directory print-bench-bin SRC=$(RUN_SRC) >build/.bench-bin
 	@"$$(cat build/.bench-bin)" --model $(MODEL) --python $(PYTHON) --json build/bench.json $(BENCH_ARGS)
+	@echo; $(MAKE) -s --no-print-directory tokenizer-bench

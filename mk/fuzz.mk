@@ -1,7 +1,8 @@
 # fuzz.mk: libFuzzer targets for what the kit reads from the outside world (harness/fuzz/):
 # safetensors files, config.json, the moekit command line, a whole model (config +
-# weights, loaded and run for two tokens), and the grader's tape (what a student's code
-# recorded in the sandbox). Needs clang and its runtime (Debian: clang,
+# weights, loaded and run for two tokens), the grader's tape (what a student's code
+# recorded in the sandbox) and tokenizer.json (loaded, then a text encoded and decoded).
+# Needs clang and its runtime (Debian: clang,
 # libclang-rt-14-dev).
 #
 #   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="safetensors config"]   fuzz each in turn
@@ -15,11 +16,12 @@
 
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_TARGETS ?= safetensors config args model tape
+FUZZ_TARGETS ?= safetensors config args model tape tokenizer
 FUZZ_DIR     := build/fuzz
 FUZZ_CFLAGS  := -std=c11 -g -O1 -Wall -Wextra -Werror \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-                -fno-omit-frame-pointer -Iharness/include -Iharness/src -Iharness/cli
+                -fno-omit-frame-pointer -Iharness/include -Iharness/src -Iharness/cli \
+                -Iharness/tokenizer
 FUZZ_HDRS    := $(wildcard harness/src/*.h harness/cli/*.h harness/include/*.h)
 # the model target runs the reference solutions (a student release has none: its lessons)
 FUZZ_TREE    ?= $(if $(wildcard solutions),solutions,lessons)
@@ -32,6 +34,8 @@ FUZZ_SRC_model       := harness/src/model_load.c harness/src/config.c harness/sr
                         harness/src/file.c \
                         harness/src/json.c harness/src/todo.c \
                         $(wildcard $(FUZZ_TREE)/[0-9][0-9]-*/*.c)
+FUZZ_SRC_tokenizer   := harness/tokenizer/tokenizer.c harness/src/json.c harness/src/file.c
+FUZZ_LIBS_tokenizer  := -lpcre2-8 -lutf8proc
 # the lesson files are not the kit's to keep warning-free (a student's, a lesson in the works)
 FUZZ_EXTRA_model     := -Wno-error -Wno-unused-parameter -Wno-unused-variable
 FUZZ_EXTRA_tape      := -Iharness/test
@@ -41,9 +45,10 @@ FUZZ_EXTRA_tape      := -Iharness/test
 define FUZZ_RULE
 $(FUZZ_DIR)/fuzz_$(1): harness/fuzz/fuzz_$(1).c $(FUZZ_SRC_$(1)) $(FUZZ_HDRS)
 	@mkdir -p $(FUZZ_DIR)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_EXTRA_$(1)) $$< $(FUZZ_SRC_$(1)) -o $$@ -lm -lpthread
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_EXTRA_$(1)) $$< $(FUZZ_SRC_$(1)) -o $$@ -lm -lpthread \
+	    $(FUZZ_LIBS_$(1))
 endef
-$(foreach t,safetensors config args model tape,$(eval $(call FUZZ_RULE,$(t))))
+$(foreach t,safetensors config args model tape tokenizer,$(eval $(call FUZZ_RULE,$(t))))
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 

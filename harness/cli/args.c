@@ -18,8 +18,10 @@ static const char *USAGE_GENERATE =
     "                       [--greedy | --temperature T --top-p P --seed S] [--print-ids]\n"
     "                       [--top-k K] [--disable-expert L:E]... [--dump-routing FILE] [--ctx N]\n"
     "  Streams the continuation (text, or ids with --print-ids) to stdout and a tokens/s\n"
-    "  line to stderr. --prompt needs a byte-level model (the kit's own); other models take\n"
-    "  token ids. Default: -n 200, temperature 0.8, top-p 0.95, seed 1 (greedy: argmax).\n"
+    "  line to stderr. --prompt is text: encoded with the model directory's tokenizer.json\n"
+    "  when it has one, else byte by byte (a byte-level model, vocab_size 256, like the\n"
+    "  kit's own). Text output is streamed as it decodes, a UTF-8 character only once all\n"
+    "  its bytes are there. Default: -n 200, temperature 0.8, top-p 0.95, seed 1 (greedy: argmax).\n"
     "  Generation stops at the context (--ctx; default max_position_embeddings, at most\n"
     "  2048): a prompt + -n past it gives ctx - prompt tokens and a note on stderr.\n";
 static const char *USAGE_LOGITS =
@@ -35,11 +37,34 @@ static const char *USAGE_PERPLEXITY =
     "  later ones given the previous ctx/2+1 to ctx bytes.\n"
     "  --fortunes: a fortune file (fortunes between lines of \"%\"); each fortune scored on its\n"
     "  own as \"%\\n\" + fortune, cut to ctx bytes (harness/pytorch/train.py's held-out bpb).\n";
+static const char *USAGE_TOKENIZE =
+    "usage: moekit tokenize --model DIR [--file F] [--json] [--decode]\n"
+    "  Text -> token ids with DIR/tokenizer.json (byte-level BPE, as Hugging Face encodes,\n"
+    "  special tokens like <|im_start|> recognised in the text). Reads F, or stdin.\n"
+    "  One output line per input line: each line is encoded without its newline, and \\n\n"
+    "  in it stands for a newline; the ids are printed space-separated.\n"
+    "  --json: the input is a JSON array of strings, the output a JSON array of id arrays.\n"
+    "  --decode: the reverse (ids -> text; newlines in the text printed as \\n, or JSON).\n"
+    "  --chat: the input is a JSON array of conversations, {\"messages\": [{\"role\": ...,\n"
+    "  \"content\": ...}], \"enable_thinking\": true}; prints the ids of each one's prompt as\n"
+    "  Qwen3's chat template renders it (add_generation_prompt), a JSON array of id arrays.\n";
+static const char *USAGE_CHAT =
+    "usage: moekit chat --model DIR [--system TEXT] [--no-think] [-n N]\n"
+    "                   [--greedy | --temperature T --top-p P --seed S] [--ctx N]\n"
+    "                   [--top-k K] [--disable-expert L:E]... [--dump-routing FILE]\n"
+    "  A conversation with a chat model (Qwen3's ChatML template; DIR needs tokenizer.json).\n"
+    "  Each line of input is a user turn; the reply is streamed. Thinking is on as Qwen3's\n"
+    "  default (--no-think: enable_thinking false). A reply stops at <|im_end|> or an\n"
+    "  end-of-text id (generation_config.json, config.json), after -n tokens (default: the\n"
+    "  context) or at the context. The KV cache keeps the conversation across turns.\n"
+    "  /reset starts over (the system prompt stays), /exit or end of input quits.\n";
 static const char *USAGE_ALL =
     "usage: moekit COMMAND [options]   (moekit COMMAND --help for its options)\n"
     "  generate     continue a prompt\n"
     "  logits       write the logits of a prefill to a file\n"
     "  perplexity   bits per byte of a text file\n"
+    "  tokenize     text -> token ids (and back) with the model's tokenizer.json\n"
+    "  chat         a conversation with a chat model (Qwen3's template)\n"
     "routing experiments (all commands): --top-k K, --disable-expert L:E (repeatable),\n"
     "  --dump-routing FILE (TSV: per token and layer, the chosen experts and weights)\n";
 
@@ -99,6 +124,13 @@ static int disable_expert(Args *a, const char *s) {
     return 0;
 }
 
+/* The system prompt is text. */
+static int check_text(const char *flag, const char *p) {
+    size_t len = strlen(p), bad_at = json_utf8_check(p, len);
+    if (bad_at < len) return bad("%s: invalid UTF-8 at byte %zu (0x%02x)", flag, bad_at, (unsigned char)p[bad_at]);
+    return 0;
+}
+
 /* The prompt is text: invalid UTF-8 is named, not fed to the model byte by byte. */
 static int check_prompt(const char *p) {
     size_t len = strlen(p), bad_at = json_utf8_check(p, len);
@@ -114,22 +146,28 @@ static int check_prompt(const char *p) {
  * ---------------------------------------------------------------------------------- */
 
 static const char *usage_of(Command c) {
-    return c == CMD_GENERATE ? USAGE_GENERATE : c == CMD_LOGITS ? USAGE_LOGITS : USAGE_PERPLEXITY;
+    return c == CMD_GENERATE ? USAGE_GENERATE : c == CMD_LOGITS ? USAGE_LOGITS
+         : c == CMD_PERPLEXITY ? USAGE_PERPLEXITY : c == CMD_TOKENIZE ? USAGE_TOKENIZE : USAGE_CHAT;
 }
 
 /* Every flag: the commands that take it (a bit per Command) and whether a value follows. */
 #define GEN (1 << CMD_GENERATE)
 #define LOG (1 << CMD_LOGITS)
 #define PPL (1 << CMD_PERPLEXITY)
+#define TOK (1 << CMD_TOKENIZE)
+#define CHT (1 << CMD_CHAT)
 static const struct {
     const char *name;
     int cmds, has_value;
 } FLAGS[] = {
-    {"--model", GEN | LOG | PPL, 1}, {"--prompt", GEN, 1}, {"--ids", GEN | LOG, 1},
-    {"--out", LOG, 1}, {"--file", PPL, 1}, {"--dump-routing", GEN | LOG | PPL, 1},
-    {"--disable-expert", GEN | LOG | PPL, 1}, {"-n", GEN, 1}, {"--top-k", GEN | LOG | PPL, 1},
-    {"--ctx", GEN | LOG | PPL, 1}, {"--seed", GEN, 1}, {"--temperature", GEN, 1},
-    {"--top-p", GEN, 1}, {"--greedy", GEN, 0}, {"--print-ids", GEN, 0}, {"--fortunes", PPL, 0},
+    {"--model", GEN | LOG | PPL | TOK | CHT, 1}, {"--prompt", GEN, 1}, {"--ids", GEN | LOG, 1},
+    {"--out", LOG, 1}, {"--file", PPL | TOK, 1}, {"--dump-routing", GEN | LOG | PPL | CHT, 1},
+    {"--disable-expert", GEN | LOG | PPL | CHT, 1}, {"-n", GEN | CHT, 1},
+    {"--top-k", GEN | LOG | PPL | CHT, 1}, {"--ctx", GEN | LOG | PPL | CHT, 1},
+    {"--seed", GEN | CHT, 1}, {"--temperature", GEN | CHT, 1}, {"--top-p", GEN | CHT, 1},
+    {"--greedy", GEN | CHT, 0}, {"--print-ids", GEN, 0}, {"--fortunes", PPL, 0},
+    {"--json", TOK, 0}, {"--decode", TOK, 0}, {"--chat", TOK, 0}, {"--system", CHT, 1},
+    {"--no-think", CHT, 0},
 };
 
 /* f's entry in FLAGS, -1 when the command takes no such flag. */
@@ -150,7 +188,7 @@ static int flag(Args *a, const char *f, const char *v) {
     if (!strcmp(f, "--file")) return a->text_file = v, 0;
     if (!strcmp(f, "--dump-routing")) return a->routing_path = v, 0;
     if (!strcmp(f, "--disable-expert")) return disable_expert(a, v);
-    if (!strcmp(f, "-n")) return to_int(f, v, 0, 1000000, &n) ? -1 : (a->n_new = (int)n, 0);
+    if (!strcmp(f, "-n")) return to_int(f, v, 0, 1000000, &n) ? -1 : (a->n_new = (int)n, a->n_new_set = 1, 0);
     if (!strcmp(f, "--top-k")) return to_int(f, v, 1, 4096, &n) ? -1 : (a->model.top_k = (int)n, 0);
     if (!strcmp(f, "--ctx")) return to_int(f, v, 1, 1 << 20, &n) ? -1 : (a->model.max_seq = (int)n, 0);
     if (!strcmp(f, "--seed"))
@@ -161,6 +199,11 @@ static int flag(Args *a, const char *f, const char *v) {
     if (!strcmp(f, "--greedy")) return a->greedy = 1, 0;
     if (!strcmp(f, "--print-ids")) return a->print_ids = 1, 0;
     if (!strcmp(f, "--fortunes")) return a->fortunes = 1, 0;
+    if (!strcmp(f, "--json")) return a->json = 1, 0;
+    if (!strcmp(f, "--decode")) return a->decode = 1, 0;
+    if (!strcmp(f, "--chat")) return a->chat = a->json = 1, 0;
+    if (!strcmp(f, "--system")) return check_text(f, v) ? -1 : (a->system = v, 0);
+    if (!strcmp(f, "--no-think")) return a->no_think = 1, 0;
     return bad("%s: in FLAGS but not handled", f); /* a kit bug, not the user's */
 }
 
@@ -168,19 +211,23 @@ static int parse_command(Args *a, const char *name) {
     if (!strcmp(name, "generate")) a->cmd = CMD_GENERATE;
     else if (!strcmp(name, "logits")) a->cmd = CMD_LOGITS;
     else if (!strcmp(name, "perplexity")) a->cmd = CMD_PERPLEXITY;
+    else if (!strcmp(name, "tokenize")) a->cmd = CMD_TOKENIZE;
+    else if (!strcmp(name, "chat")) a->cmd = CMD_CHAT;
     else return -1;
     return 0;
 }
 
 /* What every command needs, once all flags are read. */
 static int check_required(const Args *a) {
-    static const char *const NAMES[] = {"generate", "logits", "perplexity"};
+    static const char *const NAMES[] = {"generate", "logits", "perplexity", "tokenize", "chat"};
     if (!a->model_dir) return bad("%s: --model DIR is required", NAMES[a->cmd]);
     if (a->model_dir[0] == '\0') return bad("%s: --model: the directory name is empty", NAMES[a->cmd]);
     if (a->cmd == CMD_GENERATE && !!a->prompt == !!a->ids_text)
         return bad("generate: give exactly one of --prompt TEXT and --ids \"1 2 3\"");
     if (a->cmd == CMD_LOGITS && (!a->ids_text || !a->out_path))
         return bad("logits: --ids \"1 2 3\" and --out FILE are required");
+    if (a->cmd == CMD_TOKENIZE && a->chat && a->decode)
+        return bad("tokenize: --chat renders conversations; it does not go with --decode");
     if (a->cmd == CMD_PERPLEXITY && !a->text_file)
         return bad("perplexity: --file TEXT is required");
     return 0;
@@ -191,10 +238,12 @@ int args_parse(Args *a, int argc, char **argv) {
     a->n_new = 200, a->temperature = 0.8f, a->top_p = 0.95f, a->seed = 1;
     a->model.disabled_layer = a->disabled_layer;
     a->model.disabled_expert = a->disabled_expert;
-    if (argc < 2) return bad("no command given: generate, logits or perplexity (moekit --help)");
+    if (argc < 2)
+        return bad("no command given: generate, logits, perplexity, tokenize or chat (moekit --help)");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return fputs(USAGE_ALL, stdout), 1;
     if (parse_command(a, argv[1]) != 0)
-        return bad("unknown command '%s' (generate, logits, perplexity; --help)", json_shown(argv[1]).s);
+        return bad("unknown command '%s' (generate, logits, perplexity, tokenize, chat; --help)",
+                   json_shown(argv[1]).s);
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) return fputs(usage_of(a->cmd), stdout), 1;

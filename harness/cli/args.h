@@ -6,18 +6,23 @@
 
 #define MAX_DISABLED 256
 
-typedef enum { CMD_GENERATE, CMD_LOGITS, CMD_PERPLEXITY } Command;
+typedef enum { CMD_GENERATE, CMD_LOGITS, CMD_PERPLEXITY, CMD_TOKENIZE, CMD_CHAT } Command;
 
 typedef struct {
     Command cmd;
     const char *model_dir;
-    const char *prompt;   /* text, byte-level models only */
+    const char *prompt;   /* text: bytes for a byte-level model, else through tokenizer.json */
     const char *ids_text; /* "1 2 3" */
     const char *out_path; /* logits */
-    const char *text_file; /* perplexity */
+    const char *text_file; /* perplexity, tokenize (NULL: stdin) */
     const char *routing_path;
     int n_new, print_ids, greedy;
     int fortunes; /* perplexity: one sequence per fortune, as train.py */
+    int json, decode; /* tokenize: JSON in and out; ids -> text */
+    int chat;         /* tokenize: JSON conversations through the chat template */
+    const char *system; /* chat: the system prompt */
+    int no_think;       /* chat: enable_thinking false */
+    int n_new_set;      /* -n was given */
     float temperature, top_p;
     unsigned long long seed;
     ModelOptions model;

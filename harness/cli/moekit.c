@@ -6,8 +6,10 @@
  *   moekit perplexity --model DIR --file TEXT
  *
  * Built from solutions/ by `make`, or from your lessons/ by `make run SRC=lessons`, so
- * the model that talks is the one you wrote. The kit's own model is byte-level: token id
- * = UTF-8 byte; other models take and give token ids.
+ * the model that talks is the one you wrote. Text goes in and out through the model
+ * directory's tokenizer.json (harness/tokenizer/) when it has one; the kit's own model is
+ * byte-level (token id = UTF-8 byte, no tokenizer.json); other models take and give ids.
+ *   moekit tokenize   --model DIR [--file F] [--json] [--decode]   (text.c)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -17,23 +19,49 @@
 #include "args.h"
 #include "clock.h"
 #include "model_load.h"
+#include "chat.h"
 #include "run.h"
+#include "text.h"
 #include "todo.h"
 
 /* ------------------------------------------------------------------------------------
- * the prompt: text (byte-level models) or ids
+ * the prompt: text (through tokenizer.json, or bytes for a byte-level model) or ids
  * ---------------------------------------------------------------------------------- */
 
-static int prompt_ids(const Args *a, const Model *m, int **ids, int *n) {
+/* Text and ids meet here: tok is the model directory's tokenizer.json, or NULL. */
+typedef struct {
+    const Tokenizer *tok;
+    TextStream stream;
+} Text;
+
+static int encode_prompt(const Args *a, const Tokenizer *tok, int V, int **ids, int *n) {
+    TokenIds out = {0};
+    char err[256];
+    if (tokenizer_encode(tok, a->prompt, strlen(a->prompt), &out, err, sizeof err) != 0) {
+        fprintf(stderr, "moekit: --prompt: %s\n", err);
+        return free(out.ids), -1;
+    }
+    for (size_t i = 0; i < out.n; i++)
+        if (out.ids[i] >= V) {
+            fprintf(stderr, "moekit: --prompt: token %d of %s/tokenizer.json is past the model's "
+                            "vocab_size %d\n", out.ids[i], a->model_dir, V);
+            return free(out.ids), -1;
+        }
+    *ids = out.ids, *n = (int)out.n;
+    return 0;
+}
+
+static int prompt_ids(const Args *a, const Model *m, const Text *text, int **ids, int *n) {
     int V = m->config.vocab_size;
     if (a->ids_text) return parse_ids(a->ids_text, V, ids, n);
+    if (text->tok) return encode_prompt(a, text->tok, V, ids, n);
     if (V != 256) {
-        fprintf(stderr, "moekit: --prompt needs a byte-level model (vocab_size 256); %s has "
-                        "vocab_size %d: give token ids with --ids\n", a->model_dir, V);
+        fprintf(stderr, "moekit: --prompt needs a byte-level model (vocab_size 256) or a "
+                        "tokenizer.json; %s has vocab_size %d and no tokenizer.json: give token "
+                        "ids with --ids\n", a->model_dir, V);
         return -1;
     }
     size_t len = strlen(a->prompt);
-    if (len == 0) return fprintf(stderr, "moekit: --prompt: the prompt is empty\n"), -1;
     *ids = malloc(sizeof(int) * len);
     if (!*ids) return fprintf(stderr, "moekit: out of memory\n"), -1;
     for (size_t i = 0; i < len; i++) (*ids)[i] = (unsigned char)a->prompt[i];
@@ -41,21 +69,44 @@ static int prompt_ids(const Args *a, const Model *m, int **ids, int *n) {
     return 0;
 }
 
-static void emit(const Args *a, int id, int first) {
+/* One generated token to stdout: its id, its text (held back while a UTF-8 character is
+ * incomplete), or for a byte-level model the byte itself. */
+static void emit(const Args *a, Text *text, int id, int first) {
+    size_t len;
+    const char *bytes;
     if (a->print_ids) printf(first ? "%d" : " %d", id);
-    else putchar(id); /* byte-level: the id is the byte */
-    fflush(stdout);
+    else if (text->tok && (bytes = tokenizer_token_bytes(text->tok, id, &len)))
+        text_stream_put(&text->stream, bytes, len, stdout);
+    else if (!text->tok)
+        putchar(id); /* byte-level: the id is the byte */
+    fflush(stdout);  /* (an id past the tokenizer's, a padding row, prints nothing) */
 }
 
 /* ------------------------------------------------------------------------------------
  * commands
  * ---------------------------------------------------------------------------------- */
 
-static int cmd_generate(const Args *a, Runner *r) {
+/* Generation stops at these ids (chat.c: stop_ids). */
+typedef struct {
+    int ids[64], n;
+} Stops;
+
+static int stops_at(const Stops *st, int id) {
+    for (int i = 0; i < st->n; i++)
+        if (st->ids[i] == id) return 1;
+    return 0;
+}
+
+static int cmd_generate(const Args *a, Runner *r, Text *text) {
     int *ids, n;
-    if (prompt_ids(a, &r->model, &ids, &n) != 0) return 1;
-    if (!a->print_ids && r->model.config.vocab_size != 256) {
-        fprintf(stderr, "moekit: this model is not byte-level: add --print-ids\n");
+    Stops st;
+    char err[512];
+    if ((st.n = stop_ids(a->model_dir, text->tok, st.ids, 64, err, sizeof err)) < 0)
+        return fprintf(stderr, "moekit: %s\n", err), 1;
+    if (prompt_ids(a, &r->model, text, &ids, &n) != 0) return 1;
+    if (!a->print_ids && !text->tok && r->model.config.vocab_size != 256) {
+        fprintf(stderr, "moekit: %s has no tokenizer.json and is not byte-level: add --print-ids\n",
+                a->model_dir);
         return free(ids), 1;
     }
     /* Stop at the context, as llama2.c clamps its steps to seq_len: each new token but the
@@ -76,17 +127,22 @@ static int cmd_generate(const Args *a, Runner *r) {
     int next;
     if (runner_prefill(r, ids, n, 0, &next, &s) != 0) return free(ids), 1;
     double t1 = now_seconds();
-    if (a->prompt) fputs(a->prompt, stdout); /* the continuation reads on from the prompt */
-    for (int i = 0; i < n_new; i++) {
-        emit(a, next, i == 0);
-        if (i + 1 < n_new && runner_step(r, next, n + i, &next, &s) != 0) return free(ids), 1;
+    if (a->prompt && !a->print_ids) fputs(a->prompt, stdout); /* the continuation reads on */
+    int made = 0, stopped = 0; /* tokens generated; the last one is an end-of-text id */
+    while (made < n_new && !stopped) {
+        stopped = stops_at(&st, next);
+        if (!stopped || a->print_ids) emit(a, text, next, made == 0);
+        if (++made < n_new && !stopped && runner_step(r, next, n + made - 1, &next, &s) != 0)
+            return free(ids), 1;
     }
     double t2 = now_seconds();
+    if (!a->print_ids && text->tok) text_stream_end(&text->stream, stdout);
     if (a->print_ids || n_new) putchar('\n');
     fflush(stdout); /* the text first, then the timing line on stderr */
+    if (stopped) fprintf(stderr, "moekit: stopped at end-of-text id %d\n", next);
     fprintf(stderr, "moekit: prompt %d tokens in %.3f s (%.1f tokens/s), generated %d in %.3f s "
-                    "(%.1f tokens/s)\n", n, t1 - t0, n / (t1 - t0 + 1e-12), n_new, t2 - t1,
-            (n_new > 1 ? n_new - 1 : 0) / (t2 - t1 + 1e-12));
+                    "(%.1f tokens/s)\n", n, t1 - t0, n / (t1 - t0 + 1e-12), made, t2 - t1,
+            (made > 1 ? made - 1 : 0) / (t2 - t1 + 1e-12));
     free(ids);
     return 0;
 }
@@ -114,6 +170,7 @@ int main(int argc, char **argv) {
     Args a;
     int rc = args_parse(&a, argc, argv);
     if (rc != 0) return rc > 0 ? 0 : 2;
+    if (a.cmd == CMD_TOKENIZE) return cmd_tokenize(&a); /* the tokenizer alone, no weights */
     Runner r;
     char err[1024];
     if (runner_open(&r, &a, err, sizeof err) != 0) {
@@ -122,9 +179,20 @@ int main(int argc, char **argv) {
         fprintf(stderr, "moekit: %s\n", err);
         return 1;
     }
-    if (a.cmd == CMD_GENERATE) rc = cmd_generate(&a, &r);
+    /* text in or out: the model directory's tokenizer.json, when it has one */
+    Text text = {0};
+    Tokenizer *tok = NULL;
+    if (a.cmd == CMD_CHAT || (a.cmd == CMD_GENERATE && (a.prompt || !a.print_ids))) {
+        text.tok = tok = model_tokenizer(a.model_dir, err, sizeof err);
+        if (!tok && !err[0] && a.cmd == CMD_CHAT)
+            snprintf(err, sizeof err, "chat: %s has no tokenizer.json", a.model_dir);
+        if (!tok && err[0]) return fprintf(stderr, "moekit: %s\n", err), runner_close(&r), 1;
+    }
+    if (a.cmd == CMD_GENERATE) rc = cmd_generate(&a, &r, &text);
+    else if (a.cmd == CMD_CHAT) rc = cmd_chat(&a, &r, tok);
     else if (a.cmd == CMD_LOGITS) rc = cmd_logits(&a, &r);
     else rc = cmd_perplexity(&a, &r);
+    tokenizer_free(tok);
     runner_close(&r);
     return rc;
 }

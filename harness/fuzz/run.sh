@@ -14,7 +14,8 @@ for t in "$@"; do
     args) max_len=1024 ;;
     model) max_len=32768 ;;
     tape) max_len=16384 ;;
-    *) echo "run.sh: no fuzz target '$t' (safetensors, config, args, model, tape)" >&2; exit 2 ;;
+    tokenizer) max_len=131072 ;;
+    *) echo "run.sh: no fuzz target '$t' (safetensors, config, args, model, tape, tokenizer)" >&2; exit 2 ;;
     esac
     mkdir -p "$dir/corpus/$t" "$dir/artifacts/$t"
     # -close_fd_mask=3: the targets' own rejection messages stay out of the log

@@ -2,7 +2,11 @@
 # CLI set to the binary built from the solutions.
 #   - each Hugging Face test checkpoint gives the reference's greedy continuation;
 #   - logits files have T x vocab floats; the routing dump and controls do what they say;
-#   - bad command lines and bad model directories: one clear line, non-zero exit, no crash.
+#   - bad command lines and bad model directories: one clear line, non-zero exit, no crash;
+#   - text through a model directory's tokenizer.json: the demo model with a tokenizer of
+#     the 256 bytes (data/tokenizers/bytes) writes what it writes byte by byte, streamed
+#     text equals the decode of the ids, generation stops at an end-of-text id, and bad
+#     prompts, tokenizers and chat models are named.
 
 M=data/models/qwen3-moe-tiny
 
@@ -79,14 +83,14 @@ missing=""
 for cmd_flag in "generate --model" "generate --prompt" "generate --ids" "generate -n" \
     "generate --temperature" "generate --top-p" "generate --seed" "generate --top-k" \
     "generate --ctx" "generate --disable-expert" "generate --dump-routing" "logits --out" \
-    "perplexity --file"; do
+    "perplexity --file" "tokenize --model" "tokenize --file" "chat --system"; do
     set -- $cmd_flag
     "$CLI" "$1" "$2" >"$LOG/cli.out" 2>"$LOG/cli.err"
     rc=$?
     [ $rc -eq 2 ] && [ "$(cat "$LOG/cli.err")" = "moekit: $2 needs a value" ] ||
         missing="$missing $1 $2 (exit $rc: $(head -2 "$LOG/cli.err" | tr '\n' '|'))"
 done
-if [ -z "$missing" ]; then ok "cli: each of 13 options without its value: one line 'OPTION needs a value'"
+if [ -z "$missing" ]; then ok "cli: each of 16 options without its value: one line 'OPTION needs a value'"
 else bad "cli options without their value:$missing"; fi
 
 # generate stops at the context: -n past it exits 0 with ctx - prompt tokens and one note
@@ -122,3 +126,70 @@ single=$(od -An -v -f -w1024 "$LOG/short.bin" | awk -v ids="$ids" '
 if [ -n "$sliding" ] && awk -v a="$sliding" -v b="$single" 'BEGIN { exit !(a - b <= 0.0001 && b - a <= 0.0001) }'; then
     ok "cli perplexity of a text shorter than the context = one prefill's logits: $sliding bits per byte"
 else bad "cli perplexity of a short text: $sliding bits per byte, one prefill's logits give $single" "$LOG/cli.err"; fi
+
+# ---- text through tokenizer.json ---------------------------------------------------------
+# The demo model with a tokenizer.json of the 256 bytes (id = byte, no merges): text in and
+# out goes through the whole tokenizer (NFC, the split regex, ByteLevel, streaming decode)
+# and must give what the byte-level path gives.
+D=$LOG/demo-tokenizer
+mkdir -p "$D"
+cp data/model/config.json data/model/model.safetensors data/tokenizers/bytes/tokenizer.json "$D/"
+same=0
+for p in "The secret of a happy life is" "Der Sinn des Lebens ist" "Привет, как дела? Я" "¿Qué es la vida?"; do
+    a=$("$CLI" generate --model "$D" --prompt "$p" -n 80 --greedy 2>"$LOG/cli.err")
+    b=$("$CLI" generate --model data/model --prompt "$p" -n 80 --greedy 2>>"$LOG/cli.err")
+    [ -n "$a" ] && [ "$a" = "$b" ] && same=$((same + 1))
+done
+if [ $same -eq 4 ]; then ok "cli generate --prompt through tokenizer.json (the demo model, a tokenizer of the 256 bytes): the same text as byte by byte, 4 prompts in 4 languages"
+else bad "cli generate through tokenizer.json: $same of 4 prompts give the byte-level path's text" "$LOG/cli.err"; fi
+
+# streamed text = the decode of the ids, here a continuation that stops inside a character
+# (Cyrillic letters are two bytes: the first -n from 50 on whose last token is a first byte)
+p="Привет, как дела? Я"
+cut=50
+while [ $cut -lt 80 ]; do
+    "$CLI" generate --model "$D" --prompt "$p" -n $cut --greedy >"$LOG/stream.txt" 2>"$LOG/cli.err"
+    [ "$(tail -c 4 "$LOG/stream.txt" | od -An -tx1 | tr -d ' \n')" = efbfbd0a ] && break
+    cut=$((cut + 1))
+done
+ids=$("$CLI" generate --model "$D" --prompt "$p" -n $cut --greedy --print-ids 2>>"$LOG/cli.err")
+prompt_ids=$(printf '%s' "$p" | "$CLI" tokenize --model "$D" 2>>"$LOG/cli.err")
+echo "[[$(echo $prompt_ids $ids | tr ' ' ',')]]" >"$LOG/stream_ids.json"
+"$CLI" tokenize --model "$D" --json --decode --file "$LOG/stream_ids.json" >"$LOG/stream.json" 2>>"$LOG/cli.err"
+want=$(sed 's/^\["//; s/"\]$//' "$LOG/stream.json")
+got=$(cat "$LOG/stream.txt")
+if [ $cut -lt 80 ] && [ -n "$got" ] && [ "$got" = "$want" ]; then
+    ok "cli generate -n $cut: streamed text = the decode of prompt + ids ($(printf '%s' "$got" | wc -c) bytes, the cut character at the end as U+FFFD)"
+else
+    bad "cli generate -n $cut: streamed text differs from the decode of its ids, or no -n 50..79 ends inside a character: '$got' vs '$want'" "$LOG/cli.err"
+fi
+
+# generation stops at an end-of-text id of generation_config.json: here 'e' (101) in the
+# demo model's tokenizer of bytes, so the text is the unstopped one cut before its first 'e'
+p="The secret of a happy life is"
+full=$("$CLI" generate --model "$D" --prompt "$p" -n 80 --greedy 2>/dev/null)
+printf '{"eos_token_id": [101]}\n' >"$D/generation_config.json"
+"$CLI" generate --model "$D" --prompt "$p" -n 80 --greedy >"$LOG/eos.txt" 2>"$LOG/cli.err"
+rest=${full#"$p"}
+want="$p${rest%%e*}"
+if [ "$(cat "$LOG/eos.txt")" = "$want" ] && grep -q "stopped at end-of-text id 101" "$LOG/cli.err"; then
+    ok "cli generate stops at generation_config.json's eos_token_id (101, 'e'): $(($(printf '%s' "$want" | wc -c) - ${#p})) bytes, then the note"
+else bad "cli generate does not stop at eos_token_id 101: '$(cat "$LOG/eos.txt")', expected '$want'" "$LOG/cli.err"; fi
+rm "$D/generation_config.json"
+
+mkdir -p "$LOG/tok-bad" "$LOG/tok-wide"
+cp "$M/config.json" "$M/model.safetensors" "$LOG/tok-bad/"
+cp "$M/config.json" "$M/model.safetensors" data/tokenizers/qwen3-2k/tokenizer.json "$LOG/tok-wide/"
+printf '{"model": {"type": "WordPiece"}}' >"$LOG/tok-bad/tokenizer.json"
+expect_error "a model directory with an unsupported tokenizer.json" "tok-bad/tokenizer.json: model.type is 'WordPiece'" generate --model "$LOG/tok-bad" --prompt hi
+expect_error "a tokenizer with ids past the model's vocabulary" "is past the model's vocab_size 256" generate --model "$LOG/tok-wide" --prompt "Hello world"
+expect_error "text out of a model with no tokenizer.json" "has no tokenizer.json and is not byte-level: add --print-ids" generate --model data/models/qwen2-moe-tiny --ids 1
+expect_error "a prompt that is not UTF-8" "--prompt: invalid UTF-8 at byte 2" generate --model "$D" --prompt "$(printf 'ab\377')"
+expect_error "chat with a tokenizer without <|im_start|>" "has no <|im_start|> and <|im_end|>: not a ChatML (Qwen) model" chat --model "$D"
+expect_error "chat without tokenizer.json" "chat: data/models/qwen2-moe-tiny has no tokenizer.json" chat --model data/models/qwen2-moe-tiny
+expect_error "tokenize --chat with --decode" "--chat renders conversations; it does not go with --decode" tokenize --model "$D" --chat --decode
+expect_error "tokenize without --model" "tokenize: --model DIR is required" tokenize --file x
+expect_error "tokenize without tokenizer.json" "tokenizer.json: cannot open it" tokenize --model "$M"
+if "$CLI" --help | grep -q "tokenize" && "$CLI" tokenize --help | grep -q -- "--json" &&
+    "$CLI" --help | grep -q "chat" && "$CLI" chat --help | grep -q -- "--no-think"; then ok "cli --help, tokenize --help and chat --help document tokenize and chat"
+else bad "cli --help, tokenize --help or chat --help says nothing of tokenize or chat"; fi
