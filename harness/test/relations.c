@@ -310,9 +310,13 @@ static int rel_transposed(const RelInput *r, char *why, size_t len) {
                 if (!near(r, r->got[o * A * B + j * A + i], r->exp[o * A * B + i * B + j]))
                     return 0;
     const char *na = r->l->names[nd - 2], *nb = r->l->names[nd - 1];
-    snprintf(why, len, "the expected with %s and %s swapped (%s, %s read as [%ld, %ld] but "
-             "written as [%ld, %ld]): an index i * %ld + j written as j * %ld + i?", na, nb, na,
-             nb, A, B, B, A, B, A);
+    if (A == B)
+        snprintf(why, len, "the transpose of the expected (%s and %s swapped): an index "
+                 "i * %ld + j written as j * %ld + i?", na, nb, B, A);
+    else
+        snprintf(why, len, "the expected with %s and %s swapped (%s, %s read as [%ld, %ld] "
+                 "but written as [%ld, %ld]): an index i * %ld + j written as j * %ld + i?", na,
+                 nb, na, nb, A, B, B, A, B, A);
     return 1;
 }
 
