@@ -115,8 +115,8 @@ static int rel_constant(const RelInput *r, char *why, size_t len) {
     return 1;
 }
 
-/* got (n) is right wherever it was written, and NaN (the harness's fill: never written)
- * at some positions where exp has a value. */
+/* got (n) is right except at some positions where it is NaN and exp is not: the harness's
+ * fill (never written) or a NaN computed there. */
 static int rel_unwritten(const RelInput *r, char *why, size_t len) {
     long missing = 0, first = -1;
     for (long i = 0; i < r->n; i++) {
@@ -130,9 +130,9 @@ static int rel_unwritten(const RelInput *r, char *why, size_t len) {
     if (missing == 0 || missing == r->n) return 0;
     char where[128];
     name_index(where, sizeof where, r->l, first);
-    snprintf(why, len, "%ld of %ld values were never written (still the harness's NaN; the "
-             "first at %s), and every value written is right: a loop that skips some "
-             "positions?", missing, r->n, where);
+    snprintf(why, len, "right except %ld of %ld values that are NaN (the first at %s): never "
+             "written (the harness fills the output with NaN first), or computed as NaN (an "
+             "exp that overflowed to inf, inf - inf, 0 / 0)?", missing, r->n, where);
     return 1;
 }
 
@@ -249,31 +249,55 @@ static int rel_scale(const RelInput *r, char *why, size_t len) {
     return 1;
 }
 
-/* Along the last dim: each row of got is its row of exp times a factor c_r of its own, and
- * the factors differ: a normalisation by the wrong sum or norm. */
-static int rel_row_scale(const RelInput *r, char *why, size_t len) {
-    int k = r->l->ndim - 1;
-    Around a = around(r->l, k);
-    double c[3] = {1, 1, 1}, lo = INFINITY, hi = -INFINITY;
-    if (a.size < 2 || a.outer < 2 || !any_wrong(r)) return 0;
-    for (long o = 0; o < a.outer; o++) {
-        const float *g = r->got + o * a.size, *e = r->exp + o * a.size;
+/* c[i] (a.size values): the factor of slice i, got slice ~= c[i] exp slice (1 where exp is
+ * zero there); 0 when some slice is no multiple of its expected one. */
+static int slice_factors(const RelInput *r, Around a, double *c) {
+    for (long i = 0; i < a.size; i++) {
         double ge = 0, ee = 0;
-        for (long i = 0; i < a.size; i++) ge += (double)g[i] * e[i], ee += (double)e[i] * e[i];
-        double cr = ee > 1e-30 ? ge / ee : 1.0;
-        for (long i = 0; i < a.size; i++)
-            if (!near(r, g[i], (float)(cr * e[i]))) return 0;
-        if (o < 3) c[o] = cr;
-        lo = fmin(lo, cr), hi = fmax(hi, cr);
+        for (long o = 0; o < a.outer; o++)
+            for (long m = 0; m < a.inner; m++) {
+                long x = at(a, o, i, m);
+                ge += (double)r->got[x] * r->exp[x], ee += (double)r->exp[x] * r->exp[x];
+            }
+        c[i] = ee > 1e-30 ? ge / ee : 1.0;
+        for (long o = 0; o < a.outer; o++)
+            for (long m = 0; m < a.inner; m++) {
+                long x = at(a, o, i, m);
+                if (!near(r, r->got[x], (float)(c[i] * r->exp[x]))) return 0;
+            }
     }
-    if (hi - lo <= 1e-3 * fmax(fabs(hi), fabs(lo))) return 0; /* one factor: rel_scale's */
-    char first[64];
-    if (a.outer > 2) snprintf(first, sizeof first, "%.4g, %.4g, %.4g ...", c[0], c[1], c[2]);
-    else snprintf(first, sizeof first, "%.4g and %.4g", c[0], c[1]);
-    snprintf(why, len, "each of the %ld rows along %s is the expected times a factor of its "
-             "own (%s; from %.4g to %.4g): a normalisation that divides by the wrong sum or "
-             "norm?", a.outer, r->l->names[k], first, lo, hi);
     return 1;
+}
+
+/* Slices with factors of their own: along each dim, then the rows of the last dim (all
+ * dims but the last flattened: a token's head, say). Per row, a normalisation by the wrong
+ * sum or norm; per channel of the last dim, a weight left out or applied twice. */
+static int rel_slice_scale(const RelInput *r, char *why, size_t len) {
+    static double c[MAX_SLICES];
+    int nd = r->l->ndim;
+    if (!any_wrong(r)) return 0;
+    for (int k = 0; k <= nd; k++) {
+        if (k == nd && nd < 3) break; /* the rows of a 2-D layout are its dim 0 */
+        long D = r->l->shape[nd - 1];
+        Around a = k < nd ? around(r->l, k) : (Around){1, r->n / D, D};
+        if (a.size < 2 || a.size > MAX_SLICES || a.outer * a.inner < 2) continue;
+        if (!slice_factors(r, a, c)) continue;
+        double lo = c[0], hi = c[0];
+        for (long i = 1; i < a.size; i++) lo = fmin(lo, c[i]), hi = fmax(hi, c[i]);
+        if (hi - lo <= 1e-3 * fmax(fabs(hi), fabs(lo))) continue; /* one factor: rel_scale's */
+        const char *nm = k < nd ? r->l->names[k] : "row";
+        char first[96];
+        int used = snprintf(first, sizeof first, "%s 0: %.4g, 1: %.4g", nm, c[0], c[1]);
+        if (a.size > 2 && used > 0 && (size_t)used < sizeof first)
+            snprintf(first + used, sizeof first - (size_t)used, ", 2: %.4g%s", c[2],
+                     a.size > 3 ? " ..." : "");
+        snprintf(why, len, "each %s%s is the expected times a factor of its own (%s; from %.4g "
+                 "to %.4g): %s", nm, k < nd ? "" : " along the last dim", first, lo, hi,
+                 k == nd - 1 ? "a per-channel weight left out, or applied twice?"
+                             : "a normalisation that divides by the wrong sum or norm?");
+        return 1;
+    }
+    return 0;
 }
 
 /* Along a dim of size >= 3: slice i of got is slice i - s of exp (s = +1 or -1) for every i
@@ -391,8 +415,8 @@ static int rel_right_slices(const RelInput *r, char *why, size_t len) {
         char good_list[160], bad_list[160];
         list_indices(good_list, sizeof good_list, r->l->names[k], ok, a.size);
         list_indices(bad_list, sizeof bad_list, r->l->names[k], bad, a.size);
-        snprintf(why, len, "right at %s, wrong at %s: what does your code do differently "
-                 "there (a position, how much of a cache it reads, a mask)?", good_list,
+        snprintf(why, len, "right at %s, wrong at %s: what differs between them in your "
+                 "code (a position, an index, how much of a cache is read, a mask)?", good_list,
                  bad_list);
         return 1;
     }
@@ -402,7 +426,7 @@ static int rel_right_slices(const RelInput *r, char *why, size_t len) {
 const Relation RELATIONS[] = {
     {"constant", rel_constant},         {"tail", rel_tail},
     {"dead_slices", rel_dead_slices},   {"unwritten", rel_unwritten},
-    {"scale", rel_scale},               {"row_scale", rel_row_scale},
+    {"scale", rel_scale},               {"slice_scale", rel_slice_scale},
     {"shift", rel_shift},               {"transposed", rel_transposed},
     {"permuted", rel_permuted},         {"other_case", rel_other_case},
     {"right_slices", rel_right_slices}, {0, 0},

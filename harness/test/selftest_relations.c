@@ -107,7 +107,7 @@ static void test_patterns(void) {
 
     memcpy(got, exp, sizeof exp);
     got[17] = got[40] = got[90] = NAN;
-    expect_fires("three values never written", &r, "unwritten", "3 of 96 values");
+    expect_fires("three values never written", &r, "unwritten", "right except 3 of 96 values that are NaN");
 }
 
 static void test_tail(void) {
@@ -147,7 +147,18 @@ static void test_scale(void) {
     RelInput rr = input(got, exp, &rows);
     for (long t = 0; t < 5; t++)
         for (long j = 0; j < 4; j++) got[t * 4 + j] = exp[t * 4 + j] * (1.0f + 0.3f * (float)t);
-    expect_fires("each row its own factor", &rr, "row_scale", "from 1 to 2.2");
+    expect_fires("each row its own factor", &rr, "slice_scale", "each token is the expected "
+                 "times a factor of its own (token 0: 1, 1: 1.3, 2: 1.6 ...; from 1 to 2.2)");
+    for (long t = 0; t < 5; t++)
+        for (long j = 0; j < 4; j++) got[t * 4 + j] = exp[t * 4 + j] / (0.5f + 0.25f * (float)j);
+    expect_fires("each channel its own factor (a weight left out)", &rr, "slice_scale",
+                 "each slot is the expected times a factor of its own (slot 0: 2, 1: 1.333, "
+                 "2: 1 ...; from 0.8 to 2): a per-channel weight");
+    Layout heads = {3, {"token", "head", "dim"}, {3, 2, 8}};
+    RelInput rh = input(got, exp, &heads);
+    for (long i = 0; i < 48; i++) got[i] = exp[i] * (1.0f + 0.1f * (float)(i / 8));
+    expect_fires("each (token, head) row its own factor", &rh, "slice_scale",
+                 "each row along the last dim is the expected times");
 }
 
 static void test_moved(void) {
@@ -207,7 +218,7 @@ static void test_elsewhere(void) {
     memcpy(got, exp, sizeof(float) * (size_t)n);
     fill(got + 2 * 9, 3 * 9);
     r.n_others = 0;
-    expect_fires("tokens 0..1 right only", &r, "right_slices", "right at token 0..1, wrong at token 2..4");
+    expect_fires("tokens 0..1 right only", &r, "right_slices", "right at token 0..1, wrong at token 2..4: what differs");
 }
 
 int main(void) {
