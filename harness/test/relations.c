@@ -152,9 +152,10 @@ static int rel_dead_slices(const RelInput *r, char *why, size_t len) {
                     float g = r->got[at(a, o, i, m)];
                     z += g == 0.0f, q += isnan(g) != 0;
                 }
-            dead[i] = (z == per || q == per) && !slice_right(r, a, i);
+            int right = slice_right(r, a, i);
+            dead[i] = (z == per || q == per) && !right;
             if (dead[i]) n_dead++, zeros += z == per, nans += q == per;
-            else bad += !slice_right(r, a, i);
+            else bad += !right;
         }
         if (bad || n_dead == 0 || n_dead == a.size) continue;
         char list[160];
@@ -237,9 +238,9 @@ static int rel_scale(const RelInput *r, char *why, size_t len) {
     for (long i = 0; i < r->n; i++)
         if (!near(r, r->got[i], (float)(c * r->exp[i]))) return 0;
     char form[96];
-    int simple = simple_form(form, sizeof form, c, r->l);
+    int negated = fabs(c + 1) < 1e-3, simple = negated || simple_form(form, sizeof form, c, r->l);
     if (r->n < 4 && !simple) return 0;
-    if (fabs(c + 1) < 1e-3)
+    if (negated)
         snprintf(why, len, "the expected, negated: every sign is flipped (a subtraction the "
                  "wrong way round?).");
     else

@@ -142,6 +142,8 @@ static void test_scale(void) {
     expect_fires("a scalar halved", &r1, "scale", "times 0.5 = 1/2");
     r1.got = &g2;
     expect_silent("a scalar wrong by no simple factor", &r1);
+    g2 = -e1;
+    expect_fires("a scalar negated", &r1, "scale", "negated");
 
     Layout rows = {2, {"token", "slot"}, {5, 4}};
     RelInput rr = input(got, exp, &rows);
