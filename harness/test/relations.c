@@ -399,6 +399,23 @@ static int rel_other_case(const RelInput *r, char *why, size_t len) {
     return 0;
 }
 
+/* Every value within 100 times the tolerance of its expected one, some outside it: a small
+ * systematic difference (where eps goes, a float where a double is needed, a small term
+ * left out) rather than a wrong formula. */
+static int rel_nearly(const RelInput *r, char *why, size_t len) {
+    double worst = 0; /* the largest |got - exp| in units of the tolerance */
+    if (!any_wrong(r)) return 0;
+    for (long i = 0; i < r->n; i++) {
+        if (!within(r, r->got[i], r->exp[i], 100.0f)) return 0;
+        double tol = r->atol + r->rtol * fabsf(r->exp[i]);
+        if (tol > 0) worst = fmax(worst, fabsf(r->got[i] - r->exp[i]) / tol);
+    }
+    snprintf(why, len, "nearly right: every value is within %.0f times the tolerance (the worst "
+             "%.1f times): a small systematic difference (where eps goes, a float where a "
+             "double is needed, a small term left out of a sum) rather than a wrong formula?", 100.0, worst);
+    return 1;
+}
+
 /* Along a dim other than the last: some slices right, the others wrong. Says which, so
  * the student can ask what differs between them (a position, a cache length, a mask). */
 static int rel_right_slices(const RelInput *r, char *why, size_t len) {
@@ -430,7 +447,8 @@ const Relation RELATIONS[] = {
     {"scale", rel_scale},               {"slice_scale", rel_slice_scale},
     {"shift", rel_shift},               {"transposed", rel_transposed},
     {"permuted", rel_permuted},         {"other_case", rel_other_case},
-    {"right_slices", rel_right_slices}, {0, 0},
+    {"nearly", rel_nearly},             {"right_slices", rel_right_slices},
+    {0, 0},
 };
 
 const Relation *relation_find(const RelInput *r, char *why, size_t len) {

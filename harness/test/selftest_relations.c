@@ -217,6 +217,11 @@ static void test_elsewhere(void) {
     fill(got, n);
     expect_silent("noise, with another case at hand", &r);
 
+    for (long i = 0; i < n; i++) got[i] = exp[i] + 3e-4f; /* 3e-4 > 1e-5 + 1e-4 |exp| */
+    expect_fires("off by 3e-4 everywhere", &r, "nearly", "nearly right");
+    for (long i = 0; i < n; i++) got[i] = exp[i] + 3e-2f * (i % 2 ? 1.0f : -1.0f);
+    expect_silent("off by 3e-2, far outside 100 times the tolerance", &r);
+
     memcpy(got, exp, sizeof(float) * (size_t)n);
     fill(got + 2 * 9, 3 * 9);
     r.n_others = 0;
