@@ -399,17 +399,20 @@ static int rel_other_case(const RelInput *r, char *why, size_t len) {
     return 0;
 }
 
-/* Every value within 100 times the tolerance of its expected one, some outside it: a small
- * systematic difference (where eps goes, a float where a double is needed, a small term
- * left out) rather than a wrong formula. */
+/* Every value within 100 times the tolerance of its expected one, some outside it, and
+ * every error under 1% of the largest |exp| (near zero, 100 atol may be all of a value): a
+ * small systematic difference (where eps goes, a float where a double is needed, a small
+ * term left out) rather than a wrong formula. */
 static int rel_nearly(const RelInput *r, char *why, size_t len) {
-    double worst = 0; /* the largest |got - exp| in units of the tolerance */
+    double worst = 0, err = 0, scale = 0; /* worst: the largest error in tolerances */
     if (!any_wrong(r)) return 0;
     for (long i = 0; i < r->n; i++) {
         if (!within(r, r->got[i], r->exp[i], 100.0f)) return 0;
         double tol = r->atol + r->rtol * fabsf(r->exp[i]);
         if (tol > 0) worst = fmax(worst, fabsf(r->got[i] - r->exp[i]) / tol);
+        err = fmax(err, fabsf(r->got[i] - r->exp[i])), scale = fmax(scale, fabsf(r->exp[i]));
     }
+    if (err > 1e-2 * scale) return 0;
     snprintf(why, len, "nearly right: every value is within %.0f times the tolerance (the worst "
              "%.1f times): a small systematic difference (where eps goes, a float where a "
              "double is needed, a small term left out of a sum) rather than a wrong formula?", 100.0, worst);

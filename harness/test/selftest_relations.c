@@ -221,6 +221,10 @@ static void test_elsewhere(void) {
     expect_fires("off by 3e-4 everywhere", &r, "nearly", "nearly right");
     for (long i = 0; i < n; i++) got[i] = exp[i] + 3e-2f * (i % 2 ? 1.0f : -1.0f);
     expect_silent("off by 3e-2, far outside 100 times the tolerance", &r);
+    Layout one = {1, {"value"}, {1}};
+    float tiny = -0.0078f, zero = 0.0f;
+    RelInput r1 = {&zero, &tiny, &one, 1, 1e-4f, 1e-4f, NULL, 0};
+    expect_silent("0 for -0.0078 (within 100 atol, but all of the value)", &r1);
 
     memcpy(got, exp, sizeof(float) * (size_t)n);
     fill(got + 2 * 9, 3 * 9);

@@ -8,7 +8,7 @@
 #     (strip_variants.py): how many of them a relation alone still names. The list is in
 #     build/kit_test/relations-named.txt; fewer than RELATIONS_FLOOR is a failure (a
 #     relation that stopped firing).
-RELATIONS_FLOOR=${RELATIONS_FLOOR:-18}
+RELATIONS_FLOOR=${RELATIONS_FLOOR:-17}
 
 echo "relation diagnoses (what kind of wrong, without a stored variant)"
 if $MAKE -s --no-print-directory $OPTS selftest-relations >"$LOG/relations-selftest.txt" 2>&1; then
