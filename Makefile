@@ -69,7 +69,7 @@ RUN_SRC     := $(if $(filter command line,$(origin SRC)),$(SRC),$(if $(wildcard 
 CHECK_ARGS = --tree $(SRC) --fixtures $(FIXTURES) --timeout $(TIMEOUT) $(if $(LESSON),--lesson $(LESSON))
 
 .PHONY: all cli cli-build run plot check check-solutions check-build print-check-bin print-cli-bin \
-        model-test-build print-model-test test selftest fixtures clean help
+        model-test-build print-model-test test selftest selftest-relations fixtures clean help
 .DEFAULT_GOAL := all
 
 all: $(CHECK_BIN)
@@ -125,6 +125,11 @@ check-solutions:
 
 selftest: $(BUILD)/selftest_safetensors
 	@$(BUILD)/selftest_safetensors
+
+# the relation diagnoses (harness/test/relations.c) on outputs made wrong on purpose
+$(BUILD)/selftest_relations: $(BUILD)/harness/test/relations.o
+selftest-relations: $(BUILD)/selftest_relations
+	@$(BUILD)/selftest_relations
 
 # The kit's own test: harness self-tests, solutions pass, skeletons fail cleanly,
 # every catalogued mistake is caught with its diagnosis.

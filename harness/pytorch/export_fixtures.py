@@ -55,6 +55,9 @@ REQUIRED = {
     ("04-attention", "selfattn_qwen3"): ["out~qk_norm_missing", "out~qk_norm_after_rope",
                                         "out~sees_whole_call"],
     ("04-attention", "selfattn_qwen2"): ["out~sees_whole_call"],
+    ("04-attention", "selfattn_qwen3_gqa4"): ["out~qk_norm_missing", "out~qk_norm_after_rope"],
+    ("04-attention", "selfattn_qwen3_mqa"): ["out~qk_norm_missing", "out~qk_norm_after_rope"],
+    ("04-attention", "selfattn_qwen3_long"): ["out~qk_norm_missing", "out~qk_norm_after_rope"],
     ("05-expert", "silu_basic"): ["y~silu_is_sigmoid"],
     ("05-expert", "expert_moe"): ["out~silu_up_swapped", "out~silu_is_sigmoid"],
     ("06-router", "route_e8_k2"): ["weights~softmax_over_topk"],
@@ -231,6 +234,9 @@ LESSON_03 = [  # (id, T, n_heads, head_dim, pos0, rope_theta)
     ("odd_dim", 5, 3, 6, 2, 10000.0),  # 3 pairs: an odd number of frequencies
     ("long", 160, 1, 16, 0, 10000.0),
     ("far", 1, 2, 64, 4095, 1e6),
+    # past 32k, Qwen3's theta: an angle pos * f_i kept in float is off by ~2e-3 here
+    ("far_32k", 3, 2, 128, 40000, 1e6),
+    ("far_128k", 2, 1, 64, 131070, 1e6),
 ]
 
 
@@ -319,6 +325,10 @@ LESSON_04 = [  # (id, builder, args): the id prefix picks the C test (softmax/pr
     ("selfattn_qwen3", selfattn_case, (7, 48, 4, 2, 16, True, False, 1e-6, 1e6)),
     ("selfattn_qwen2", selfattn_case, (5, 40, 4, 4, 10, False, True, 1e-6, 10000.0)),
     ("selfattn_t1", selfattn_case, (1, 32, 4, 2, 8, True, False, 1e-6, 1e6)),
+    # QK-norm with T > 1 and grouped kv heads, in several shapes (not one case deciding it)
+    ("selfattn_qwen3_gqa4", selfattn_case, (6, 32, 8, 2, 8, True, False, 1e-6, 1e6)),
+    ("selfattn_qwen3_mqa", selfattn_case, (5, 24, 4, 1, 12, True, False, 1e-6, 10000.0)),
+    ("selfattn_qwen3_long", selfattn_case, (12, 40, 6, 3, 16, True, False, 1e-5, 1e6)),
 ]
 
 
@@ -547,9 +557,11 @@ def moe_weights(g, C, I, E, shared_I, popular, u):
     return w
 
 
-def moe_case(g, cid, T, C, I, E, k, norm, shared_I=0, cf=0.0, popular=()) -> Case:
+def moe_case(g, cid, T, C, I, E, k, norm, shared_I=0, cf=0.0, popular=(), twice=False) -> Case:
     """h (T, C) ~ N(0, 1) through one MoE layer. With `popular` experts, every token also
-    leans 2 u towards them (logits ~ +3), so they overflow a capacity limit."""
+    leans 2 u towards them (logits ~ +3), so they overflow a capacity limit. `twice`: a
+    second input h2 (T, C), drawn the same way, and out2 = the layer on h2: the C test runs
+    moe_forward on h2 right after h, on the same scratch."""
     u = randn(g, C)
     u = u / u.norm()
     w = moe_weights(g, C, I, E, shared_I, popular, u)
@@ -561,7 +573,8 @@ def moe_case(g, cid, T, C, I, E, k, norm, shared_I=0, cf=0.0, popular=()) -> Cas
     title = (f"T={T} hidden={C} I={I} E={E} k={k} norm_topk_prob={'on' if norm else 'off'}"
              + (f" shared I={shared_I}" if shared_I else "")
              + (f" capacity_factor={short(cf)} (capacity {ref.expert_capacity(T, cfg)})"
-                if cf else ""))
+                if cf else "")
+             + (" called twice on one scratch" if twice else ""))
     params = {"T": T, "hidden_size": C, "moe_intermediate_size": I,
               "shared_expert_intermediate_size": shared_I, "num_experts": E,
               "num_experts_per_tok": k, "norm_topk_prob": int(norm), "capacity_factor": cf}
@@ -573,6 +586,11 @@ def moe_case(g, cid, T, C, I, E, k, norm, shared_I=0, cf=0.0, popular=()) -> Cas
     add_output(case, "weights", r.weights, {})
     add_ints(case, "expert_count", r.expert_count)
     add_ints(case, "dropped", r.dropped)
+    if twice:
+        h2 = draw_rows(g, T, lambda: randn(g, C) + lean,
+                       lambda row: ref.linear(f64(row), gate64), k)
+        case.tensors["h2"] = h2
+        add_output(case, "out2", ref.moe_layer(f64(h2), f64(w), cfg), {})
     return case
 
 
@@ -588,6 +606,9 @@ LESSON_07 = [  # (T, hidden, I, E, k, norm_topk_prob, shared I, capacity_factor,
     ("moe_shared", moe_case, (6, 16, 8, 8, 2, False, 32)),  # Qwen2-MoE
     ("moe_capacity", moe_case, (10, 16, 8, 4, 2, True, 0, 1.25, (0, 1))),
     ("moe_capacity_shared", moe_case, (8, 16, 8, 4, 2, False, 16, 0.5, (2,))),
+    # moe_forward twice on the same scratch (h, then h2): nothing of the first call may stay
+    ("moe_twice", moe_case, (6, 16, 8, 8, 2, True, 0, 0.0, (), True)),
+    ("moe_twice_capacity", moe_case, (8, 16, 8, 4, 2, True, 16, 1.0, (0,), True)),
 ]
 
 

@@ -3,12 +3,14 @@
     /usr/bin/python3 harness/pytorch/export_models.py --seed 1234 --fixtures data/fixtures \
         --models data/models
 
-1. `<fixtures>/08-model.safetensors`: two tiny models (Qwen3-MoE with a dense layer and
-   tied embeddings; Qwen2-MoE with biases, a shared expert and an untied lm_head), their
+1. `<fixtures>/08-model.safetensors`: three tiny models (Qwen3-MoE with a dense layer and
+   tied embeddings; Qwen2-MoE with biases, a shared expert and an untied lm_head; Qwen3-MoE
+   with decoder_sparse_step 2 and a layer in mlp_only_layers), their
    weights under `<case>/<hub key>`, config.json text in the metadata `<case>/config`, the
    input `ids`, and every intermediate of the forward pass (per layer: the input, after
    attention, the router logits and chosen experts, the output) so a failing student sees
-   the first tensor that diverges. Plus `sample_*` cases for the sampler.
+   the first tensor that diverges. Plus `sample_*` cases for the sampler (one with two
+   logits tied at the max, one with temperature < 1 and top-p < 1).
 2. `<models>/<name>/`: Hugging Face hub-layout checkpoints (config.json +
    model.safetensors, or an index + shards) and `expected.safetensors` (ids, logits, the
    greedy continuation) for `make test`'s checkpoint test: Qwen3-MoE f32 with a dense
@@ -40,6 +42,17 @@ QWEN3_TINY = {
     "intermediate_size": 48, "moe_intermediate_size": 16, "num_experts": 8,
     "num_experts_per_tok": 2, "norm_topk_prob": True, "decoder_sparse_step": 1,
     "mlp_only_layers": [0], "tie_word_embeddings": True, "rms_norm_eps": 1e-6,
+    "rope_theta": 1000000.0, "max_position_embeddings": 64,
+}
+# Sparse every second layer, and layer 3 dense although the step makes it sparse:
+# layers 1 and 5 are MoE, 0, 2, 3 and 4 dense SwiGLU (the rule of model_load.c).
+QWEN3_SPARSE_STEP = {
+    "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe",
+    "vocab_size": 64, "hidden_size": 16, "num_hidden_layers": 6,
+    "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8,
+    "intermediate_size": 24, "moe_intermediate_size": 8, "num_experts": 4,
+    "num_experts_per_tok": 2, "norm_topk_prob": True, "decoder_sparse_step": 2,
+    "mlp_only_layers": [3], "tie_word_embeddings": False, "rms_norm_eps": 1e-6,
     "rope_theta": 1000000.0, "max_position_embeddings": 64,
 }
 QWEN2_TINY = {
@@ -139,41 +152,67 @@ def model_case(name: str, cfg: dict, T: int, seed: int, tensors: dict, meta: dic
         tensors[f"{name}/{key}"] = t if t.dtype == torch.int32 else t.float()
     meta[f"{name}/config"] = json.dumps(cfg, sort_keys=True)
     meta[f"{name}/T"] = str(T)
+    sparse = [l for l in range(cfg["num_hidden_layers"])
+              if l not in cfg["mlp_only_layers"] and (l + 1) % cfg["decoder_sparse_step"] == 0]
     meta[f"{name}/title"] = (f"{cfg['model_type']} layers={cfg['num_hidden_layers']} "
-                             f"E={cfg['num_experts']} k={cfg['num_experts_per_tok']} T={T}")
+                             f"E={cfg['num_experts']} k={cfg['num_experts_per_tok']} T={T}"
+                             + (f" sparse layers {','.join(map(str, sparse))}"
+                                if cfg["decoder_sparse_step"] > 1 else ""))
 
 
-def sample_case(name: str, V: int, temperature: float, top_p: float, seed: int,
-                tensors: dict, meta: dict, scale: float = 3.0) -> None:
-    """logits (V); probs = softmax(logits / temperature); nucleus = the smallest set of
-    most probable ids whose mass reaches top_p (1.0 where an id is in it)."""
-    g = generator(seed, name)
-    logits = (torch.randn(V, generator=g, dtype=torch.float64) * scale).float()
-    probs = (logits.double() / temperature).softmax(-1)
+def nucleus_of(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """(V) 1.0 where an id is in the smallest set of most probable ids whose mass reaches
+    top_p, else 0.0."""
     order = probs.argsort(descending=True)
     mass = probs[order].cumsum(0)
     keep = int((mass < top_p).sum()) + 1
-    nucleus = torch.zeros(V)
+    nucleus = torch.zeros(probs.numel())
     nucleus[order[:keep]] = 1.0
+    return nucleus
+
+
+def sample_case(name: str, V: int, temperature: float, top_p: float, seed: int,
+                tensors: dict, meta: dict, scale: float = 3.0, tie: bool = False) -> None:
+    """logits (V); probs = softmax(logits / temperature); nucleus = the smallest set of
+    most probable ids whose mass reaches top_p (1.0 where an id is in it). `tie`: the
+    largest logit is copied to another id, so two ids share the maximum exactly; argmax is
+    the lower one (torch.argmax's rule, and the one a scan that replaces only on > keeps)."""
+    g = generator(seed, name)
+    logits = (torch.randn(V, generator=g, dtype=torch.float64) * scale).float()
+    if tie:
+        first = int(logits.argmax())
+        other = (first + 1 + int(torch.randint(V - 1, (1,), generator=g))) % V
+        logits[other] = logits[first]
+    probs = (logits.double() / temperature).softmax(-1)
+    nucleus = nucleus_of(probs, top_p)
+    if temperature < 1 and top_p < 1:  # the nucleus of the tempered probabilities is smaller
+        assert nucleus.sum() < nucleus_of(logits.double().softmax(-1), top_p).sum(), name
     tensors[f"{name}/logits"] = logits
     tensors[f"{name}/probs"] = probs.float()
     tensors[f"{name}/nucleus"] = nucleus
-    tensors[f"{name}/argmax"] = torch.tensor([int(logits.argmax())], dtype=torch.int32)
+    top = (logits == logits.max()).nonzero().flatten()
+    assert len(top) == (2 if tie else 1), name
+    tensors[f"{name}/argmax"] = torch.tensor([int(top[0])], dtype=torch.int32)
     meta.update({f"{name}/V": str(V), f"{name}/temperature": repr(temperature),
                  f"{name}/top_p": repr(top_p),
-                 f"{name}/title": f"V={V} temperature={temperature} top_p={top_p}"})
+                 f"{name}/title": f"V={V} temperature={temperature} top_p={top_p}"
+                 + (f" logits {int(top[0])} and {int(top[1])} tied at the max" if tie else "")})
 
 
 def export_lesson08(seed: int, out_dir: str) -> str:
     tensors, meta = {}, {}
     model_case("model_qwen3", QWEN3_TINY, 9, seed, tensors, meta)
     model_case("model_qwen2", QWEN2_TINY, 6, seed, tensors, meta)
+    model_case("model_sparse_step", QWEN3_SPARSE_STEP, 7, seed, tensors, meta)
     sample_case("sample_greedy_like", 50, 0.05, 1.0, seed, tensors, meta)
     sample_case("sample_top_p", 40, 1.0, 0.7, seed, tensors, meta, scale=1.0)
     sample_case("sample_hot", 300, 2.0, 0.95, seed, tensors, meta)
+    sample_case("sample_tie", 30, 1.0, 1.0, seed, tensors, meta, tie=True)
+    sample_case("sample_cool_top_p", 60, 0.6, 0.8, seed, tensors, meta, scale=1.0)
     meta.update({"lesson": "08-model", "seed": str(seed),
                  "generator": f"moekit export_models.py, torch {torch.__version__}",
-                 "cases": "model_qwen3 model_qwen2 sample_greedy_like sample_top_p sample_hot"})
+                 "cases": "model_qwen3 model_qwen2 model_sparse_step sample_greedy_like "
+                          "sample_top_p sample_hot sample_tie sample_cool_top_p"})
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "08-model.safetensors")
     st.save(path, tensors, meta)

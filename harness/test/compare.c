@@ -3,7 +3,8 @@
  *
  * A report says how many values differ out of how many, the largest errors, the first
  * bad element by name ("token 0, head 1, dim 1"), a few expected/got pairs, and, when
- * the output matches a known-wrong variant from the fixture, which mistake that is.
+ * the output matches a known-wrong variant from the fixture, which mistake that is; when
+ * none does, how the output relates to the expected one, if it does (relations.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "check.h"
 #include "check_internal.h"
 #include "diagnoses.h"
+#include "relations.h"
 
 static int close_enough(float got, float exp, float atol, float rtol) {
     if (!isfinite(exp) || !isfinite(got)) return 0;
@@ -135,6 +137,39 @@ static const char *diagnose(TestCtx *ctx, const char *output, const float *got,
     return overflow ? overflow : find_mistake(ctx, output, got, m->n, atol, rtol);
 }
 
+/* The expected <output> of up to MAX_OTHERS other cases of this fixture with n values, as
+ * float32 in ctx's buffers: what rel_other_case compares with. */
+enum { MAX_OTHERS = 16 };
+
+static int other_cases(TestCtx *ctx, const char *output, long n, OtherCase *out) {
+    int count = 0;
+    for (int i = 0; i < ctx->fx->n_tensors && count < MAX_OTHERS; i++) {
+        const StTensor *t = &ctx->fx->tensors[i];
+        const char *slash = strchr(t->name, '/');
+        size_t id_len = slash ? (size_t)(slash - t->name) : 0;
+        if (!slash || strcmp(slash + 1, output) != 0 || (long)t->numel != n ||
+            (strlen(ctx->case_id) == id_len && !strncmp(t->name, ctx->case_id, id_len)))
+            continue;
+        float *exp = test_alloc(ctx, sizeof(float) * (size_t)n);
+        char title_key[256], *id = test_alloc(ctx, id_len + 1);
+        if (st_to_f32(t, exp) != 0) continue;
+        memcpy(id, t->name, id_len), id[id_len] = '\0';
+        snprintf(title_key, sizeof title_key, "%s/title", id);
+        const char *title = st_meta(ctx->fx, title_key);
+        out[count++] = (OtherCase){id, title ? title : id, exp};
+    }
+    return count;
+}
+
+/* When no stored variant names the mistake: the first relation between got and exp. */
+static void print_relation(TestCtx *ctx, const char *output, const float *got, const float *exp,
+                           const Layout *l, long n, float atol, float rtol) {
+    OtherCase others[MAX_OTHERS];
+    RelInput r = {got, exp, l, n, atol, rtol, others, other_cases(ctx, output, n, others)};
+    char why[512];
+    if (relation_find(&r, why, sizeof why)) printf("  looks like, from the numbers alone: %s\n", why);
+}
+
 static void print_diagnosis_only(TestCtx *ctx, const char *output, const float *got,
                                  const MismatchStats *m, float atol, float rtol) {
     const char *mistake = diagnose(ctx, output, got, m, atol, rtol);
@@ -159,6 +194,7 @@ static void print_report(TestCtx *ctx, const char *output, const float *got, con
     printf("  tolerance: |got - expected| <= %.0e + %.0e * |expected|\n", atol, rtol);
     const char *mistake = diagnose(ctx, output, got, m, atol, rtol);
     if (mistake) print_diagnosis(mistake);
+    else print_relation(ctx, output, got, exp, l, m->n, atol, rtol);
 }
 
 TestStatus matches(TestCtx *ctx, const char *output, const float *got, const Layout *l,

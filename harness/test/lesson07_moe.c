@@ -36,13 +36,22 @@ static TestStatus test_moe_forward(TestCtx *ctx) {
     float *out = out_buffer(ctx, (long)T * C);
     MoeScratch s;
     if (moe_scratch_init(&s, &m.c, T) != 0) return fail(ctx, "out of memory in moe_scratch_init");
+    /* moe_twice_*: then other tokens h2 through the same scratch, as every layer's scratch
+     * serves one call per forward pass: nothing the first call left there may count */
+    const float *h2 = fx_tensor_opt(ctx, "h2", (long)T * C);
+    float *out2 = out_buffer(ctx, (long)T * C);
     student_begin(ctx);
     moe_forward(out, m.h, T, &m.c, &m.w, &s);
+    if (h2) moe_forward(out2, h2, T, &m.c, &m.w, &s);
     moe_scratch_free(&s);
     if (student_todo(ctx)) return TEST_TODO;
     observe(ctx, "out", out, (long)T * C);
     Layout l = {2, {"token", "hidden"}, {T, C}};
-    return expect_close(ctx, "out", out, &l, 1e-5f, 1e-4f, "moe_forward");
+    TestStatus st = expect_close(ctx, "out", out, &l, 1e-5f, 1e-4f, "moe_forward");
+    if (st == TEST_PASS && h2)
+        st = expect_close(ctx, "out2", out2, &l, 1e-5f, 1e-4f,
+                          "moe_forward called again on the same scratch, with other tokens");
+    return st;
 }
 
 /* What moe_forward left in s->stats, copied out before the scratch is freed. */
