@@ -46,6 +46,7 @@ static TestStatus test_moe_forward(TestCtx *ctx) {
     moe_scratch_free(&s);
     if (student_todo(ctx)) return TEST_TODO;
     observe(ctx, "out", out, (long)T * C);
+    if (h2) observe(ctx, "out2", out2, (long)T * C);
     Layout l = {2, {"token", "hidden"}, {T, C}};
     TestStatus st = expect_close(ctx, "out", out, &l, 1e-5f, 1e-4f, "moe_forward");
     if (st == TEST_PASS && h2)
