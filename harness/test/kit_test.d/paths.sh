@@ -5,7 +5,9 @@
 # ignored included; every file outside build/ and .git/ when there is no git): no absolute
 # path under the home or workspace directories home, root, Users or work at the top of the
 # file system, and no path under its tmp except the documented scratch example
-# (`make fixtures SEED=... OUT=` the tmp directory's fx). A path counts when its first slash
+# (`make fixtures SEED=... OUT=` the tmp directory's fx) and the grader's sandbox's own
+# home (tmp's home, inside the sandbox). The hostile corpus (harness/test/hostile/) names
+# such paths on purpose: they are what an attack looks for. A path counts when its first slash
 # does not follow a letter, digit or one of . _ - ~ (so a URL's .../home/... does not).
 # System paths the kit uses on purpose (/usr/bin/python3, /proc/self, /dev/null,
 # /usr/share/...) are not matched. The patterns are spelled with [] and this comment names
@@ -14,11 +16,13 @@
 echo "no file refers to a development machine's paths"
 PATHS_HOME='(^|[^A-Za-z0-9_.~-])/(hom[e]|roo[t]|User[s]|wor[k])/'
 PATHS_TMP='(^|[^A-Za-z0-9_.~-])/tm[p]/'
-PATHS_TMP_OK='(^|[^A-Za-z0-9_.~-])/tm[p]/fx([^A-Za-z0-9_.-]|$)'
+PATHS_TMP_OK='(^|[^A-Za-z0-9_.~-])/tm[p]/(fx|home)([^A-Za-z0-9_.-]|$)'
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git ls-files -z --cached --others --exclude-standard >"$LOG/paths-files.txt"
+    git ls-files -z --cached --others --exclude-standard -- . ':(exclude)harness/test/hostile' \
+        >"$LOG/paths-files.txt"
 else
-    find . -path ./build -prune -o -path ./.git -prune -o -type f -print0 >"$LOG/paths-files.txt"
+    find . -path ./build -prune -o -path ./.git -prune -o -path ./harness/test/hostile -prune \
+        -o -type f -print0 >"$LOG/paths-files.txt"
 fi
 xargs -0 grep -nIE "$PATHS_HOME" <"$LOG/paths-files.txt" >"$LOG/paths.txt" 2>/dev/null
 xargs -0 grep -nIE "$PATHS_TMP" <"$LOG/paths-files.txt" 2>/dev/null |
