@@ -33,13 +33,30 @@ $(BENCH_OBJ): CFLAGS += $(if $(filter 1,$(HAVE_OPENBLAS)),-DHAVE_OPENBLAS)
 $(BENCH_BIN): $(BENCH_OBJ) $(BUILD)/harness/bench/use_fast.o $(HARNESS_OBJ) $(LESSON_OBJ)
 	$(CC) $(LDFLAGS) $(WRAP_MATMUL) $^ -o $@ $(LDLIBS) $(if $(filter 1,$(HAVE_OPENBLAS)),-lopenblas)
 
-.PHONY: bench bench-build print-bench-bin
-bench-build: $(BENCH_BIN)
+# llama.cpp on the same weights (harness/bench/llamacpp.py): the kit's side, linked like the CLI
+MOEKIT_GEN := $(BUILD)/tree-$(TREE_ID)/moekit_gen
+$(MOEKIT_GEN): $(BUILD)/harness/bench/moekit_gen.o $(BUILD)/harness/bench/use_fast.o $(HARNESS_OBJ) $(LESSON_OBJ)
+	$(CC) $(LDFLAGS) $(WRAP_MATMUL) $^ -o $@ $(LDLIBS)
+
+.PHONY: bench bench-build print-bench-bin bench-llamacpp bench-llamacpp-run
+bench-build: $(BENCH_BIN) $(MOEKIT_GEN)
 
 print-bench-bin:
 	@echo $(BENCH_BIN)
+	@echo $(MOEKIT_GEN)
 
 bench:
 	@$(MAKE) -s --no-print-directory bench-build SRC=$(RUN_SRC)
 	@$(MAKE) -s --no-print-directory print-bench-bin SRC=$(RUN_SRC) >build/.bench-bin
-	@"$$(cat build/.bench-bin)" --model $(MODEL) --python $(PYTHON) --json build/bench.json $(BENCH_ARGS)
+	@"$$(head -1 build/.bench-bin)" --model $(MODEL) --python $(PYTHON) --json build/bench.json $(BENCH_ARGS)
+	@$(MAKE) -s --no-print-directory bench-llamacpp-run
+
+# only the llama.cpp part (it needs `make bench-build` first; `make bench` runs both)
+bench-llamacpp:
+	@$(MAKE) -s --no-print-directory bench-build SRC=$(RUN_SRC)
+	@$(MAKE) -s --no-print-directory print-bench-bin SRC=$(RUN_SRC) >build/.bench-bin
+	@$(MAKE) -s --no-print-directory bench-llamacpp-run
+
+bench-llamacpp-run:
+	@$(PYTHON) harness/bench/llamacpp.py --moekit "$$(sed -n 2p build/.bench-bin)" --cc $(CC) \
+	    --json build/bench-llamacpp.json $(filter --quick,$(BENCH_ARGS)) $(LLAMACPP_ARGS)
