@@ -12,6 +12,16 @@
 # is not a test: it never fails on speed. expert_scaling builds synthetic models past the
 # L3 cache in memory: about 1 GB, for a few seconds. default_vs_1t_* start a spinning child
 # process (a busy machine) and kill it again.
+#
+# Then llama.cpp on the same weights (harness/bench/llamacpp.py, docs/bench-llamacpp.md):
+# npm installs node-llama-cpp@3.21.1 into build/llamacpp/ (pinned, install scripts off:
+# its prebuilt CPU libraries, nothing downloaded or compiled besides), a synthetic
+# Qwen3-MoE is written there once with its GGUF conversions (1.6 GB in f32 and 3 GB of
+# GGUF; --quick: a few MB), and moekit f32 is timed against llama.cpp f32, f16, bf16 and
+# Q8_0 at 1 and 2 threads. Skipped with one line without npm. Fails only when moekit and
+# llama.cpp f32 decode different greedy ids: never on speed.
+#
+#   make bench-llamacpp [LLAMACPP_ARGS="--rounds 5 --prompt 64 --decode 128"]   only that part
 
 BENCH_ARGS ?=
 BENCH_BIN  := $(BUILD)/tree-$(TREE_ID)/bench

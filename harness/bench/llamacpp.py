@@ -52,10 +52,10 @@ def say(msg: str) -> None:
 def setup(build: str, cc: str) -> tuple:
     """(driver, backends dir, release) or (None, why, None)."""
     r = subprocess.run(["sh", os.path.join(HERE, "llamacpp_setup.sh"), build, cc], cwd=ROOT,
-                       capture_output=True, text=True)
+                       stdout=subprocess.PIPE, text=True)  # its progress on stderr shows
     last = (r.stdout.strip().splitlines() or ["skipped: llamacpp_setup.sh printed nothing"])[-1]
     if r.returncode != 0 or not last.startswith("ok "):
-        return None, last if last.startswith("skipped") else f"skipped: {last} {r.stderr.strip()}", None
+        return None, last if last.startswith("skipped") else f"skipped: {last}", None
     _, driver, backends, release = last.split(" ", 3)
     return driver, backends, release
 
@@ -66,19 +66,48 @@ def weights(build: str, shape: str, types: list) -> tuple:
     import gguf_writer  # noqa: E402 (numpy; checked by the caller)
     import synth_checkpoint  # noqa: E402
 
+    def stale(path, *sources):  # missing, or older than what writes it
+        return not os.path.exists(path) or any(os.path.getmtime(f) > os.path.getmtime(path)
+                                               for f in sources)
+
     base = os.path.join(build, f"{shape}-seed{SEED}")
     model = os.path.join(base, "model")
-    if not os.path.exists(os.path.join(model, "config.json")):
+    if stale(os.path.join(model, "config.json"), synth_checkpoint.__file__):
         say(f"writing the synthetic checkpoint {model} ({shape}) ...")
         synth_checkpoint.write(model, synth_checkpoint.SHAPES[shape], "f32", SEED)
     ggufs = {}
     for t in types:
         path = os.path.join(base, f"model-{t}.gguf")
-        if not os.path.exists(path):
+        if stale(path, gguf_writer.__file__, os.path.join(model, "config.json")):
             say(f"converting it to GGUF {t} ...")
             gguf_writer.convert(model, path, t)
         ggufs[t] = path
     return model, ggufs
+
+
+def same_q8_0(driver: str, ggufs: dict) -> None:
+    """Compares gguf_writer.py's Q8_0 file with llama.cpp's own quantizer's
+    (llama_model_quantize of the f32 file), tensor by tensor; prints the outcome."""
+    import gguf_writer  # noqa: E402
+
+    theirs = ggufs["q8_0"] + ".llama-quantize"
+    if not os.path.exists(theirs) or os.path.getmtime(theirs) < os.path.getmtime(ggufs["f32"]):
+        r = subprocess.run([driver, "--quantize-q8_0", ggufs["f32"], theirs], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            say(f"Q8_0: llama.cpp's quantizer failed: {r.stderr.strip()[-200:]}")
+            return
+    _, a = gguf_writer.read_gguf(ggufs["q8_0"])
+    _, b = gguf_writer.read_gguf(theirs)
+    q8 = [n for n in a if a[n][1] == gguf_writer.GGML_Q8_0]
+    diff = [n for n in a if n not in b or a[n][:2] != b[n][:2] or a[n][2] != b[n][2]]
+    if diff:
+        say(f"Q8_0: {len(diff)} of {len(a)} tensors differ from llama.cpp's own quantizer "
+            f"(llama_model_quantize), first {diff[0]}: the two engines' 8-bit weights are not "
+            "the same")
+    else:
+        say(f"Q8_0: all {len(a)} tensors ({len(q8)} of them Q8_0) are byte for byte what "
+            "llama.cpp's own quantizer (llama_model_quantize) writes")
 
 
 def prompt_ids(build: str, P: int, V: int) -> str:
@@ -89,9 +118,12 @@ def prompt_ids(build: str, P: int, V: int) -> str:
     return path
 
 
-def run(cmd: list) -> dict:
+def run(cmd: list, timeout: float) -> dict:
     """One engine run: {ids, prefill, decode, engine} or {error}."""
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"{os.path.basename(cmd[0])} took over {timeout:.0f} s (a busy machine?)"}
     out = {"error": None}
     for line in r.stdout.splitlines():
         key, _, rest = line.partition(" ")
@@ -141,8 +173,9 @@ def main() -> int:
     except ImportError:
         say("llama.cpp: skipped: the GGUF writer needs numpy (apt-get install python3-numpy)")
         return 0
-    types = ["f32", "f16", "bf16"] if a.quick else GGUF_TYPES
-    model, ggufs = weights(a.build, shape, types)
+    model, ggufs = weights(a.build, shape, GGUF_TYPES)
+    types = GGUF_TYPES
+    same_q8_0(driver, ggufs)
     with open(os.path.join(model, "config.json")) as f:
         cfg = json.load(f)
     ids_path = prompt_ids(a.build, P, cfg["vocab_size"])
@@ -155,15 +188,21 @@ def main() -> int:
     say(f"timing: prompt {P} ids, greedy decode {N}, {rounds} round(s) of every engine at "
         f"{' and '.join(map(str, threads))} thread(s), interleaved ...")
     samples = {(name, t): [] for name, _ in engines for t in threads}
-    t0 = time.time()
-    for _ in range(rounds):
+    load0, t0 = os.getloadavg()[0], time.time()
+    for i in range(rounds):
         for t in threads:
             for name, cmd in engines:
-                r = run(cmd + ["--ids", ids_path, "--decode", str(N), "--threads", str(t)])
+                r = run(cmd + ["--ids", ids_path, "--decode", str(N), "--threads", str(t)],
+                        30 if a.quick else 180)
                 samples[(name, t)].append(r)
                 if r["error"]:
                     say(f"{name}, {t} thread(s): {r['error']}")
-    say(f"({time.time() - t0:.0f} s)")
+        say(f"round {i + 1} of {rounds} done ({time.time() - t0:.0f} s)")
+    say(f"(the load average was {load0:.1f} on {os.cpu_count()} cores before the rounds)")
+    if len(threads) > 1 and load0 > 0.5:
+        say("note: the machine was busy. llama.cpp's threads wait for each other in a "
+            "spinning barrier (ggml_barrier), so its 2-thread figures fall far more than "
+            "moekit's (OpenMP) when a core is taken: read them on an idle machine.")
     return report(samples, engines, threads, a, P, N, rounds, release, model)
 
 

@@ -5,6 +5,10 @@
  *
  *   llamacpp_bench MODEL.gguf --ids FILE [--decode 64] [--threads 1] [--reps 1]
  *                  [--backends DIR]
+ *   llamacpp_bench --quantize-q8_0 IN.gguf OUT.gguf
+ *
+ * (The second form is llama.cpp's own quantizer, llama_model_quantize(), to Q8_0: the
+ * bench compares its blocks with harness/pytorch/gguf_writer.py's.)
  *
  * FILE holds the prompt ids, separated by white space. Each rep starts from an empty KV
  * cache: one llama_decode() of the whole prompt (timed: prefill), then --decode steps of
@@ -50,7 +54,8 @@ static void quiet_log(enum ggml_log_level level, const char *text, void *user) {
 
 static int usage(void) {
     fprintf(stderr, "usage: llamacpp_bench MODEL.gguf --ids FILE [--decode N] [--threads N] "
-                    "[--reps N] [--backends DIR]\n");
+                    "[--reps N] [--backends DIR]\n"
+                    "       llamacpp_bench --quantize-q8_0 IN.gguf OUT.gguf\n");
     return 2;
 }
 
@@ -172,8 +177,24 @@ static struct llama_context *open_context(struct llama_model *model, int P, int 
     return llama_init_from_model(model, cp);
 }
 
+/* IN.gguf (f32) -> OUT.gguf with llama.cpp's Q8_0 quantizer and its default tensor rules */
+static int quantize_q8_0(const char *in, const char *out) {
+    llama_model_quantize_params qp = llama_model_quantize_default_params();
+    qp.ftype = LLAMA_FTYPE_MOSTLY_Q8_0;
+    qp.nthread = 1;
+    if (llama_model_quantize(in, out, &qp) != 0) {
+        fprintf(stderr, "llamacpp_bench: llama_model_quantize %s -> %s failed\n", in, out);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     Options o;
+    if (argc == 4 && !strcmp(argv[1], "--quantize-q8_0")) {
+        llama_log_set(quiet_log, NULL);
+        return quantize_q8_0(argv[2], argv[3]);
+    }
     if (parse(&o, argc, argv) != 0) return usage();
     llama_log_set(quiet_log, NULL);
     if (o.backends) ggml_backend_load_all_from_path(o.backends);

@@ -6,7 +6,9 @@
 # 1. npm installs node-llama-cpp@3.21.1 into BUILD_DIR (once), with its install scripts
 #    off (--ignore-scripts: its postinstall would look for, download or compile a
 #    llama.cpp) and NODE_LLAMA_CPP_SKIP_DOWNLOAD=true besides. The prebuilt CPU libraries
-#    come in its optional dependency @node-llama-cpp/linux-x64 (or linux-arm64).
+#    come in its optional dependency @node-llama-cpp/linux-x64 (or linux-arm64), named
+#    here at the same version; the other optional ones (CUDA, Vulkan builds: 650 MB) are
+#    left out (--omit=optional). About 85 MB in all.
 # 2. The package carries the matching llama.cpp source as a git bundle
 #    (llama/gitRelease.bundle): llama.h and ggml's headers are read out of it with git.
 # 3. Builds BUILD_DIR/llamacpp_bench from harness/bench/llamacpp_bench.c against the
@@ -36,7 +38,7 @@ have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$nm/node-llama-cpp/package.json
 if [ "$have" != "$want" ]; then
     echo "installing $PKG into $dir (npm, install scripts off) ..." >&2
     NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --prefix "$dir" --ignore-scripts --no-audit \
-        --no-fund --no-save "$PKG" >"$dir/npm.log" 2>&1 ||
+        --no-fund --omit=optional "$PKG" "@node-llama-cpp/$plat@$want" >"$dir/npm.log" 2>&1 ||
         skip "npm install $PKG failed: $(tail -1 "$dir/npm.log")"
 fi
 bins="$nm/@node-llama-cpp/$plat/bins/$plat"

@@ -233,6 +233,7 @@ def metadata(h: dict, file_type: int, name: str) -> list:
         ("general.name", T_STRING, name),
         ("general.file_type", T_UINT32, file_type),
         ("general.alignment", T_UINT32, ALIGNMENT),
+        ("general.quantization_version", T_UINT32, 2),  # ggml's block layouts, version 2
         (f"{a}.context_length", T_UINT32, h["ctx"]),
         (f"{a}.embedding_length", T_UINT32, h["C"]),
         (f"{a}.block_count", T_UINT32, h["L"]),
@@ -390,6 +391,63 @@ def convert(model_dir: str, out_path: str, type_name: str) -> dict:
         size = f.tell()
     os.replace(tmp, out_path)
     return {"n_tensors": len(plan), "bytes": size}
+
+
+def read_gguf(path: str) -> tuple[dict, dict]:
+    """({key: value}, {name: (dims innermost first, ggml type, raw bytes)}) of a GGUF v3
+    file, for checks (the tests; the bench compares llama.cpp's Q8_0 blocks with ours).
+    The data section is read whole: for small files."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from("<" + fmt, buf, pos)
+        pos += struct.calcsize("<" + fmt)
+        return v[0] if len(v) == 1 else v
+
+    def string():
+        nonlocal pos
+        n = take("Q")
+        s = buf[pos:pos + n].decode()
+        pos += n
+        return s
+
+    def value(t):
+        if t == T_STRING:
+            return string()
+        if t == T_ARRAY:
+            et, n = take("I"), take("Q")
+            return [value(et) for _ in range(n)]
+        return take("BbHhIif?__Qqd"[t])  # GGUF's scalar types 0-12 (8, 9: above)
+
+    if buf[:4] != GGUF_MAGIC:
+        raise ConvertError(f"{path}: not a GGUF file")
+    pos = 4
+    version, n_t, n_kv = take("I"), take("Q"), take("Q")
+    if version != GGUF_VERSION:
+        raise ConvertError(f"{path}: GGUF version {version}, not {GGUF_VERSION}")
+    kv = {}
+    for _ in range(n_kv):
+        k = string()
+        kv[k] = value(take("I"))
+    infos = []
+    for _ in range(n_t):
+        name = string()
+        nd = take("I")
+        dims = [take("Q") for _ in range(nd)]
+        infos.append((name, dims, take("I"), take("Q")))
+    data = pos + (-pos % kv.get("general.alignment", 32))
+    starts = sorted(off for *_, off in infos) + [len(buf) - data]
+    tensors = {}
+    for name, dims, t, off in infos:
+        if t in (GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0):
+            end = off + encoded_size(list(reversed(dims)), t)
+        else:  # another type: up to the next tensor (with its padding)
+            end = next(s for s in starts if s > off)
+        tensors[name] = (dims, t, buf[data + off:data + end])
+    return kv, tensors
 
 
 def main() -> int:
