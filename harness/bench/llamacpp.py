@@ -149,6 +149,31 @@ def first_difference(a: list, b: list) -> int:
     return -1 if len(a) == len(b) else min(len(a), len(b))
 
 
+def time_rounds(engines: list, threads: list, rounds: int, args: list, timeout: float) -> dict:
+    """{(engine, threads): [run results]}: rounds x threads x engines, one after the other.
+    An engine that overran the timeout is not run again at that thread count."""
+    samples = {(name, t): [] for name, _ in engines for t in threads}
+    load0, t0 = os.getloadavg()[0], time.time()
+    told = set()  # each error once
+    for i in range(rounds):
+        for t in threads:
+            for name, cmd in engines:
+                if any("took over" in (r["error"] or "") for r in samples[(name, t)]):
+                    continue
+                r = run(cmd + args + ["--threads", str(t)], timeout)
+                samples[(name, t)].append(r)
+                if r["error"] and (name, r["error"]) not in told:
+                    told.add((name, r["error"]))
+                    say(f"{name}, {t} thread(s): {r['error']}")
+        say(f"round {i + 1} of {rounds} done ({time.time() - t0:.0f} s)")
+    say(f"(the load average was {load0:.1f} on {os.cpu_count()} cores before the rounds)")
+    if len(threads) > 1 and load0 > 0.5:
+        say("note: the machine was busy. llama.cpp's threads wait for each other in a "
+            "spinning barrier (ggml_barrier), so its 2-thread figures fall far more than "
+            "moekit's (OpenMP) when a core is taken: read them on an idle machine.")
+    return samples
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--moekit", required=True, help="the moekit_gen binary")
@@ -189,24 +214,8 @@ def main() -> int:
         f"{cfg['moe_intermediate_size']}, vocab {cfg['vocab_size']}; llama.cpp {release}")
     say(f"timing: prompt {P} ids, greedy decode {N}, {rounds} round(s) of every engine at "
         f"{' and '.join(map(str, threads))} thread(s), interleaved ...")
-    samples = {(name, t): [] for name, _ in engines for t in threads}
-    load0, t0 = os.getloadavg()[0], time.time()
-    told = set()  # each error once
-    for i in range(rounds):
-        for t in threads:
-            for name, cmd in engines:
-                r = run(cmd + ["--ids", ids_path, "--decode", str(N), "--threads", str(t)],
-                        30 if a.quick else 180)
-                samples[(name, t)].append(r)
-                if r["error"] and (name, r["error"]) not in told:
-                    told.add((name, r["error"]))
-                    say(f"{name}, {t} thread(s): {r['error']}")
-        say(f"round {i + 1} of {rounds} done ({time.time() - t0:.0f} s)")
-    say(f"(the load average was {load0:.1f} on {os.cpu_count()} cores before the rounds)")
-    if len(threads) > 1 and load0 > 0.5:
-        say("note: the machine was busy. llama.cpp's threads wait for each other in a "
-            "spinning barrier (ggml_barrier), so its 2-thread figures fall far more than "
-            "moekit's (OpenMP) when a core is taken: read them on an idle machine.")
+    samples = time_rounds(engines, threads, rounds, ["--ids", ids_path, "--decode", str(N)],
+                          30 if a.quick else 120)
     return report(samples, engines, threads, a, P, N, rounds, release, model)
 
 
