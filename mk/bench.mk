@@ -12,6 +12,16 @@
 # is not a test: it never fails on speed. expert_scaling builds synthetic models past the
 # L3 cache in memory: about 1 GB, for a few seconds. default_vs_1t_* start a spinning child
 # process (a busy machine) and kill it again.
+#
+# Then llama.cpp on the same weights (harness/bench/llamacpp.py, docs/bench-llamacpp.md):
+# npm installs node-llama-cpp@3.21.1 into build/llamacpp/ (pinned, install scripts off:
+# its prebuilt CPU libraries, nothing downloaded or compiled besides), a synthetic
+# Qwen3-MoE is written there once with its GGUF conversions (1.6 GB in f32 and 3 GB of
+# GGUF; --quick: a few MB), and moekit f32 is timed against llama.cpp f32, f16, bf16 and
+# Q8_0 at 1 and 2 threads. Skipped with one line without npm. Fails only when moekit and
+# llama.cpp f32 decode different greedy ids: never on speed.
+#
+#   make bench-llamacpp [LLAMACPP_ARGS="--rounds 5 --prompt 64 --decode 128"]   only that part
 
 BENCH_ARGS ?=
 BENCH_BIN  := $(BUILD)/tree-$(TREE_ID)/bench
@@ -33,14 +43,31 @@ $(BENCH_OBJ): CFLAGS += $(if $(filter 1,$(HAVE_OPENBLAS)),-DHAVE_OPENBLAS)
 $(BENCH_BIN): $(BENCH_OBJ) $(BUILD)/harness/bench/use_fast.o $(HARNESS_OBJ) $(LESSON_OBJ)
 	$(CC) $(LDFLAGS) $(WRAP_MATMUL) $^ -o $@ $(LDLIBS) $(if $(filter 1,$(HAVE_OPENBLAS)),-lopenblas)
 
-.PHONY: bench bench-build print-bench-bin
-bench-build: $(BENCH_BIN)
+# llama.cpp on the same weights (harness/bench/llamacpp.py): the kit's side, linked like the CLI
+MOEKIT_GEN := $(BUILD)/tree-$(TREE_ID)/moekit_gen
+$(MOEKIT_GEN): $(BUILD)/harness/bench/moekit_gen.o $(BUILD)/harness/bench/use_fast.o $(HARNESS_OBJ) $(LESSON_OBJ)
+	$(CC) $(LDFLAGS) $(WRAP_MATMUL) $^ -o $@ $(LDLIBS)
+
+.PHONY: bench bench-build print-bench-bin bench-llamacpp bench-llamacpp-run
+bench-build: $(BENCH_BIN) $(MOEKIT_GEN)
 
 print-bench-bin:
 	@echo $(BENCH_BIN)
+	@echo $(MOEKIT_GEN)
 
 bench:
 	@$(MAKE) -s --no-print-directory bench-build SRC=$(RUN_SRC)
 	@$(MAKE) -s --no-print-directory print-bench-bin SRC=$(RUN_SRC) >build/.bench-bin
-	@"$$(cat build/.bench-bin)" --model $(MODEL) --python $(PYTHON) --json build/bench.json $(BENCH_ARGS)
+	@"$$(head -1 build/.bench-bin)" --model $(MODEL) --python $(PYTHON) --json build/bench.json $(BENCH_ARGS)
 	@echo; $(MAKE) -s --no-print-directory tokenizer-bench
+	@$(MAKE) -s --no-print-directory bench-llamacpp-run
+
+# only the llama.cpp part (it needs `make bench-build` first; `make bench` runs both)
+bench-llamacpp:
+	@$(MAKE) -s --no-print-directory bench-build SRC=$(RUN_SRC)
+	@$(MAKE) -s --no-print-directory print-bench-bin SRC=$(RUN_SRC) >build/.bench-bin
+	@$(MAKE) -s --no-print-directory bench-llamacpp-run
+
+bench-llamacpp-run:
+	@$(PYTHON) harness/bench/llamacpp.py --moekit "$$(sed -n 2p build/.bench-bin)" --cc $(CC) \
+	    --json build/bench-llamacpp.json $(filter --quick,$(BENCH_ARGS)) $(LLAMACPP_ARGS)
