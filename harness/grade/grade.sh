@@ -75,12 +75,19 @@ case $ARCHIVE_MAX_MB$ARCHIVE_MAX_FILES$SANDBOX_MEMORY_MB in *[!0-9]*) fail "ARCH
 case $UNSAFE in '' | 0) UNSAFE= ;; *) UNSAFE=1 ;; esac
 
 # ---- the sandbox ------------------------------------------------------------------------------
-# as_user: how to become an unprivileged user first (the grader may be root: on Gradescope
-# it is); bubblewrap then makes the sandbox in a user namespace of that user
+# Who the student's code runs as. A grader that is root (Gradescope's is) runs bubblewrap
+# as root, which makes the namespaces itself, and setpriv, inside, makes the command
+# nobody, without capabilities or a way back (no_new_privs): no user namespace needed,
+# which a chroot forbids. Any other user is unprivileged already: bubblewrap makes the
+# sandbox in a user namespace of that user.
 if [ "$(id -u)" = 0 ]; then
-    as_user="setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all"
+    as_root=1
+    namespaces="--unshare-pid --unshare-net --unshare-ipc --unshare-uts --unshare-cgroup-try"
+    drop="setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs"
 else
-    as_user=
+    as_root=
+    namespaces="--unshare-all --unshare-user --disable-userns --cap-drop ALL"
+    drop=
 fi
 # /bin, /lib ... as the host has them: links into /usr (merged /usr), or read-only binds
 usr_links=
@@ -96,6 +103,7 @@ done
 # processes for the student's code) or cc (the compiler's); both: no core files, files up
 # to 64 MiB. Descriptors 0-3 pass through (3: the tape); $sanitized: an ASan build;
 # $wall: a wall-clock limit in seconds, after which everything in it is killed.
+stage_dirs= # set with the staging area, below
 sandbox() {
     kind=$1
     shift
@@ -115,12 +123,21 @@ sandbox() {
             # shellcheck disable=SC2086 # the options are words
             exec prlimit --core=0 --fsize=67108864 $limits -- ${wall:+timeout -k 5 "$wall"} "$@"
         fi
+        # the command after "--" runs as nobody: setpriv goes in front of it (root only)
+        n=$# seen=
+        for a; do
+            set -- "$@" "$a"
+            # shellcheck disable=SC2086 # $drop: words
+            [ "$a" = -- ] && [ -z "$seen" ] && seen=1 && set -- "$@" $drop
+        done
+        shift "$n"
         # shellcheck disable=SC2086 # the options are words
-        exec prlimit --core=0 --fsize=67108864 $limits -- ${wall:+timeout -k 5 "$wall"} $as_user bwrap --unshare-all \
-            --unshare-user --disable-userns --die-with-parent --new-session --cap-drop ALL \
-            --ro-bind /usr /usr $usr_links \
+        exec prlimit --core=0 --fsize=67108864 $limits -- ${wall:+timeout -k 5 "$wall"} \
+            bwrap $namespaces --die-with-parent --new-session \
+            --ro-bind /usr /usr $usr_links --perms 0755 --dir /etc \
             --ro-bind-try /etc/alternatives /etc/alternatives --ro-bind-try /etc/ld.so.cache /etc/ld.so.cache \
-            --proc /proc --dev /dev --size 67108864 --tmpfs /tmp --dir /tmp/home \
+            --proc /proc --dev /dev --perms 1777 --size 67108864 --tmpfs /tmp --perms 0777 --dir /tmp/home \
+            $stage_dirs \
             --clearenv --setenv PATH /usr/bin:/bin --setenv HOME /tmp/home --setenv LC_ALL C \
             "$@"
     )
@@ -128,10 +145,10 @@ sandbox() {
 if [ -z "$UNSAFE" ]; then
     command -v bwrap >/dev/null 2>&1 ||
         fail "the student's code runs in a bubblewrap sandbox, and bwrap is not installed: sudo apt-get install bubblewrap (or UNSAFE=1 to grade without a sandbox: only for code you trust; docs/instructors.md)"
-    [ -z "$as_user" ] || command -v setpriv >/dev/null 2>&1 ||
+    [ -z "$as_root" ] || command -v setpriv >/dev/null 2>&1 ||
         fail "grading as root needs setpriv (util-linux) to run the student's code as nobody"
     why=$(sanitized='' wall='' sandbox cc --chdir /tmp -- /usr/bin/env true 2>&1 </dev/null) ||
-        fail "bwrap cannot make a sandbox here ($(echo "$why" | head -1)); user namespaces may be off (sysctl kernel.unprivileged_userns_clone=1) or blocked by a container; UNSAFE=1 grades without it, only for code you trust (docs/instructors.md)"
+        fail "bwrap cannot make a sandbox here ($(echo "$why" | head -1)); as root it needs to make mount and PID namespaces (a container without CAP_SYS_ADMIN cannot), as another user also a user namespace (sysctl kernel.unprivileged_userns_clone=1; not in a chroot); UNSAFE=1 grades without it, only for code you trust (docs/instructors.md)"
 fi
 
 # the student's name: STUDENT, or the submission's name without its extension
@@ -223,9 +240,17 @@ mkdir -p "$STAGE/sub" "$STAGE/kit/harness" "$STAGE/fx" "$STAGE/obj" "$STAGE/run"
     chmod -R a+rX,go-w "$STAGE" || fail "cannot copy the submission to $STAGE"
 ORIG_SUB=$SUB
 SUB=$STAGE/sub
+# the staging area's directories, as the sandbox makes them to hold its binds: readable by
+# its user (bwrap, run as root, would make them root's alone)
+d=$STAGE
+while [ "$d" != / ] && [ "$d" != /tmp ]; do
+    stage_dirs="--perms 0755 --dir $d $stage_dirs"
+    d=$(dirname "$d")
+done
+for d in obj run fx; do stage_dirs="$stage_dirs --perms 0755 --dir $STAGE/$d"; done
 # writable DIR...: directories the sandbox's user may write (its own, when it is nobody)
 writable() {
-    mkdir -p "$@" && if [ -n "$as_user" ]; then chown 65534:65534 "$@"; fi
+    mkdir -p "$@" && if [ -n "$as_root" ]; then chown 65534:65534 "$@"; fi
 }
 
 # regex: a path as a sed pattern; unroot FILE...: the submission's and the kit's paths taken

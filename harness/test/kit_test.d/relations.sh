@@ -17,7 +17,9 @@ else
     bad "relations self-test: $(tail -1 "$LOG/relations-selftest.txt")" "$LOG/relations-selftest.txt"
 fi
 
-if ! /usr/bin/python3 harness/test/strip_variants.py "$FIXTURES" "$LOG/fixtures-novariants" \
+if [ ! -x /usr/bin/python3 ]; then
+    echo "  skip    relations alone on the catalogued mistakes: no /usr/bin/python3 for strip_variants.py"
+elif ! /usr/bin/python3 harness/test/strip_variants.py "$FIXTURES" "$LOG/fixtures-novariants" \
     >"$LOG/strip.txt" 2>&1; then
     bad "strip_variants.py could not copy $FIXTURES" "$LOG/strip.txt"
 else
