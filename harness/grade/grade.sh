@@ -13,7 +13,7 @@
 #
 # The student's code is never trusted (docs/instructors.md, "The threat model"):
 #   - it is compiled and run in a bubblewrap sandbox, as an unprivileged user (nobody, when
-#     the grader is root), in new user, PID, network, IPC and UTS namespaces, with a
+#     the grader is root), in new PID, mount, network, IPC and UTS namespaces, with a
 #     private /tmp of 64 MiB, no network, and limits on CPU time, memory, file size and
 #     processes; the sandbox sees /usr read-only and a staging copy of only what it needs:
 #     the submission and harness/include/ to compile; the test runner and one test's
