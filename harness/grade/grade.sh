@@ -136,7 +136,8 @@ sandbox() {
             bwrap $namespaces --die-with-parent --new-session \
             --ro-bind /usr /usr $usr_links --perms 0755 --dir /etc \
             --ro-bind-try /etc/alternatives /etc/alternatives --ro-bind-try /etc/ld.so.cache /etc/ld.so.cache \
-            --proc /proc --dev /dev --perms 1777 --size 67108864 --tmpfs /tmp --perms 0777 --dir /tmp/home \
+            --proc /proc --dev /dev --perms 1777 --size 1048576 --tmpfs /dev/shm \
+            --perms 1777 --size 67108864 --tmpfs /tmp --perms 0777 --dir /tmp/home \
             $stage_dirs \
             --clearenv --setenv PATH /usr/bin:/bin --setenv HOME /tmp/home --setenv LC_ALL C \
             "$@"
