@@ -9,7 +9,8 @@ SANITIZE ?=                  # 1: AddressSanitizer + UndefinedBehaviorSanitizer
 WERROR   ?=                  # 1: warnings are errors (the kit's own test sets it)
 TIMEOUT  ?= 10               # seconds per test
 PYTHON   ?= /usr/bin/python3 # Debian's interpreter, the one with python3-torch
-SEED     ?= 1234             # fixture seed (make fixtures)
+SEED     ?= 1234             # make fixtures: the fixtures' seed; make check SEED=n: the property checks' (default: fresh)
+FULL     ?=                  # 1: make check prints every lesson in full and the max error on a pass
 OUT      ?= data/fixtures    # where make fixtures writes
 MODEL    ?= data/model       # the model make run uses
 PROMPT   ?= The secret of a happy life is
@@ -17,6 +18,7 @@ TEXT     ?= data/corpus      # what make plot runs the model over (a file or hel
 PLOTS    ?= build/plots      # where make plot writes (DOCS=1 also refreshes docs/img)
 N        ?= 227              # bytes make run generates (+ the prompt's 29: the demo's 256 positions)
 
+SEED_FROM := $(origin SEED)
 SRC      := $(strip $(SRC))
 FIXTURES := $(strip $(FIXTURES))
 LESSON   := $(strip $(LESSON))
@@ -48,10 +50,12 @@ LESSON_CFLAGS := -Wno-unused-parameter -Wno-unused-variable -Wno-unused-but-set-
 
 # ---- sources -----------------------------------------------------------------------------
 HARNESS_SRC := $(wildcard harness/src/*.c)
-CHECK_SRC   := $(filter-out harness/test/selftest_%.c harness/test/model_test.c,$(wildcard harness/test/*.c))
+CHECK_SRC   := $(filter-out harness/test/selftest_%.c harness/test/model_test.c \
+                   harness/test/weights_test.c,$(wildcard harness/test/*.c))
 CLI_SRC     := $(wildcard harness/cli/*.c)
 TOK_SRC     := $(wildcard harness/tokenizer/*.c)
-LESSON_SRC  := $(wildcard $(SRC)/[0-9][0-9]-*/*.c)
+# lesson 12 needs MPI: only check-mpi and moekit-mpi build it (mk/mpi.mk)
+LESSON_SRC  := $(filter-out $(SRC)/12-%,$(wildcard $(SRC)/[0-9][0-9]-*/*.c))
 TREE_ID     := $(subst /,_,$(SRC))
 
 HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/%.o)
@@ -62,14 +66,19 @@ TOK_OBJ     := $(TOK_SRC:%.c=$(BUILD)/%.o)
 CHECK_BIN   := $(BUILD)/tree-$(TREE_ID)/check
 CLI_BIN     := $(BUILD)/tree-$(TREE_ID)/moekit
 MODEL_TEST  := $(BUILD)/tree-$(TREE_ID)/model_test
+WEIGHTS_TEST := $(BUILD)/tree-$(TREE_ID)/weights_test
 # `make` and `make run` use the solutions (the demo works on a fresh clone); name
 # SRC=lessons on the command line to build the CLI from your own lesson files.
 RUN_SRC     := $(if $(filter command line,$(origin SRC)),$(SRC),$(if $(wildcard solutions),solutions,lessons))
 
-CHECK_ARGS = --tree $(SRC) --fixtures $(FIXTURES) --timeout $(TIMEOUT) $(if $(LESSON),--lesson $(LESSON))
+# SEED is make fixtures' (1234 unless given); make check passes it on only when it is given,
+# and otherwise the property checks draw with a fresh seed, which the run prints.
+CHECK_SEED  = $(if $(filter command line environment,$(SEED_FROM)),--seed $(SEED))
+CHECK_ARGS = --tree $(SRC) --fixtures $(FIXTURES) --timeout $(TIMEOUT) $(if $(LESSON),--lesson $(LESSON)) \
+             $(if $(strip $(FULL)),--full) $(CHECK_SEED)
 
 .PHONY: all cli cli-build run plot check check-solutions check-build print-check-bin print-cli-bin \
-        model-test-build print-model-test test selftest selftest-relations fixtures clean help
+        model-test-build print-model-test weights-test-build print-weights-test test selftest selftest-relations fixtures clean help
 .DEFAULT_GOAL := all
 
 all: $(CHECK_BIN)
@@ -99,8 +108,13 @@ $(CLI_BIN): $(CLI_OBJ) $(TOK_OBJ) $(HARNESS_OBJ) $(LESSON_OBJ)
 $(MODEL_TEST): $(BUILD)/harness/test/model_test.o $(HARNESS_OBJ) $(LESSON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-# the self-tests need no lesson code: everything but the model loader
-$(BUILD)/selftest_%: $(BUILD)/harness/test/selftest_%.o $(filter-out %/model_load.o,$(HARNESS_OBJ))
+# the typed weights: conversions, kernels, the typed model against float32
+$(WEIGHTS_TEST): $(BUILD)/harness/test/weights_test.o $(HARNESS_OBJ) $(LESSON_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# the self-tests need no lesson code: everything but the model loader and the typed model
+$(BUILD)/selftest_%: $(BUILD)/harness/test/selftest_%.o \
+    $(filter-out %/model_load.o %/typed_model.o %/weights.o,$(HARNESS_OBJ))
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 check-build: $(CHECK_BIN)
@@ -115,6 +129,11 @@ model-test-build: $(MODEL_TEST)
 
 print-model-test:
 	@echo $(MODEL_TEST)
+
+weights-test-build: $(WEIGHTS_TEST)
+
+print-weights-test:
+	@echo $(WEIGHTS_TEST)
 
 # ---- the student's and the kit's checks ----------------------------------------------------
 check: $(CHECK_BIN)
@@ -139,6 +158,7 @@ test:
 
 fixtures:
 	$(PYTHON) harness/pytorch/export_fixtures.py --seed $(SEED) --out $(OUT)
+	$(PYTHON) harness/pytorch/export_bpe.py --seed $(SEED) --out $(OUT)
 	$(PYTHON) harness/pytorch/export_models.py --seed $(SEED) --fixtures $(OUT) \
 	    $(if $(filter data/fixtures,$(OUT)),--models data/models,--models $(OUT)/models)
 
@@ -160,11 +180,15 @@ clean:
 help:
 	@echo "everyone:     make run [PROMPT=...]     the demo model writes text (SRC=lessons: your model)"
 	@echo "              make plot [MODEL=dir TEXT=file|dir]  routing load-balance plots (gnuplot-nox)"
+	@echo "              make experiment [NAME=top-k]  the routing lab: list, or run one (make experiments: all)"
 	@echo "students:     make check [LESSON=03]   test your lessons/ (one lesson: LESSON=03 or rope)"
 	@echo "              make check FIXTURES=dir  test against another fixture set"
+	@echo "              make check FULL=1 / SEED=n  every line and max error / replay the property checks"
+	@echo "              make reset LESSON=03 [MODE=hard]  a lesson's skeleton back from git (asks first)"
+	@echo "              make hard                every lesson in hard mode: signatures and contracts only"
 	@echo "              make hint [LESSON=03]    the next hint, one more each time"
 	@echo "              make watch               re-run the current lesson's tests on every save"
-	@echo "instructors:  make grade SUBMISSION=dir, make grade-all DIR=..., make gradescope, make student-release"
+	@echo "instructors:  make grade SUBMISSION=dir, make grade-all DIR=..., make gradescope, make student-release [MODE=hard]"
 	@echo "kit:          make check-solutions     the same tests on solutions/"
 	@echo "              make test [SANITIZE=1]   the kit's own test (what CI runs)"
 	@echo "              make fixtures [SEED=n OUT=dir]  regenerate fixtures (needs python3-torch)"

@@ -22,6 +22,9 @@
 # llama.cpp f32 decode different greedy ids: never on speed.
 #
 #   make bench-llamacpp [LLAMACPP_ARGS="--rounds 5 --prompt 64 --decode 128"]   only that part
+#   make bench-llamacpp LLAMACPP_ARGS=--real   Qwen3-30B-A3B's layer shape in bf16, q8_0 and
+#       q4_0 at 2 and 4 layers (about 30 GB of files under build/llamacpp/, written once),
+#       extrapolated to its 48 layers; build/bench-llamacpp.json
 
 BENCH_ARGS ?=
 BENCH_BIN  := $(BUILD)/tree-$(TREE_ID)/bench
@@ -45,7 +48,9 @@ $(BENCH_BIN): $(BENCH_OBJ) $(BUILD)/harness/bench/use_fast.o $(HARNESS_OBJ) $(LE
 
 # llama.cpp on the same weights (harness/bench/llamacpp.py): the kit's side, linked like the CLI
 MOEKIT_GEN := $(BUILD)/tree-$(TREE_ID)/moekit_gen
-$(MOEKIT_GEN): $(BUILD)/harness/bench/moekit_gen.o $(BUILD)/harness/bench/use_fast.o $(HARNESS_OBJ) $(LESSON_OBJ)
+$(BUILD)/harness/bench/moekit_gen.o: CFLAGS += -Iharness/cli # quantize.h: moekit quantize's writer
+$(MOEKIT_GEN): $(BUILD)/harness/bench/moekit_gen.o $(BUILD)/harness/bench/use_fast.o \
+               $(BUILD)/harness/cli/quantize.o $(HARNESS_OBJ) $(LESSON_OBJ)
 	$(CC) $(LDFLAGS) $(WRAP_MATMUL) $^ -o $@ $(LDLIBS)
 
 .PHONY: bench bench-build print-bench-bin bench-llamacpp bench-llamacpp-run

@@ -4,9 +4,11 @@
 #   make grade SUBMISSION=dir|file.tar.gz [FIXTURES=dir] [LESSONS="01 02"] [RESULTS=dir]
 #   make grade-all DIR=submissions/ [CSV=file]   one CSV row per student
 #   make gradescope [FIXTURES=dir]               the Gradescope autograder zip
-#   make student-release                         the kit without solutions/, as a tarball
+#   make student-release [MODE=hard]             the kit without solutions/, as a tarball
 #   make hint [LESSON=03]                        one more hint each time
 #   make watch [LESSON=03]                       re-run the tests on every save
+#   make reset LESSON=03|all [MODE=hard] [FORCE=1]  a lesson's skeleton back (asks first)
+#   make hard                                    every lesson's hard-mode skeleton (asks first)
 
 # what to grade, and how (TIMEOUT and FIXTURES come from the top Makefile)
 SUBMISSION ?=
@@ -33,16 +35,22 @@ SANDBOX_MEMORY_MB ?= 2048
 CSV        ?= build/grade/grades.csv
 # make student-release writes this tarball
 RELEASE    ?= build/release/moekit-student.tar.gz
+# the skeletons make student-release and make reset give out: normal (with TODO comments
+# that guide) or hard (signatures and contracts only: harness/student/hard.awk)
+MODE       ?= normal
+# make reset: 1 overwrites a lesson's changes without asking
+FORCE      ?=
 
 GRADE_REPORT := $(BUILD)/grade_report
 GRADE_ENV = MAKE="$(MAKE)" CC="$(CC)" FIXTURES="$(FIXTURES)" TIMEOUT="$(TIMEOUT)" \
             POINTS="$(POINTS)" LESSONS="$(LESSONS)" JOBS="$(JOBS)" VISIBILITY="$(VISIBILITY)" \
-            MAX_TIMEOUTS="$(MAX_TIMEOUTS)" UNSAFE="$(UNSAFE)" SANDBOX_MEMORY_MB="$(SANDBOX_MEMORY_MB)"
+            MAX_TIMEOUTS="$(MAX_TIMEOUTS)" PROPERTY_SEED="$(PROPERTY_SEED)" UNSAFE="$(UNSAFE)" SANDBOX_MEMORY_MB="$(SANDBOX_MEMORY_MB)"
 HAVE_GRADER = [ -f harness/grade/grade.sh ] && [ -d solutions ] || { \
     echo "make $@ is for instructors: it grades against solutions/, which a student release"; \
     echo "leaves out. To test your own lessons: make check"; exit 2; }
 
-.PHONY: grade grade-all gradescope student-release hint watch grade-vars grade-tools grade-flags
+.PHONY: grade grade-all gradescope student-release hint watch reset hard grade-vars grade-tools \
+        grade-flags
 
 $(GRADE_REPORT): $(BUILD)/harness/grade/grade_report.o $(BUILD)/harness/src/json.o \
                  $(BUILD)/harness/src/file.o
@@ -95,7 +103,7 @@ gradescope:
 
 student-release:
 	@$(HAVE_GRADER)
-	@MAKE="$(MAKE)" RELEASE="$(RELEASE)" sh harness/grade/release.sh
+	@MAKE="$(MAKE)" RELEASE="$(RELEASE)" MODE="$(strip $(MODE))" sh harness/grade/release.sh
 
 hint:
 	@MAKE="$(MAKE)" CC="$(CC)" LESSON="$(LESSON)" sh harness/student/hint.sh
@@ -103,3 +111,9 @@ hint:
 watch:
 	@MAKE="$(MAKE)" CC="$(CC)" LESSON="$(LESSON)" SANITIZE="$(SANITIZE)" FIXTURES="$(FIXTURES)" \
 	    sh harness/student/watch.sh
+
+reset:
+	@LESSON="$(LESSON)" MODE="$(strip $(MODE))" FORCE="$(strip $(FORCE))" sh harness/student/reset.sh
+
+hard:
+	@LESSON=all MODE=hard FORCE="$(strip $(FORCE))" sh harness/student/reset.sh

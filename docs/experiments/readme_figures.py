@@ -15,6 +15,9 @@ can check them:
    differ; this shows the size of the effect, not its rate in a real model).
 6. Expert offloading (lesson 09): bytes of experts per decoded token in bf16, what stays
    resident, and what a cache of a given size saves if routing were uniform.
+7. Bytes of weights read per decoded token with the matrices in bf16, q8_0 and q4_0
+   (lesson 13), the vectors, routers and the embedding row kept float32 as
+   docs/quantization.md's `--weights` keeps them.
 
 The shapes are Qwen3-30B-A3B's config.json (hidden_size 2048, 48 layers, 32 query heads,
 4 kv heads, head_dim 128, 128 experts, 8 per token, moe_intermediate_size 768,
@@ -151,6 +154,15 @@ def offloading(ram_gb=16.0, disk_gb_s=3.0):
           f"{miss / (disk_gb_s * 1e9):.2f} s at {disk_gb_s:.0f} GB/s")
 
 
+def quantized_decode():
+    matrices = L * ((H * D * C) + 2 * (KV * D * C) + (C * H * D) + K * 3 * I * C) + V * C
+    kept = L * (2 * C + 2 * D + E * C) + C + C            # norms, routers, embedding row, norm
+    print("7. bytes of weights per decoded token, matrices in each type, the rest float32:")
+    for name, bytes_per_weight in (("f32", 4), ("bf16", 2), ("q8_0", 34 / 32),
+                                   ("q4_0", 18 / 32)):
+        print(f"   {name:5s} {(matrices * bytes_per_weight + kept * 4) / 1e9:.2f} GB")
+
+
 if __name__ == "__main__":
     decode_step()
     try:
@@ -164,3 +176,4 @@ if __name__ == "__main__":
     except ImportError:
         print("5. (needs torch)")
     offloading()
+    quantized_decode()

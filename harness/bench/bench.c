@@ -85,16 +85,6 @@ static void set_threads(int n) {
     (void)n;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Seconds per call of f(arg): calls it in batches until a batch takes min_s. */
 typedef void (*Job)(void *arg);
 static double per_call(Job f, void *arg, double min_s) {
@@ -163,11 +153,12 @@ static void fma_loop(void *arg) {
 /* FLOP/s of one thread: 2 per lane per FMA. */
 static double measure_peak(int reps) {
     long n = 1L << 16;
-    double t[16];
-    for (int r = 0; r < reps && r < 16; r++)
-        t[r] = 2.0 * PEAK_CHAINS * fast_matmul_lanes() * (double)n / per_call(fma_loop, &n, 0.05);
-    qsort(t, (size_t)(reps < 16 ? reps : 16), sizeof *t, cmp_double);
-    return t[(reps < 16 ? reps : 16) - 1]; /* the best round: a peak is a peak */
+    double best = 0; /* the best round: a peak is a peak */
+    for (int r = 0; r < reps && r < 16; r++) {
+        double t = 2.0 * PEAK_CHAINS * fast_matmul_lanes() * (double)n / per_call(fma_loop, &n, 0.05);
+        if (t > best) best = t;
+    }
+    return best;
 }
 
 /* ------------------------------------------------------------------------------------
@@ -940,15 +931,6 @@ static void ratio_set(Ratio *r, double num, double den) {
     else snprintf(r->why, sizeof r->why, "skipped: not measured");
 }
 
-static void put_json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fputc('\\', f);
-        if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
-    }
-    fputc('"', f);
-}
 
 /* One line per pair of synthetic models: its shape, its experts' size, the times */
 static void print_scaling_pair(const char *name, const SynthShape *sh, const Scaling *s) {
@@ -978,9 +960,9 @@ static void put_scaling_json(FILE *f, const SynthShape *big, const Scaling *s,
     fprintf(f, "  \"expert_scaling_us_per_token\": {\"E8\": %.2f, \"E64\": %.2f, "
                "\"demo_shape_E8\": %.2f, \"demo_shape_E64\": %.2f, \"shape\": ",
             s->us[0], s->us[1], sd->us[0], sd->us[1]);
-    put_json_string(f, shape);
+    json_put_string(f, shape);
     fprintf(f, ", \"demo_shape\": ");
-    put_json_string(f, demo_shape);
+    json_put_string(f, demo_shape);
     fprintf(f, "},\n");
 }
 
@@ -1330,21 +1312,21 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench: cannot write %s\n", o.json_path);
     } else {
         fprintf(f, "{\n  \"date\": ");
-        put_json_string(f, date);
+        json_put_string(f, date);
         fprintf(f, ",\n  \"cpu\": ");
-        put_json_string(f, cpu);
+        json_put_string(f, cpu);
         fprintf(f, ",\n  \"cores\": %d,\n  \"isa\": \"%s\",\n  \"lanes\": %d,\n", cores(),
                 fast_matmul_isa(), fast_matmul_lanes());
         fprintf(f, "  \"model\": ");
-        put_json_string(f, have_model ? o.model_dir : model_why);
+        json_put_string(f, have_model ? o.model_dir : model_why);
         fprintf(f, ",\n  \"prompt_tokens\": %d,\n  \"decode_tokens\": %d,\n  \"reps\": %d,\n", P,
                 o.decode, o.reps);
         fprintf(f, "  \"torch_version\": ");
-        put_json_string(f, torch1.version);
+        json_put_string(f, torch1.version);
         fprintf(f, ",\n  \"fma_peak_gflops\": %.3f,\n  \"ratios\": {\n", peak * 1e-9);
         for (int i = 0; i < N_R; i++) {
             fprintf(f, "    \"%s\": ", R[i].name);
-            if (R[i].why[0]) put_json_string(f, R[i].why);
+            if (R[i].why[0]) json_put_string(f, R[i].why);
             else fprintf(f, "%.4f", R[i].value);
             fprintf(f, "%s\n", i + 1 < N_R ? "," : "");
         }

@@ -5,9 +5,9 @@
  *
  *   llamacpp_bench MODEL.gguf --ids FILE [--decode 64] [--threads 1] [--reps 1]
  *                  [--backends DIR]
- *   llamacpp_bench --quantize-q8_0 IN.gguf OUT.gguf
+ *   llamacpp_bench --quantize-q8_0|--quantize-q4_0 IN.gguf OUT.gguf
  *
- * (The second form is llama.cpp's own quantizer, llama_model_quantize(), to Q8_0: the
+ * (The second form is llama.cpp's own quantizer,  llama_model_quantize(), to Q8_0 or Q4_0: the
  * bench compares its blocks with harness/pytorch/gguf_writer.py's.)
  *
  * FILE holds the prompt ids, separated by white space. Each rep starts from an empty KV
@@ -30,8 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "ggml-backend.h"
 #include "llama.h"
 
@@ -39,12 +39,6 @@ typedef struct {
     const char *model, *ids_path, *backends;
     int decode, threads, reps;
 } Options;
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* llama.cpp's log: errors only, on stderr */
 static void quiet_log(enum ggml_log_level level, const char *text, void *user) {
@@ -55,7 +49,7 @@ static void quiet_log(enum ggml_log_level level, const char *text, void *user) {
 static int usage(void) {
     fprintf(stderr, "usage: llamacpp_bench MODEL.gguf --ids FILE [--decode N] [--threads N] "
                     "[--reps N] [--backends DIR]\n"
-                    "       llamacpp_bench --quantize-q8_0 IN.gguf OUT.gguf\n");
+                    "       llamacpp_bench --quantize-q8_0|--quantize-q4_0 IN.gguf OUT.gguf\n");
     return 2;
 }
 
@@ -141,10 +135,10 @@ static llama_token argmax(const float *logits, int V) {
 static int run_once(struct llama_context *ctx, llama_token *prompt, int P, int N, int V,
                     llama_token *out, double *prefill_s, double *decode_s) {
     llama_memory_clear(llama_get_memory(ctx), true);
-    double t0 = now_s();
+    double t0 = now_seconds();
     if (llama_decode(ctx, llama_batch_get_one(prompt, P)) != 0) return -1;
     llama_token next = argmax(llama_get_logits_ith(ctx, -1), V);
-    double t1 = now_s();
+    double t1 = now_seconds();
     for (int i = 0; i < N; i++) {
         out[i] = next;
         if (i + 1 == N) break; /* the last id needs no forward pass */
@@ -152,18 +146,8 @@ static int run_once(struct llama_context *ctx, llama_token *prompt, int P, int N
         next = argmax(llama_get_logits_ith(ctx, -1), V);
     }
     *prefill_s = t1 - t0;
-    *decode_s = now_s() - t1;
+    *decode_s = now_seconds() - t1;
     return 0;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* The context: the prompt in one batch, float32 KV cache, o->threads for both phases. */
@@ -177,10 +161,13 @@ static struct llama_context *open_context(struct llama_model *model, int P, int 
     return llama_init_from_model(model, cp);
 }
 
-/* IN.gguf (f32) -> OUT.gguf with llama.cpp's Q8_0 quantizer and its default tensor rules */
-static int quantize_q8_0(const char *in, const char *out) {
+/* IN.gguf (f32) -> OUT.gguf with llama.cpp's quantizer: Q8_0 with its default tensor
+ * rules; Q4_0 "pure" (its default rules would make the output matrix Q6_K), so that every
+ * matrix is Q4_0 as gguf_writer.py writes it */
+static int quantize(const char *in, const char *out, enum llama_ftype type) {
     llama_model_quantize_params qp = llama_model_quantize_default_params();
-    qp.ftype = LLAMA_FTYPE_MOSTLY_Q8_0;
+    qp.ftype = type;
+    qp.pure = type == LLAMA_FTYPE_MOSTLY_Q4_0;
     qp.nthread = 1;
     if (llama_model_quantize(in, out, &qp) != 0) {
         fprintf(stderr, "llamacpp_bench: llama_model_quantize %s -> %s failed\n", in, out);
@@ -191,9 +178,10 @@ static int quantize_q8_0(const char *in, const char *out) {
 
 int main(int argc, char **argv) {
     Options o;
-    if (argc == 4 && !strcmp(argv[1], "--quantize-q8_0")) {
+    if (argc == 4 && (!strcmp(argv[1], "--quantize-q8_0") || !strcmp(argv[1], "--quantize-q4_0"))) {
         llama_log_set(quiet_log, NULL);
-        return quantize_q8_0(argv[2], argv[3]);
+        return quantize(argv[2], argv[3], !strcmp(argv[1], "--quantize-q8_0")
+                                              ? LLAMA_FTYPE_MOSTLY_Q8_0 : LLAMA_FTYPE_MOSTLY_Q4_0);
     }
     if (parse(&o, argc, argv) != 0) return usage();
     llama_log_set(quiet_log, NULL);
@@ -203,6 +191,7 @@ int main(int argc, char **argv) {
 
     struct llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = 0;
+    double load_t0 = now_seconds(); /* the model and its context: mapped, faulted in on use */
     struct llama_model *model = llama_model_load_from_file(o.model, mp);
     if (!model) {
         fprintf(stderr, "llamacpp_bench: %s: llama.cpp could not load it (see above)\n", o.model);
@@ -213,6 +202,7 @@ int main(int argc, char **argv) {
     llama_token *out = malloc(sizeof *out * (size_t)N);
     double *pre = malloc(sizeof *pre * (size_t)o.reps), *dec = malloc(sizeof *dec * (size_t)o.reps);
     struct llama_context *ctx = prompt ? open_context(model, P, N, o.threads) : NULL;
+    double load_s = now_seconds() - load_t0;
     int rc = 1;
     if (!prompt || !out || !pre || !dec || !ctx) {
         if (prompt) fprintf(stderr, "llamacpp_bench: %s: no context (out of memory?)\n", o.model);
@@ -228,8 +218,8 @@ int main(int argc, char **argv) {
     }
     printf("engine llama.cpp %s\nids", llama_print_system_info());
     for (int i = 0; i < N; i++) printf(" %d", out[i]);
-    printf("\nprefill_tokens_per_s %.2f\ndecode_tokens_per_s %.2f\n", median(pre, o.reps),
-           median(dec, o.reps));
+    printf("\nprefill_tokens_per_s %.2f\ndecode_tokens_per_s %.2f\nload_s %.3f\n",
+           median(pre, o.reps), median(dec, o.reps), load_s);
     rc = 0;
 done:
     if (ctx) llama_free(ctx);

@@ -64,9 +64,9 @@ fi
 # the driver
 drv="$dir/llamacpp_bench"
 src=harness/bench/llamacpp_bench.c
-if [ ! -x "$drv" ] || [ "$src" -nt "$drv" ]; then
+if [ ! -x "$drv" ] || [ "$src" -nt "$drv" ] || [ harness/src/clock.c -nt "$drv" ]; then
     libdir=$(cd "$bins" && pwd)
-    $cc -std=c11 -O2 -Wall -Wextra -Werror -I"$inc" "$src" -o "$drv" \
+    $cc -std=c11 -O2 -Wall -Wextra -Werror -I"$inc" -Iharness/src "$src" harness/src/clock.c -o "$drv" \
         "$libdir/$(basename "$lib")" "$libdir/$(basename "$ggml")" "$libdir/libggml-base.so" \
         -Wl,-rpath,"$libdir" >"$dir/build.log" 2>&1 ||
         skip "$cc could not build $src against $bins: $(head -1 "$dir/build.log")"

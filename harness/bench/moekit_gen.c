@@ -3,7 +3,7 @@
  * (harness/bench/llamacpp.py); the twin of harness/bench/llamacpp_bench.c, with the same
  * arguments, the same work and the same output:
  *
- *   moekit_gen MODEL_DIR --ids FILE [--decode 64] [--threads 1] [--reps 1]
+ *   moekit_gen MODEL_DIR --ids FILE [--decode 64] [--threads 1] [--reps 1] [--weights TYPE]
  *
  * FILE holds the prompt ids, separated by white space. Each rep starts from an empty KV
  * cache: one model_forward() of the whole prompt (timed: prefill), then --decode steps of
@@ -18,6 +18,8 @@
  *
  * Linked like the CLI (use_fast.c, -Wl,--wrap=matmul...), so the model's products run on
  * lesson 09 when it is written, on lesson 01 otherwise; --threads is OpenMP's count.
+ * --weights TYPE (auto, f32, bf16, f16, q8_0, q4_0) runs the typed model instead
+ * (harness/src/typed_model.h), as `moekit --weights` does.
  * Built from lessons/ that still have a TODO on the model's path, it prints
  * "todo <function>() <file>:<line>" instead and exits 3.
  */
@@ -29,6 +31,7 @@
 #include "clock.h"
 #include "model_load.h"
 #include "moekit.h"
+#include "quantize.h"
 #include "todo.h"
 #include "use_fast.h"
 
@@ -37,12 +40,14 @@
 #endif
 
 typedef struct {
-    const char *model, *ids_path;
+    const char *model, *ids_path, *weights;
     int decode, threads, reps;
 } Options;
 
 static int usage(void) {
-    fprintf(stderr, "usage: moekit_gen MODEL_DIR --ids FILE [--decode N] [--threads N] [--reps N]\n");
+    fprintf(stderr, "usage: moekit_gen MODEL_DIR --ids FILE [--decode N] [--threads N] [--reps N] "
+                    "[--weights TYPE]\n"
+                    "       moekit_gen --quantize q8_0|q4_0 IN_DIR OUT_DIR   (moekit quantize)\n");
     return 2;
 }
 
@@ -63,13 +68,14 @@ static int parse(Options *o, int argc, char **argv) {
         const char *a = argv[i];
         int *num = !strcmp(a, "--decode") ? &o->decode : !strcmp(a, "--threads") ? &o->threads
                  : !strcmp(a, "--reps") ? &o->reps : NULL;
-        if ((num || !strcmp(a, "--ids")) && i + 1 >= argc) {
+        if ((num || !strcmp(a, "--ids") || !strcmp(a, "--weights")) && i + 1 >= argc) {
             fprintf(stderr, "moekit_gen: %s needs a value\n", a);
             return -1;
         }
         if (num) {
             if ((*num = positive(a, argv[++i])) < 0) return -1;
         } else if (!strcmp(a, "--ids")) o->ids_path = argv[++i];
+        else if (!strcmp(a, "--weights")) o->weights = argv[++i];
         else if (a[0] == '-' || o->model) {
             fprintf(stderr, "moekit_gen: unknown argument '%s'\n", a);
             return -1;
@@ -122,36 +128,39 @@ static int argmax(const float *logits, int V) {
     return best;
 }
 
+/* model_forward, or typed_forward when the model was loaded with --weights */
+static void forward(Model *m, const int *ids, int T, int pos0, float *x, float *logits) {
+    TypedRun *run;
+    const TypedWeights *w = model_typed(m, &run);
+    if (w) typed_forward(m, w, run, ids, T, pos0, x, logits, 1); /* argmax of the last row */
+    else model_forward(m, ids, T, pos0, x, logits);
+}
+
 /* One rep: prefill P ids, then N greedy steps; out (N) gets the ids. x (P, C) and
  * logits (P, V) are scratch. Positions restart at 0, so the cache is overwritten. */
 static void run_once(Model *m, const int *prompt, int P, int N, int *out, float *x,
                      float *logits, double *prefill_s, double *decode_s) {
     int V = m->config.vocab_size;
     double t0 = now_seconds();
-    model_forward(m, prompt, P, 0, x, logits);
+    forward(m, prompt, P, 0, x, logits);
     int next = argmax(logits + (size_t)(P - 1) * V, V);
     double t1 = now_seconds();
     for (int i = 0; i < N; i++) {
         out[i] = next;
         if (i + 1 == N) break; /* the last id needs no forward pass */
-        model_forward(m, &out[i], 1, P + i, x, logits);
+        forward(m, &out[i], 1, P + i, x, logits);
         next = argmax(logits, V);
     }
     *prefill_s = t1 - t0;
     *decode_s = now_seconds() - t1;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 int main(int argc, char **argv) {
+    if (argc == 5 && !strcmp(argv[1], "--quantize")) { /* as llamacpp_bench --quantize-q8_0 */
+        int t = wtype_parse(argv[2]);
+        if (t != WT_Q8_0 && t != WT_Q4_0) return usage();
+        return quantize_dir(argv[3], argv[4], (WType)t);
+    }
     Options o;
     if (parse(&o, argc, argv) != 0) return usage();
 #ifdef _OPENMP
@@ -164,8 +173,11 @@ int main(int argc, char **argv) {
     if (!prompt) return 1;
     Model m;
     char err[512];
-    ModelOptions mo = {.max_seq = P + N + 1, .max_tokens = P};
-    if (model_load_dir(&m, o.model, &mo, err, sizeof err) != 0) {
+    ModelOptions mo = {.max_seq = P + N + 1, .max_tokens = P, .weights = o.weights};
+    double load_t0 = now_seconds();
+    int loaded = model_load_dir(&m, o.model, &mo, err, sizeof err);
+    double load_s = now_seconds() - load_t0; /* mapped weights fault in later, on first use */
+    if (loaded != 0) {
         fprintf(stderr, "moekit_gen: %s\n", err);
         free(prompt);
         return 1;
@@ -196,10 +208,13 @@ int main(int argc, char **argv) {
             goto done;
         }
     }
-    printf("engine moekit %s\nids", use_fast_describe());
+    if (o.weights)
+        printf("engine moekit typed weights %s (kernels %s)\nids", o.weights, wdot_isa());
+    else
+        printf("engine moekit %s\nids", use_fast_describe());
     for (int i = 0; i < N; i++) printf(" %d", out[i]);
-    printf("\nprefill_tokens_per_s %.2f\ndecode_tokens_per_s %.2f\n", median(pre, o.reps),
-           median(dec, o.reps));
+    printf("\nprefill_tokens_per_s %.2f\ndecode_tokens_per_s %.2f\nload_s %.3f\n",
+           median(pre, o.reps), median(dec, o.reps), load_s);
     rc = 0;
 done:
     free(out), free(x), free(logits), free(pre), free(dec);

@@ -18,8 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "file.h"
 #include "json.h"
+#include "json_file.h"
 #include "text.h"
 
 /* ------------------------------------------------------------------------------------
@@ -141,17 +141,11 @@ char *chat_render(const ChatMessage *m, int n, int enable_thinking, size_t *len)
 /* eos_token_id of dir/name (a number, a list of numbers, null or absent) added to ids. */
 static int eos_of(const char *dir, const char *name, int *ids, int *n, int max, char *err,
                   size_t errlen) {
-    char path[4096], jerr[256];
+    char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0; /* generation_config.json is optional; config.json was read already */
-    fclose(f);
-    size_t len;
-    char *text = read_file(path, 1 << 24, &len, err, errlen);
-    if (!text) return -1;
-    JsonValue *root = json_parse(text, len, jerr, sizeof jerr);
-    free(text);
-    if (!root) return snprintf(err, errlen, "%s: %s", path, jerr), -1;
+    JsonValue *root; /* generation_config.json is optional; config.json was read already */
+    if (json_file_optional(dir, name, &root, err, errlen) != 0) return -1;
+    if (!root) return 0;
     const JsonValue *e = json_get(root, "eos_token_id");
     size_t count = e && e->type == JSON_ARRAY ? e->count : 1;
     int rc = 0;

@@ -20,7 +20,9 @@
 #include "clock.h"
 #include "model_load.h"
 #include "chat.h"
+#include "quantize.h"
 #include "run.h"
+#include "sampling.h"
 #include "text.h"
 #include "todo.h"
 
@@ -167,12 +169,15 @@ static int cmd_logits(const Args *a, Runner *r) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "quantize")) return cmd_quantize(argc - 1, argv + 1);
     Args a;
     int rc = args_parse(&a, argc, argv);
     if (rc != 0) return rc > 0 ? 0 : 2;
     if (a.cmd == CMD_TOKENIZE) return cmd_tokenize(&a); /* the tokenizer alone, no weights */
     Runner r;
     char err[1024];
+    if ((a.cmd == CMD_GENERATE || a.cmd == CMD_CHAT) && sampling_defaults(&a, err, sizeof err) != 0)
+        return fprintf(stderr, "moekit: %s\n", err), 1;
     if (runner_open(&r, &a, err, sizeof err) != 0) {
         for (char *c = err; *c; c++) /* one line, whatever a path or a name held */
             if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
@@ -192,6 +197,7 @@ int main(int argc, char **argv) {
     else if (a.cmd == CMD_CHAT) rc = cmd_chat(&a, &r, tok);
     else if (a.cmd == CMD_LOGITS) rc = cmd_logits(&a, &r);
     else rc = cmd_perplexity(&a, &r);
+    if (rc == 0) runner_report_dropped(&r, &a);
     tokenizer_free(tok);
     runner_close(&r);
     return rc;

@@ -7,17 +7,66 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sampling.h"
 #include "todo.h"
+
+/* Whether expert (l, e) of m exists: a sparse layer and an expert index in range. */
+static int has_expert(const Model *m, int l, int e) {
+    return l < m->config.num_hidden_layers && m->layers[l].is_sparse && e < m->config.num_experts;
+}
+
+/* One --replace-expert: loads its DIR (the same weight options) into donor and points
+ * the expert at the donor's weights. The expert's shapes must be the same:
+ * hidden_size C and moe_intermediate_size I. */
+static int replace_one(Model *m, Model *donor, const ReplaceExpert *x, const ModelOptions *o,
+                       char *err, size_t errlen) {
+    char sub[1200];
+    if (!has_expert(m, x->layer, x->expert))
+        return snprintf(err, errlen, "--replace-expert %d:%d: the model has no expert %d in a "
+                        "sparse layer %d", x->layer, x->expert, x->expert, x->layer), -1;
+    if (model_load_dir(donor, x->dir, o, sub, sizeof sub) != 0)
+        return snprintf(err, errlen, "--replace-expert %s: %s", x->dir, sub), -1;
+    if (!has_expert(donor, x->from_layer, x->from_expert))
+        return snprintf(err, errlen, "--replace-expert: %s has no expert %d in a sparse layer %d",
+                        x->dir, x->from_expert, x->from_layer), -1;
+    if (donor->config.hidden_size != m->config.hidden_size ||
+        donor->config.moe_intermediate_size != m->config.moe_intermediate_size)
+        return snprintf(err, errlen, "--replace-expert: %s's experts are %d x %d "
+                        "(hidden_size x moe_intermediate_size), the model's %d x %d", x->dir,
+                        donor->config.hidden_size, donor->config.moe_intermediate_size,
+                        m->config.hidden_size, m->config.moe_intermediate_size), -1;
+    m->layers[x->layer].moe.experts[x->expert] = donor->layers[x->from_layer].moe.experts[x->from_expert];
+    return 0;
+}
+
+static int replace_experts(Runner *r, const Args *a, char *err, size_t errlen) {
+    if (a->n_replaced == 0) return 0;
+    if (a->model.weights) /* typed_forward reads its own copies of the experts */
+        return snprintf(err, errlen, "--replace-expert works on the float32 weights of the "
+                        "lessons' forward pass: leave out --weights"), -1;
+    r->donors = calloc((size_t)a->n_replaced, sizeof *r->donors);
+    if (!r->donors) return snprintf(err, errlen, "out of memory"), -1;
+    ModelOptions o = a->model;
+    o.n_disabled = 0, o.top_k = 0;
+    for (int i = 0; i < a->n_replaced; i++, r->n_donors++)
+        if (replace_one(&r->model, &r->donors[i], &a->replaced[i], &o, err, errlen) != 0)
+            return r->n_donors++, -1; /* free the partly checked donor too */
+    return 0;
+}
 
 int runner_open(Runner *r, const Args *a, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     if (model_load_dir(&r->model, a->model_dir, &a->model, err, errlen) != 0) return -1;
+    if (replace_experts(r, a, err, errlen) != 0) return runner_close(r), -1;
     const ModelConfig *c = &r->model.config;
     size_t T = (size_t)r->model.max_tokens;
     r->x = malloc(sizeof(float) * T * c->hidden_size);
     r->logits = malloc(sizeof(float) * T * c->vocab_size);
     r->probs = malloc(sizeof(float) * 3 * (size_t)c->vocab_size);
-    if (!r->x || !r->logits || !r->probs) {
+    r->top_k = a->sample_top_k, r->min_p = a->min_p;
+    size_t k = r->top_k < c->vocab_size ? (size_t)r->top_k : (size_t)c->vocab_size;
+    r->filtered = malloc(sizeof(float) * ((size_t)c->vocab_size + k));
+    if (!r->x || !r->logits || !r->probs || !r->filtered) {
         snprintf(err, errlen, "out of memory for %zu tokens x %d logits", T, c->vocab_size);
         runner_close(r);
         return -1;
@@ -39,7 +88,10 @@ void runner_close(Runner *r) {
     free(r->x);
     free(r->logits);
     free(r->probs);
+    free(r->filtered);
     model_free(&r->model);
+    for (int i = 0; i < r->n_donors; i++) model_free(&r->donors[i]);
+    free(r->donors);
     memset(r, 0, sizeof *r);
 }
 
@@ -66,12 +118,30 @@ static void dump_routing(Runner *r, const int *ids, int T, int pos0) {
     }
 }
 
+/* What the capacity limit (lesson 07's group_by_expert, or typed_model's) dropped in the
+ * last forward call of n tokens, added up over the sparse layers. */
+static void count_dropped(Runner *r, int n) {
+    const Model *m = &r->model;
+    for (int l = 0; l < m->config.num_hidden_layers; l++) {
+        if (!m->layers[l].is_sparse) continue;
+        r->routed += (long)n * m->moe_config[l].router.num_experts_per_tok;
+        r->dropped += m->moe_scratch[l].stats.dropped;
+    }
+}
+
+void runner_report_dropped(const Runner *r, const Args *a) {
+    if (a->model.capacity_factor <= 0.0f) return;
+    fprintf(stderr, "moekit: --capacity-factor %g: %ld of %ld (token, expert) assignments "
+                    "dropped (%.4f%%)\n", a->model.capacity_factor, r->dropped, r->routed,
+            r->routed ? 100.0 * (double)r->dropped / (double)r->routed : 0.0);
+}
+
 /* NaN or Inf logits cannot be sampled or scored: say so instead of emitting garbage. The
  * loader rejects non-finite norms, embeddings and gates; what is left is a NaN/Inf in a
- * projection or expert matrix, or a lesson function that overflows. */
-static int logits_finite(const Runner *r, int n, int pos0) {
+ * projection or expert matrix, or a lesson function that overflows. Rows first.. of n. */
+static int logits_finite(const Runner *r, int first, int n, int pos0) {
     int V = r->model.config.vocab_size;
-    for (int t = 0; t < n; t++)
+    for (int t = first; t < n; t++)
         for (int v = 0; v < V; v++)
             if (!isfinite(r->logits[(size_t)t * V + v])) {
                 fprintf(stderr, "moekit: the logits at position %d are not finite (token %d is "
@@ -82,12 +152,20 @@ static int logits_finite(const Runner *r, int n, int pos0) {
     return 1;
 }
 
-/* ids (n <= max_tokens) at positions pos0..: logits (n, V) in r->logits. */
-static const float *runner_chunk(Runner *r, const int *ids, int n, int pos0) {
+/* ids (n <= max_tokens) at positions pos0..: logits (n, V) in r->logits. last_only: only
+ * the last row is wanted (generation), and the typed model computes only that one. */
+static const float *runner_chunk(Runner *r, const int *ids, int n, int pos0, int last_only) {
     todo_reset();
-    model_forward(&r->model, ids, n, pos0, r->x, r->logits);
-    if (lesson_unfinished() || !logits_finite(r, n, pos0)) return NULL;
+    TypedRun *run;
+    const TypedWeights *typed = model_typed(&r->model, &run);
+    if (typed) /* --weights: every product on the weight's own type (typed_model.h) */
+        typed_forward(&r->model, typed, run, ids, n, pos0, r->x, r->logits, last_only);
+    else
+        model_forward(&r->model, ids, n, pos0, r->x, r->logits);
+    int first = typed && last_only ? n - 1 : 0;
+    if (lesson_unfinished() || !logits_finite(r, first, n, pos0)) return NULL;
     if (r->routing) dump_routing(r, ids, n, pos0);
+    count_dropped(r, n);
     return r->logits;
 }
 
@@ -95,7 +173,7 @@ const float *runner_forward(Runner *r, const int *ids, int T, int pos0, ChunkFn 
     int chunk = r->model.max_tokens, n = 0;
     for (int done = 0; done < T; done += n) {
         n = T - done < chunk ? T - done : chunk;
-        if (!runner_chunk(r, ids + done, n, pos0 + done)) return NULL;
+        if (!runner_chunk(r, ids + done, n, pos0 + done, each == NULL)) return NULL;
         /* each may call a lesson function too (perplexity: logsumexp) */
         if (each && (each(ctx, r->logits, done, n) != 0 || lesson_unfinished())) return NULL;
     }
@@ -105,6 +183,10 @@ const float *runner_forward(Runner *r, const int *ids, int T, int pos0, ChunkFn 
 static int sample_next(Runner *r, const float *logits, int *next, Sampler *s) {
     todo_reset();
     int V = r->model.config.vocab_size;
+    if (r->top_k > 0 || r->min_p > 0) { /* greedy or not: the argmax always stays */
+        sampling_filter(logits, V, r->top_k, r->min_p, s->temperature, r->filtered, r->filtered + V);
+        logits = r->filtered;
+    }
     *next = sample(logits, V, s, r->probs);
     if (lesson_unfinished()) return -1;
     if (*next < 0 || *next >= V) { /* fed back as the next token, it would index out of bounds */

@@ -36,7 +36,7 @@
 # Exit status 0 whatever the student's score; 2 when the grader itself cannot run.
 #
 # Environment (the make variables of mk/grade.mk): SUBMISSION, FIXTURES, TIMEOUT, POINTS,
-# LESSONS, JOBS, VISIBILITY, MAX_TIMEOUTS, STUDENT, RESULTS, MAKE, CC; QUIET=1 prints
+# LESSONS, JOBS, VISIBILITY, MAX_TIMEOUTS, PROPERTY_SEED, STUDENT, RESULTS, MAKE, CC; QUIET=1 prints
 # nothing but problems; ARCHIVE_MAX_MB (64) and ARCHIVE_MAX_FILES (2000) limit what an
 # archive may unpack to; UNSAFE=1 (above); SANDBOX_MEMORY_MB (1024) the memory a test may
 # use (2048).
@@ -51,6 +51,9 @@ LESSONS=${LESSONS:-}
 JOBS=${JOBS:-2}
 VISIBILITY=${VISIBILITY:-visible}
 MAX_TIMEOUTS=${MAX_TIMEOUTS:-3}
+# the property checks' random inputs (check.h): drawn afresh for each grading, the same
+# for the sandbox and the judge, so that a submission cannot be fitted to them
+PROPERTY_SEED=${PROPERTY_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d " ")}
 STUDENT=${STUDENT:-}
 RESULTS=${RESULTS:-}
 QUIET=${QUIET:-}
@@ -404,21 +407,23 @@ run_in_sandbox() {
     : >"$tape"
     while [ "$k" -lt "$n" ]; do
         # after MAX_TIMEOUTS timeouts the judge records the rest as not run
-        [ "$(grep -a -c '^E TIMEOUT	' "$tape")" -lt "$MAX_TIMEOUTS" ] || break
+        [ "$(grep -a -c '^\(E TIMEOUT	\|X \)' "$tape")" -lt "$MAX_TIMEOUTS" ] || break
         fx=$(ls "$STAGE/fx/$id"-*.t$k.safetensors 2>/dev/null | head -1)
         [ -n "$fx" ] || return 2
         t0=$(date +%s)
+        echo S >>"$tape" # a new sandbox (tape.h): a section a killed runner left open stays so
         # shellcheck disable=SC2086 # $filter: words
         wall=$limit sandbox run --ro-bind "$srun" "$srun" --ro-bind "$fx" "$fx" \
             --ro-bind "$STAGE/filter.bpf" "$STAGE/filter.bpf" --chdir /tmp -- \
             /usr/bin/env "$@" "$srun/check" --fixtures "$STAGE/fx" --lesson "$id" --test "$k" \
-            --record-fd 3 --timeout "$TIMEOUT" --max-timeouts "$MAX_TIMEOUTS" $filter 3>>"$tape" </dev/null
+            --record-fd 3 --seed "$PROPERTY_SEED" --timeout "$TIMEOUT" --max-timeouts "$MAX_TIMEOUTS" \
+            $filter 3>>"$tape" </dev/null
         r=$?
         [ "$r" -eq 0 ] || rc=$r
         if [ "$r" -ne 0 ] && [ $(($(date +%s) - t0)) -ge "$limit" ]; then
             # the wall-clock limit stopped it: the case it was in timed out (the judge
             # records the rest as not run)
-            printf 'E TIMEOUT\ttimed out: the sandbox was stopped at the wall-clock limit (%s s)\t\n' \
+            printf 'X timed out: the sandbox was stopped at the wall-clock limit (%s s)\n' \
                 "$limit" >>"$tape"
             return 124
         fi
@@ -495,7 +500,7 @@ grade_one() {
     run_in_sandbox "$id" "$flavor" "$@" >"$W/log/$id.$flavor.run.txt" 2>&1
     rc=$?
     # the verdicts: the judge, with the solutions, on what the sandbox recorded
-    "$JUDGE" --judge "$W/rec/$id.$flavor.tape" --tree "$STUDENT" --fixtures "$FIXTURES" \
+    "$JUDGE" --judge "$W/rec/$id.$flavor.tape" --seed "$PROPERTY_SEED" --tree "$STUDENT" --fixtures "$FIXTURES" \
         --timeout "$TIMEOUT" --lesson "$id" --max-timeouts "$MAX_TIMEOUTS" \
         --results "$W/rec/$id.$flavor.tests" --tag "$flavor" >"$W/log/$id.$flavor.judge.txt" 2>&1
     unroot "$W/rec/$id.$flavor.tests" "$W/log/$id.$flavor.run.txt"
@@ -537,7 +542,7 @@ done
 "$REPORT" --points "$POINTS" --records "$W/records.tsv" --student "$STUDENT" \
     --json "$RESULTS/results.json" --table "$RESULTS/table.txt" --csv "$RESULTS/grade.csv" \
     --elapsed $(($(date +%s) - start)) --visibility "$VISIBILITY" --timeout "$TIMEOUT" \
-    --note "fixtures $FIXTURES, $TIMEOUT s per test; each lesson built alone against the solutions with make check's flags, plain and with ASan + UBSan" \
+    --note "fixtures $FIXTURES, $TIMEOUT s per test, property seed $PROPERTY_SEED (PROPERTY_SEED= replays it); each lesson built alone against the solutions with make check's flags, plain and with ASan + UBSan" \
     >"$W/table.out" || fail "grade_report failed on $W/records.tsv"
 if [ -z "$QUIET" ]; then
     cat "$W/table.out"

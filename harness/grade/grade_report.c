@@ -497,29 +497,6 @@ static void grade_sanitizer(Item *it, Records *rs) {
  * writing: JSON strings, the table, the CSV
  * ---------------------------------------------------------------------------------- */
 
-/* s as a JSON string: escapes, and bytes that are not UTF-8 replaced by U+FFFD. */
-static void json_str(FILE *f, const char *s) {
-    size_t len = strlen(s), i = 0;
-    fputc('"', f);
-    while (i < len) {
-        size_t ok = json_utf8_check(s + i, len - i);
-        for (size_t j = i; j < i + ok; j++) {
-            unsigned char c = (unsigned char)s[j];
-            if (c == '"') fputs("\\\"", f);
-            else if (c == '\\') fputs("\\\\", f);
-            else if (c == '\n') fputs("\\n", f);
-            else if (c == '\t') fputs("\\t", f);
-            else if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
-            else fputc(c, f);
-        }
-        i += ok;
-        if (i < len) {
-            fputs("\\ufffd", f);
-            i++;
-        }
-    }
-    fputc('"', f);
-}
 
 static void csv_field(FILE *f, const char *s) {
     if (!strpbrk(s, ",\"\n\r")) {
@@ -570,9 +547,9 @@ static void write_table(FILE *f, const Args *a, Item *items, int n, double score
 
 static void write_json(FILE *f, const Args *a, Item *items, int n, double score, const char *summary) {
     fprintf(f, "{\n  \"score\": %.2f,\n  \"execution_time\": %.0f,\n  \"output\": ", score, a->elapsed);
-    json_str(f, summary);
+    json_put_string(f, summary);
     fprintf(f, ",\n  \"visibility\": ");
-    json_str(f, a->visibility);
+    json_put_string(f, a->visibility);
     fprintf(f, ",\n  \"stdout_visibility\": \"hidden\",\n  \"tests\": [");
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
@@ -580,14 +557,14 @@ static void write_json(FILE *f, const Args *a, Item *items, int n, double score,
         snprintf(name, sizeof name, "%s %s%s: %s", it->row->lesson, it->lesson_name,
                  it->bonus ? " (bonus)" : "", it->row->item);
         fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
-        json_str(f, name);
+        json_put_string(f, name);
         fprintf(f, ", \"number\": ");
-        json_str(f, it->number);
+        json_put_string(f, it->number);
         fprintf(f, ", \"score\": %.2f, \"max_score\": %.6g, \"status\": \"%s\",\n     \"output\": ",
                 it->score, it->max, it->score == it->max ? "passed" : "failed");
-        json_str(f, buf_str(&it->output));
+        json_put_string(f, buf_str(&it->output));
         fprintf(f, ", \"visibility\": ");
-        json_str(f, it->visible ? "visible" : a->visibility);
+        json_put_string(f, it->visible ? "visible" : a->visibility);
         fprintf(f, "}");
     }
     fprintf(f, "\n  ]\n}\n");
@@ -620,6 +597,11 @@ static void write_csv(FILE *f, const Args *a, Item *items, int n, double score, 
                                : strstr(r, "timed out")         ? "timed out"
                                : strstr(r, "Bad system call")   ? "forbidden call"
                                : strstr(r, "output flood")      ? "output flood"
+                               : strstr(r, "forbidden file")    ? "forbidden file"
+                               : strstr(r, "forged records")    ? "forged records"
+                               : strstr(r, "runner died")       ? "killed the runner"
+                               : strstr(r, "before the tests began") ? "process before main"
+                               : strstr(r, "before the test ended")  ? "exited early"
                                : strstr(r, "LeakSanitizer")     ? "leaks"
                                : strstr(r, "Sanitizer")         ? "memory error"
                                : items[j].score < items[j].max && (strstr(r, "Segmentation") ||

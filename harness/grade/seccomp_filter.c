@@ -14,7 +14,8 @@
  *   - leaving the session or the namespaces: setsid, setpgid, unshare, setns, mount, chroot;
  *   - the network, and typing into a terminal (ioctl TIOCSTI);
  *   - kernel interfaces with a record of exploits: bpf, perf_event_open, keyctl, userfaultfd.
- * clone3 fails with ENOSYS instead, so that glibc's pthread_create falls back to clone,
+ * An open for reading goes to the runner, which opens it if the test needs it and names it
+ * otherwise (harness/test/opens.h). clone3 fails with ENOSYS instead, so that glibc's pthread_create falls back to clone,
  * whose flags the filter can read. The runner installs the filter in each test's child
  * (check --seccomp FILE), after the fork and before the student's code runs; the grader
  * uses it for the plain build (the sanitizers' runtimes fork a symbolizer and clone a
@@ -50,13 +51,17 @@ static int add_rules(scmp_filter_ctx f) {
         int nr = seccomp_syscall_resolve_name(KILLED[i]);
         if (nr != __NR_SCMP_ERROR) rc |= seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, nr, 0);
     }
+    scmp_datum_t w = 0; /* all of WRITE_FLAGS: an open with none of them only reads */
     for (size_t i = 0; i < sizeof WRITE_FLAGS / sizeof *WRITE_FLAGS; i++) {
         scmp_datum_t m = (scmp_datum_t)WRITE_FLAGS[i];
+        w |= m;
         rc |= seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, SCMP_SYS(open), 1,
                                SCMP_A1(SCMP_CMP_MASKED_EQ, m, m));
         rc |= seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, SCMP_SYS(openat), 1,
                                SCMP_A2(SCMP_CMP_MASKED_EQ, m, m));
     }
+    rc |= seccomp_rule_add(f, SCMP_ACT_NOTIFY, SCMP_SYS(open), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, w, 0));
+    rc |= seccomp_rule_add(f, SCMP_ACT_NOTIFY, SCMP_SYS(openat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, w, 0));
     rc |= seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, SCMP_SYS(clone), 1,
                            SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
     rc |= seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, SCMP_SYS(ioctl), 1,

@@ -72,6 +72,15 @@ REQUIRED = {
     ("10-routing", "switch_e8"): ["weights~switch_weight_one"],
     ("10-routing", "switch_big"): ["weights~nonfinite"],
     ("10-routing", "ecmoe_basic"): ["out~ec_softmax_over_tokens"],
+    ("12-expert-parallel", "ep_p2"): ["out~ep_arrival_order", "out~ep_weights_twice",
+                                      "send_displs~ep_counts_as_displs"],
+    ("12-expert-parallel", "ep_p3"): ["out~ep_arrival_order"],
+    ("12-expert-parallel", "ep_capacity_p2"): ["out~ep_capacity_local_T"],
+    ("13-quantization", "bf16_mixed"): ["bf16~bf16_truncate"],
+    ("13-quantization", "q8_basic"): ["blocks~q8_0_truncate", "blocks~q8_0_scale_128"],
+    ("13-quantization", "q8_blocks"): ["blocks~q8_0_truncate", "blocks~q8_0_scale_128"],
+    ("13-quantization", "q4_basic"): ["blocks~q4_0_nibbles_interleaved", "blocks~q4_0_no_offset"],
+    ("13-quantization", "q4_blocks"): ["blocks~q4_0_nibbles_interleaved", "blocks~q4_0_no_offset"],
 }
 
 # Routing fixtures keep every token's k-th and (k+1)-th router logit at least this far
@@ -721,6 +730,188 @@ LESSON_09 = [  # (id, T, in_features, out_features, |x|)
 
 
 # ------------------------------------------------------------------------------------
+# Lesson 12: expert parallelism
+# ------------------------------------------------------------------------------------
+
+
+def ep_case(g, cid, T, C, I, E, k, norm, P, cf=0.0, popular=()) -> Case:
+    """One MoE layer (no shared expert) as lesson 07 draws it, run by P ranks: the expected
+    output is moe_layer's (it must not change with P); the exchange's counts and
+    displacements (P, P) and the rows each rank's experts dropped come from the
+    simulation ref.ep_moe_forward, checked here to agree with moe_layer."""
+    u = randn(g, C)
+    u = u / u.norm()
+    w = moe_weights(g, C, I, E, 0, popular, u)
+    lean = 2 * u if popular else torch.zeros(C)
+    gate64 = f64(w["gate.weight"])
+    h = draw_rows(g, T, lambda: randn(g, C) + lean,
+                  lambda row: ref.linear(f64(row), gate64), k)
+    cfg = ref.MoeConfig(E, k, norm, cf)
+    owned = [ref.ep_first_expert(r + 1, P, E) - ref.ep_first_expert(r, P, E) for r in range(P)]
+    title = (f"P={P} ranks (experts per rank {','.join(map(str, owned))}) T={T} hidden={C} "
+             f"I={I} E={E} k={k}"
+             + (f" capacity_factor={short(cf)} (capacity {ref.expert_capacity(T, cfg)})"
+                if cf else ""))
+    params = {"ranks": P, "T": T, "hidden_size": C, "moe_intermediate_size": I,
+              "num_experts": E, "num_experts_per_tok": k, "norm_topk_prob": int(norm),
+              "capacity_factor": cf}
+    case = Case(cid, title, params, {"h": h, **w})
+    r = ref.ep_moe_forward(f64(h), f64(w), cfg, P)
+    single = ref.moe_forward(f64(h), f64(w), cfg)
+    assert (r.out - single.out).abs().max() < 1e-12 and r.dropped.sum() == single.dropped
+    variants = {m.__name__: m(f64(h), f64(w), cfg, P)
+                for m in mistakes.BY_LESSON["12-expert-parallel"][:3]}
+    add_output(case, "out", single.out, variants)
+    for name in ("send_counts", "send_displs", "recv_counts", "recv_displs", "dropped"):
+        add_ints(case, name, getattr(r, name))
+    wrong = mistakes.ep_counts_as_displs(r.send_counts)
+    if not torch.equal(wrong, r.send_displs):
+        add_ints(case, "send_displs~ep_counts_as_displs", wrong)
+    return case
+
+
+LESSON_12 = [  # (T, hidden, I, E, k, norm_topk_prob, P, capacity_factor, popular)
+    ("ep_p1", ep_case, (8, 16, 8, 8, 2, True, 1)),
+    ("ep_p2", ep_case, (8, 16, 8, 8, 2, True, 2)),
+    ("ep_p3", ep_case, (8, 16, 8, 8, 2, True, 3)),  # 8 experts over 3 ranks: 2, 3, 3
+    ("ep_p4", ep_case, (12, 16, 8, 8, 2, False, 4)),
+    ("ep_e6_p4", ep_case, (9, 12, 6, 6, 3, True, 4)),  # 6 experts over 4: 1, 2, 1, 2
+    ("ep_t2_p4", ep_case, (2, 16, 8, 8, 2, True, 4)),  # a decode step: two ranks hold no token
+    ("ep_capacity_p2", ep_case, (10, 16, 8, 4, 2, True, 2, 1.25, (0, 1))),
+    ("ep_capacity_p3", ep_case, (12, 16, 8, 4, 2, True, 3, 1.0, (0,))),
+]
+
+
+# ------------------------------------------------------------------------------------
+# Lesson 13: quantization (bits and bytes: every output exact, see reference.py)
+# ------------------------------------------------------------------------------------
+
+
+def add_exact(case: Case, name: str, expected: torch.Tensor, variants: dict) -> None:
+    """Stores bits or bytes (exact in float32) and every variant that differs anywhere: one
+    wrong bit is the mistake, whatever add_output's scale-relative gap would say. NaN in a
+    variant: undefined there (any value matches)."""
+    case.tensors[name] = expected.float()
+    for mistake, variant in variants.items():
+        differ = (variant.double() != expected.double()) & ~torch.isnan(variant.double())
+        same = not differ.any()
+        case.log.append(f"{name}~{mistake}: " + ("skipped, same as expected" if same else
+                        f"stored, {differ.sum().item()} values differ"))
+        if not same:
+            case.tensors[f"{name}~{mistake}"] = variant.float()
+
+
+def as_i32(bits: torch.Tensor) -> torch.Tensor:
+    """uint32 patterns (int64) -> the int32 with the same bits, to store as I32."""
+    return (((bits + 2**31) % 2**32) - 2**31).to(torch.int32)
+
+
+# float32 bits worth testing by name: zeros, ties to even (down and up), just off a tie, the
+# largest floats (round to inf), infinities, NaNs whose payload is only in the low 16 bits
+# (rounding would make them inf, or wrap to 0), subnormals and a subnormal tie.
+BF16_SPECIALS = [0x00000000, 0x80000000, 0x3F800000, 0x3F808000, 0x3F818000, 0x3F808001,
+                 0x3F807FFF, 0x7F7FFFFF, 0xFF7FFFFF, 0x7F800000, 0xFF800000, 0x7FC00000,
+                 0x7F800001, 0xFFFFFFFF, 0x7FFFFFFF, 0x00000001, 0x807FFFFF, 0x00018000]
+# bf16 bits: zeros, 1.0, the smallest subnormal, the largest finite values
+BF16_BACK_SPECIALS = [0x0000, 0x8000, 0x3F80, 0x0001, 0x807F, 0x7F7F, 0xFF7F]
+
+
+def bf16_case(g, cid, n_random) -> Case:
+    """x_bits: the specials, floats N(0, 1) * 10^U(-10, 10) and raw 32-bit patterns;
+    b_bits: the specials and random finite bf16 patterns."""
+    mags = randn(g, n_random) * torch.pow(10.0, torch.rand(n_random, generator=g) * 20 - 10)
+    floats = mags.view(torch.int32).to(torch.int64) % 2**32
+    raw = torch.randint(0, 2**32, (n_random,), generator=g, dtype=torch.int64)
+    x_bits = torch.cat([torch.tensor(BF16_SPECIALS, dtype=torch.int64), floats, raw])
+    b = torch.randint(0, 2**16, (4 * n_random,), generator=g, dtype=torch.int64)
+    b = b[(b & 0x7F80) != 0x7F80][:n_random]
+    b_bits = torch.cat([torch.tensor(BF16_BACK_SPECIALS, dtype=torch.int64), b])
+    n, m = x_bits.numel(), b_bits.numel()
+    case = Case(cid, f"{n} floats to bf16 ({len(BF16_SPECIALS)} special), {m} bf16 back",
+                {"n": n, "m": m}, {"x_bits": as_i32(x_bits), "b_bits": as_i32(b_bits)})
+    add_exact(case, "bf16", ref.bf16_bits(x_bits),
+              {mistakes.bf16_truncate.__name__: mistakes.bf16_truncate(x_bits)})
+    add_output(case, "f32", ref.bf16_value(b_bits).double(), {})
+    return case
+
+
+# One block of each format whose x / d lands exactly on halves (d = 1, id = 1): q8_0 with
+# max|x| = 127, where roundf sends -2.5 to -3 (rint would give -2); q4_0 with -8 and 8 tied
+# for the largest |x| (the first, -8, makes d = 1; the last would make d = -1), where
+# (int)(x + 8.5) sends -2.5 to level 6.
+HALVES_Q8 = [127.0] + [k + 0.5 for k in range(-15, 16)]
+HALVES_Q4 = [-8.0, 8.0] + [k + 0.5 for k in range(-8, 8)] + [k + 0.5 for k in range(-7, 7)]
+
+
+def quant_blocks(g, nb, kind, halves) -> torch.Tensor:
+    """nb blocks of 32 floats ~ N(0, 1); for 'scales' each block times 10^U(-2, 2), then
+    block 1 all zero, block 2 one outlier (20x its largest), block 3 the exact halves."""
+    x = randn(g, nb, QK)
+    if kind == "scales":
+        x *= torch.pow(10.0, torch.rand(nb, 1, generator=g) * 4 - 2)
+        x[1] = 0
+        x[2, 5] = 20 * x[2].abs().max()
+        x[3] = torch.tensor(halves)
+    return x.reshape(-1)
+
+
+QK = ref.QK
+
+
+def q8_case(g, cid, nb, kind="normal") -> Case:
+    """x (nb * 32) through q8_0: the blocks' bytes, and those bytes dequantized."""
+    x = quant_blocks(g, nb, kind, HALVES_Q8)
+    blocks = ref.q8_0_quantize(x)
+    n = x.numel()
+    title = f"n={n} ({nb} blocks)" + (", scales 1e-2..1e2, a zero block, an outlier, exact "
+                                      "halves" if kind == "scales" else ", N(0, 1)")
+    case = Case(cid, title, {"n": n}, {"x": x, "q": blocks.to(torch.int32)})
+    add_exact(case, "blocks", blocks, {m.__name__: m(x) for m in (mistakes.q8_0_truncate,
+                                                                  mistakes.q8_0_scale_128)})
+    add_output(case, "deq", ref.q8_0_dequantize(blocks).double(), {})
+    return case
+
+
+def q4_case(g, cid, nb, kind="normal") -> Case:
+    """x (nb * 32) through q4_0: the blocks' bytes, and those bytes dequantized."""
+    x = quant_blocks(g, nb, kind, HALVES_Q4)
+    blocks = ref.q4_0_quantize(x)
+    n = x.numel()
+    title = f"n={n} ({nb} blocks)" + (", scales 1e-2..1e2, a zero block, an outlier, a tie "
+                                      "for the largest |x|, exact halves" if kind == "scales"
+                                      else ", N(0, 1)")
+    case = Case(cid, title, {"n": n}, {"x": x, "q": blocks.to(torch.int32)})
+    add_exact(case, "blocks", blocks,
+              {m.__name__: m(x) for m in (mistakes.q4_0_nibbles_interleaved,
+                                          mistakes.q4_0_no_offset)})
+    add_output(case, "deq", ref.q4_0_dequantize(blocks).double(), {})
+    return case
+
+
+def dot_case(g, cid, rows, cols) -> Case:
+    """W (rows, cols) ~ N(0, 0.01) and x (cols) ~ N(0, 1), both in q8_0: y = W x as
+    ggml_vec_dot_q8_0_q8_0 gives it, row by row."""
+    w = randn(g, rows, cols, scale=0.1)
+    x = randn(g, cols)
+    wq, xq = ref.q8_0_quantize(w.reshape(-1)), ref.q8_0_quantize(x)
+    case = Case(cid, f"rows={rows} cols={cols}", {"rows": rows, "cols": cols},
+                {"wq": wq.to(torch.int32), "xq": xq.to(torch.int32), "x": x})
+    add_output(case, "y", ref.q8_0_dot(wq, xq), {})
+    return case
+
+
+LESSON_13 = [  # the id prefix picks the C test: bf16_*, q8_*, q4_*, dot_*
+    ("bf16_mixed", bf16_case, (64,)),
+    ("q8_basic", q8_case, (2,)),
+    ("q8_blocks", q8_case, (8, "scales")),
+    ("q4_basic", q4_case, (2,)),
+    ("q4_blocks", q4_case, (8, "scales")),
+    ("dot_small", dot_case, (3, 64)),
+    ("dot_expert", dot_case, (16, 256)),
+]
+
+
+# ------------------------------------------------------------------------------------
 # Lessons and files
 # ------------------------------------------------------------------------------------
 
@@ -734,6 +925,8 @@ LESSONS = {  # file name -> [(case id, builder, args)]
     "07-moe": LESSON_07,
     "09-fast-matmul": [(c, fast_matmul_case, a) for c, *a in LESSON_09],
     "10-routing": LESSON_10,
+    "12-expert-parallel": LESSON_12,
+    "13-quantization": LESSON_13,
 }
 
 

@@ -66,12 +66,13 @@ ALIGNMENT = 32
 T_UINT32, T_INT32, T_FLOAT32, T_BOOL, T_STRING, T_ARRAY = 4, 5, 6, 7, 8, 9
 
 # ggml tensor types (ggml.h) and llama file types (llama.h, general.file_type)
-GGML_F32, GGML_F16, GGML_Q8_0, GGML_BF16 = 0, 1, 8, 30
+GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q8_0, GGML_BF16 = 0, 1, 2, 8, 30
 TYPES = {  # --type: (ggml type, general.file_type)
     "f32": (GGML_F32, 0),
     "f16": (GGML_F16, 1),
     "bf16": (GGML_BF16, 32),
     "q8_0": (GGML_Q8_0, 7),
+    "q4_0": (GGML_Q4_0, 2),
 }
 Q8_0_BLOCK = 32
 
@@ -313,6 +314,24 @@ def quantize_q8_0(x: np.ndarray) -> bytes:
     return out.tobytes()
 
 
+def quantize_q4_0(x: np.ndarray) -> bytes:
+    """Rows of x (..., n), n a multiple of 32 -> Q4_0 blocks: f16 d, then 16 bytes, byte j
+    holding weight j (low nibble) and weight j + 16 (high nibble), as llama.cpp's
+    quantize_row_q4_0_ref (ggml/src/ggml-quants.c): m = the value of largest magnitude
+    (the first one, with its sign), d = m / -8, q = min(15, (int8)(w / d + 8.5)); all in
+    float32 like the C code."""
+    blocks = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, Q8_0_BLOCK)
+    m = blocks[np.arange(blocks.shape[0]), np.abs(blocks).argmax(axis=1)]
+    d = (m / np.float32(-8)).astype(np.float32)
+    inv = np.divide(np.float32(1), d, out=np.zeros_like(d), where=d != 0)
+    q = np.minimum(15, (blocks * inv[:, None] + np.float32(8.5)).astype(np.int8)).astype(np.uint8)
+    half = Q8_0_BLOCK // 2
+    out = np.empty(blocks.shape[0], dtype=[("d", "<f2"), ("q", "u1", (half,))])
+    out["d"] = d.astype(np.float16)
+    out["q"] = q[:, :half] | (q[:, half:] << 4)
+    return out.tobytes()
+
+
 def encode(x: np.ndarray, ggml_type: int, name: str) -> bytes:
     """The tensor's bytes in ggml_type (x float32, any shape, row-major)."""
     if ggml_type == GGML_F32:
@@ -321,10 +340,10 @@ def encode(x: np.ndarray, ggml_type: int, name: str) -> bytes:
         return np.ascontiguousarray(x, dtype="<f4").astype("<f2").tobytes()
     if ggml_type == GGML_BF16:
         return to_bf16(x).astype("<u2").tobytes()
-    if ggml_type == GGML_Q8_0:
+    if ggml_type in (GGML_Q8_0, GGML_Q4_0):
         if x.shape[-1] % Q8_0_BLOCK:
-            raise ConvertError(f"{name}: rows of {x.shape[-1]} are not a multiple of {Q8_0_BLOCK} (Q8_0)")
-        return quantize_q8_0(x)
+            raise ConvertError(f"{name}: rows of {x.shape[-1]} are not a multiple of {Q8_0_BLOCK} (Q8_0, Q4_0)")
+        return quantize_q8_0(x) if ggml_type == GGML_Q8_0 else quantize_q4_0(x)
     raise ValueError(f"ggml type {ggml_type}")
 
 
@@ -360,6 +379,8 @@ def encoded_size(shape: list, ggml_type: int) -> int:
     n = int(np.prod(shape, dtype=np.int64))
     if ggml_type == GGML_Q8_0:
         return n // Q8_0_BLOCK * (2 + Q8_0_BLOCK)
+    if ggml_type == GGML_Q4_0:
+        return n // Q8_0_BLOCK * (2 + Q8_0_BLOCK // 2)
     return n * {GGML_F32: 4, GGML_F16: 2, GGML_BF16: 2}[ggml_type]
 
 
@@ -376,8 +397,9 @@ def convert(model_dir: str, out_path: str, type_name: str) -> dict:
     offset = 0
     for name, shape, is_matrix, _ in plan:
         t = ggml_type if is_matrix else GGML_F32
-        if t == GGML_Q8_0 and shape[-1] % Q8_0_BLOCK:
-            raise ConvertError(f"{name}: rows of {shape[-1]} are not a multiple of {Q8_0_BLOCK} (Q8_0)")
+        if t in (GGML_Q8_0, GGML_Q4_0) and shape[-1] % Q8_0_BLOCK:
+            raise ConvertError(f"{name}: rows of {shape[-1]} are not a multiple of {Q8_0_BLOCK} "
+                               f"({type_name})")
         dims = list(reversed(shape))  # innermost first
         header += _string(name) + struct.pack("<I", len(dims))
         header += struct.pack(f"<{len(dims)}Q", *dims) + struct.pack("<IQ", t, offset)
@@ -443,7 +465,7 @@ def read_gguf(path: str) -> tuple[dict, dict]:
     starts = sorted(off for *_, off in infos) + [len(buf) - data]
     tensors = {}
     for name, dims, t, off in infos:
-        if t in (GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0):
+        if t in (GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, GGML_Q4_0):
             end = off + encoded_size(list(reversed(dims)), t)
         else:  # another type: up to the next tensor (with its padding)
             end = next(s for s in starts if s > off)

@@ -223,6 +223,70 @@ def ec_softmax_over_tokens(h, w: dict, capacity: int):
     return ref.expert_choice_moe(h, w, capacity, scores=lambda s: ref.softmax(s.t()).t())[0]
 
 
+# ------------------------------------------------------------------------------------
+# Lesson 12: expert parallelism
+# ------------------------------------------------------------------------------------
+
+
+def ep_arrival_order(h, w: dict, cfg: ref.MoeConfig, P: int):
+    """The returned rows added to the rank's tokens in the order they came back (grouped
+    by the rank that computed them) as if it were token order. Shapes as ref.moe_layer."""
+    return ref.ep_moe_forward(h, w, cfg, P, arrival_order=True).out
+
+
+def ep_weights_twice(h, w: dict, cfg: ref.MoeConfig, P: int):
+    """The owner returns rows already times their routing weight, and the combine
+    multiplies by it again: weight^2 * expert(h)."""
+    return ref.ep_moe_forward(h, w, cfg, P, weights_twice=True).out
+
+
+def ep_capacity_local_T(h, w: dict, cfg: ref.MoeConfig, P: int):
+    """Capacity from the owner's own token count instead of the T tokens of all ranks:
+    ceil(capacity_factor * T_rank * k / E), so more rows are dropped as P grows."""
+    return ref.ep_moe_forward(h, w, cfg, P, local_capacity=True).out
+
+
+def ep_counts_as_displs(counts):
+    """The displacements set to the counts (displs[i] = counts[i]) instead of their
+    exclusive prefix sums. counts (P, P) -> (P, P)."""
+    return counts.clone()
+
+
+# ------------------------------------------------------------------------------------
+# Lesson 13: quantization (bits and bytes, as reference.py's lesson 13 functions)
+# ------------------------------------------------------------------------------------
+
+
+def bf16_truncate(x_bits):
+    """float32 -> bf16 by dropping the low 16 bits (rounding toward zero): x_bits >> 16.
+    NaN (undefined) where x is a NaN: the mistake is the same with or without a NaN check."""
+    out = ((x_bits >> 16) & 0xFFFF).double()
+    out[torch.isnan(ref.float_of_bits(x_bits))] = math.nan
+    return out
+
+
+def q8_0_truncate(x):
+    """q8_0 with q = (int)(x / d), truncated toward zero instead of rounded."""
+    return ref.q8_0_quantize(x, rounding=torch.trunc)
+
+
+def q8_0_scale_128(x):
+    """q8_0 with d = max|x| / 128: the largest positive x gets q = 128, which wraps to -128
+    in an int8."""
+    return ref.q8_0_quantize(x, divisor=128.0)
+
+
+def q4_0_nibbles_interleaved(x):
+    """q4_0 with elements 2j and 2j + 1 in byte j (low, high) instead of j and j + 16."""
+    return ref.q4_0_quantize(x, interleaved=True)
+
+
+def q4_0_no_offset(x):
+    """q4_0 without the + 8: q = min(15, (int)(x / d + 0.5)), negative levels wrapping into
+    the byte."""
+    return ref.q4_0_quantize(x, offset=0.5)
+
+
 # The mistakes each lesson diagnoses (the exporter checks every one is stored somewhere).
 BY_LESSON = {
     "01-matmul": [w_transposed],
@@ -236,4 +300,8 @@ BY_LESSON = {
                shared_gate_no_sigmoid],
     "09-fast-matmul": [w_transposed],
     "10-routing": [switch_weight_one, ec_softmax_over_tokens],
+    "12-expert-parallel": [ep_arrival_order, ep_weights_twice, ep_capacity_local_T,
+                           ep_counts_as_displs],
+    "13-quantization": [bf16_truncate, q8_0_truncate, q8_0_scale_128, q4_0_nibbles_interleaved,
+                        q4_0_no_offset],
 }

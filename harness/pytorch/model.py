@@ -21,6 +21,14 @@ import torch.nn.functional as F
 import safetensors_io as st
 
 ARCHITECTURES = {"qwen3_moe": "Qwen3MoeForCausalLM", "qwen2_moe": "Qwen2MoeForCausalLM"}
+# config "router" (a kit convention, not a transformers key; absent = "topk", the Qwen3-MoE
+# router, the only one moekit's C code runs): the routing variants of train.py --router.
+#   noisy-topk: top-k of logits + N(0, 1) * softplus(x . noise) while training (Shazeer et
+#               al. 2017, section 2.1), the weights a softmax over the k kept (renormalised)
+#   dense:      every expert on every token, weighted by the softmax over all E
+#   shared:     a shared expert on every token, ungated, beside the routed top-k
+#               (DeepSeekMoE, Dai et al. 2024, section 3.2 "shared expert isolation")
+ROUTERS = ("topk", "noisy-topk", "dense", "shared")
 
 
 # ------------------------------------------------------------------------------------
@@ -59,6 +67,8 @@ def normalize_config(raw: dict) -> dict:
                          ("shared_expert_intermediate_size", 0)):
         cfg.setdefault(key, default)
     cfg["architectures"] = [ARCHITECTURES[model_type]]
+    if cfg.get("router", "topk") not in ROUTERS:  # absent stays absent: config.json as before
+        raise ValueError(f"router {cfg['router']!r}: expected one of {list(ROUTERS)}")
     return cfg
 
 
@@ -169,14 +179,20 @@ class MLP(nn.Module):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
-def route(router_logits: torch.Tensor, k: int, norm_topk_prob: bool):
+def route(router_logits: torch.Tensor, k: int, norm_topk_prob: bool, bias=None):
     """router_logits (N, E) -> (weights (N, k) float32, experts (N, k) long).
 
     softmax in float32 (float64 stays) over all E experts, then the k largest;
-    renormalised to sum 1 when norm_topk_prob.
+    renormalised to sum 1 when norm_topk_prob. bias (E) or None: DeepSeek-V3's
+    auxiliary-loss-free balancing (DeepSeek-V3 technical report, section 2.1.2): the k
+    experts are chosen by probs + bias, the weights are still the unbiased probs.
     """
     probs = at_least_f32(router_logits).softmax(dim=-1)
-    weights, experts = probs.topk(k, dim=-1)
+    if bias is None:
+        weights, experts = probs.topk(k, dim=-1)
+    else:
+        experts = (probs + bias).topk(k, dim=-1).indices
+        weights = probs.gather(-1, experts)
     if norm_topk_prob:
         weights = weights / weights.sum(dim=-1, keepdim=True)
     return weights, experts
@@ -190,10 +206,19 @@ class SparseMoeBlock(nn.Module):
         C, E = cfg["hidden_size"], cfg["num_experts"]
         self.top_k, self.norm_topk_prob = cfg["num_experts_per_tok"], cfg["norm_topk_prob"]
         self.gate = nn.Linear(C, E, bias=False)
+        # (E) or None: the trainer's --balance bias (see route). Not a parameter and not in
+        # the checkpoint: Qwen3-MoE has no such key, and neither moekit nor transformers'
+        # Qwen3-MoE would apply it.
+        self.selection_bias = None
         self.experts = nn.ModuleList(MLP(C, cfg["moe_intermediate_size"]) for _ in range(E))
         if cfg["model_type"] == "qwen2_moe":
             self.shared_expert = MLP(C, cfg["shared_expert_intermediate_size"])
             self.shared_expert_gate = nn.Linear(C, 1, bias=False)
+        self.router = cfg.get("router", "topk")
+        if self.router == "shared":  # DeepSeekMoE: ungated, as wide as a routed expert
+            self.shared_expert = MLP(C, cfg["moe_intermediate_size"])
+        if self.router == "noisy-topk":  # Shazeer et al. 2017, eq. 4: W_noise (E, C)
+            self.noise = nn.Linear(C, E, bias=False)
 
     def forward(self, h: torch.Tensor):
         """h (B, T, C) -> (y (B, T, C), router logits (N, E)).
@@ -207,7 +232,12 @@ class SparseMoeBlock(nn.Module):
         B, T, C = h.shape
         x = h.reshape(-1, C)
         logits = self.gate(x)
-        weights, experts = route(logits, self.top_k, self.norm_topk_prob)
+        if self.router == "dense":
+            return self.dense(x, logits).view(B, T, C), logits
+        chooser = logits
+        if self.router == "noisy-topk" and self.training:  # eq. 4: H(x) = logits + noise
+            chooser = logits + torch.randn_like(logits) * F.softplus(self.noise(x))
+        weights, experts = route(chooser, self.top_k, self.norm_topk_prob, self.selection_bias)
         flat_expert = experts.reshape(-1)                 # (N*k), pair j is token j // k
         order = flat_expert.argsort()
         counts = torch.bincount(flat_expert, minlength=len(self.experts)).tolist()
@@ -216,9 +246,17 @@ class SparseMoeBlock(nn.Module):
         out = torch.cat([expert(block) for expert, block in zip(self.experts, blocks)])
         out = out * weights.reshape(-1)[order].to(x.dtype)[:, None]
         y = x.new_zeros(x.shape).index_add(0, token, out)
-        if hasattr(self, "shared_expert"):
+        if hasattr(self, "shared_expert_gate"):  # Qwen2-MoE
             y = y + torch.sigmoid(self.shared_expert_gate(x)) * self.shared_expert(x)
+        elif self.router == "shared":
+            y = y + self.shared_expert(x)
         return y.view(B, T, C), logits
+
+    def dense(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """router "dense": x (N, C), logits (N, E) -> sum_e softmax(logits)_e * expert_e(x)
+        (N, C), every expert on every token (a soft mixture of experts, no sparsity)."""
+        probs = at_least_f32(logits).softmax(dim=-1).to(x.dtype)
+        return sum(probs[:, e, None] * expert(x) for e, expert in enumerate(self.experts))
 
 
 class DecoderLayer(nn.Module):
@@ -321,6 +359,15 @@ def load_balancing_loss(router_logits: list, k: int, num_experts: int) -> torch.
     top = probs.topk(k, dim=-1).indices
     counts = torch.bincount(top.reshape(-1), minlength=num_experts).to(probs.dtype)
     return num_experts * (counts / probs.shape[0] * probs.mean(dim=0)).sum()
+
+
+def router_z_loss(router_logits: list) -> torch.Tensor:
+    """ST-MoE's router z-loss (Zoph et al. 2022, section 3.1, eq. 5), averaged over the
+    layers: each layer's mean over its N tokens of logsumexp(logits[t])^2, logits (N, E) in
+    float32. It penalises large router logits (the softmax's exp overflows and rounds
+    badly when they grow) and reaches only the routers: it is a function of their output."""
+    return torch.stack([torch.logsumexp(l.float(), dim=-1).pow(2).mean()
+                        for l in router_logits]).mean()
 
 
 @torch.no_grad()

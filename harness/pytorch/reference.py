@@ -444,3 +444,193 @@ def expert_choice_moe(h: torch.Tensor, w: dict, capacity: int, *, scores=None):
         y = expert(h[tokens[e]], *expert_weights(w, e))
         out.index_add_(0, tokens[e], gates[e, :, None] * y)
     return out, tokens
+
+
+# ------------------------------------------------------------------------------------
+# Lesson 12: expert parallelism (the MoE layer over P ranks, simulated)
+# ------------------------------------------------------------------------------------
+
+
+def ep_first_expert(rank: int, P: int, E: int) -> int:
+    """Rank r of P holds experts r*E//P .. (r+1)*E//P - 1 (P need not divide E)."""
+    return rank * E // P
+
+
+def ep_owner(e: int, P: int, E: int) -> int:
+    """The rank that holds expert e: the r with r*E//P <= e < (r+1)*E//P."""
+    return ((e + 1) * P - 1) // E
+
+
+def ep_token_range(rank: int, P: int, T: int):
+    """The tokens rank r holds: rows r*T//P .. (r+1)*T//P - 1 of h."""
+    return rank * T // P, (rank + 1) * T // P
+
+
+@dataclass
+class EpResult:
+    out: torch.Tensor          # (T, C), the same as moe_layer's for every P
+    send_counts: torch.Tensor  # (P, P) long: rows rank src sends to rank dst
+    send_displs: torch.Tensor  # (P, P) long: where they start in src's send buffer
+    recv_counts: torch.Tensor  # (P, P) long: rows rank dst receives from rank src
+    recv_displs: torch.Tensor  # (P, P) long
+    dropped: torch.Tensor      # (P) long: rows each rank's experts refused (capacity)
+
+
+def ep_pack(experts: torch.Tensor, P: int, E: int, T: int):
+    """Each rank's (token, slot) assignments grouped by destination rank, in token order
+    within a destination: packed[src][dst] = [(t, j), ...]."""
+    k = experts.shape[1]
+    packed = []
+    for r in range(P):
+        t0, t1 = ep_token_range(r, P, T)
+        by_dst = [[] for _ in range(P)]
+        for t in range(t0, t1):
+            for j in range(k):
+                by_dst[ep_owner(experts[t, j].item(), P, E)].append((t, j))
+        packed.append(by_dst)
+    return packed
+
+
+def ep_moe_forward(h: torch.Tensor, w: dict, cfg: MoeConfig, P: int, *, arrival_order=False,
+                   weights_twice=False, local_capacity=False) -> EpResult:
+    """moe_forward (no shared expert) as P ranks compute it: rank r routes its tokens,
+    sends each (token, slot) row to the owner of its expert (grouped by destination, in
+    token order), the owner runs its experts over the rows in arrival order (source rank,
+    then position: the global token order, so capacity drops what moe_forward drops) and
+    sends back the weighted rows, which each rank adds into its tokens. The keyword
+    arguments exist for mistakes.py."""
+    T, C = h.shape
+    E, k = cfg.num_experts, cfg.num_experts_per_tok
+    _, experts, weights = route(linear(h, w["gate.weight"]), k, cfg.norm_topk_prob)
+    packed = ep_pack(experts, P, E, T)
+    send_counts = torch.tensor([[len(packed[r][d]) for d in range(P)] for r in range(P)])
+    displs = lambda c: torch.cumsum(c, 1) - c  # noqa: E731 (exclusive prefix sums per row)
+    recv_counts = send_counts.t().contiguous()
+    y, dropped = {}, torch.zeros(P, dtype=torch.long)
+    for d in range(P):
+        t0, t1 = ep_token_range(d, P, T)
+        cap = expert_capacity(t1 - t0 if local_capacity else T, cfg)
+        count = {}
+        for t, j in (s for r in range(P) for s in packed[r][d]):
+            e = experts[t, j].item()
+            if count.get(e, 0) < cap:
+                count[e] = count.get(e, 0) + 1
+                y[(t, j)] = weights[t, j] * expert(h[t:t + 1], *expert_weights(w, e))[0]
+            else:
+                y[(t, j)] = torch.zeros(C, dtype=h.dtype)
+                dropped[d] += 1
+    out = torch.zeros_like(h)
+    for r in range(P):
+        t0, t1 = ep_token_range(r, P, T)
+        in_token_order = [(t, j) for t in range(t0, t1) for j in range(k)]
+        returned = [s for d in range(P) for s in packed[r][d]]
+        for i, s in enumerate(returned):
+            t = in_token_order[i][0] if arrival_order else s[0]
+            out[t] += y[s] * (weights[s] if weights_twice else 1)
+    return EpResult(out, send_counts, displs(send_counts), recv_counts, displs(recv_counts),
+                    dropped)
+
+
+# ------------------------------------------------------------------------------------
+# Lesson 13: quantization. The exception to float64: llama.cpp's rules are float32 rules
+# (the scale, its inverse and x times it are float32 operations whose rounding decides the
+# bytes), so these run in float32, as the C code does, and give its bytes exactly.
+# Bytes are int64 tensors of values 0 .. 255; bits are int64 too.
+# ------------------------------------------------------------------------------------
+
+QK = 32  # values per block, q8_0 and q4_0 (llama.cpp's QK8_0 = QK4_0 = 32)
+
+
+def float_of_bits(bits: torch.Tensor) -> torch.Tensor:
+    """uint32 bit patterns (int64, 0 .. 2^32) -> float32 with those bits (NaN payloads kept)."""
+    return (((bits + 2**31) % 2**32) - 2**31).to(torch.int32).view(torch.float32)
+
+
+def bf16_bits(x_bits: torch.Tensor) -> torch.Tensor:
+    """float32 bits (n) -> bf16 bits (n): x.bfloat16(), round to nearest, ties to even. A NaN
+    becomes 0x7FC0 (PyTorch's; the C tests accept any NaN for a NaN)."""
+    return float_of_bits(x_bits).bfloat16().view(torch.int16).to(torch.int64) & 0xFFFF
+
+
+def bf16_value(b_bits: torch.Tensor) -> torch.Tensor:
+    """bf16 bits (n) -> float32 (n): the bits as the top half of a float32."""
+    return float_of_bits(b_bits.to(torch.int64) << 16)
+
+
+def fp16_bits(d: torch.Tensor) -> torch.Tensor:
+    """float32 (n) -> IEEE half bits (n), round to nearest even (ggml's GGML_FP32_TO_FP16)."""
+    return d.half().view(torch.int16).to(torch.int64) & 0xFFFF
+
+
+def fp16_value(bits: torch.Tensor) -> torch.Tensor:
+    """half bits (n) -> float32 (n), exact."""
+    return (((bits + 2**15) % 2**16) - 2**15).to(torch.int16).view(torch.float16).float()
+
+
+def round_half_away(v: torch.Tensor) -> torch.Tensor:
+    """C's roundf of float32 v, exactly: in float64, |v| + 0.5 has no rounding."""
+    v = v.double()
+    return torch.sign(v) * torch.floor(v.abs() + 0.5)
+
+
+def inverse(d: torch.Tensor) -> torch.Tensor:
+    """1 / d in float32, 0 where d is 0 (llama.cpp's `id = d ? 1.0f/d : 0.0f`)."""
+    return torch.where(d != 0, torch.ones_like(d) / d, torch.zeros_like(d))
+
+
+def block_bytes(d: torch.Tensor, qs: torch.Tensor) -> torch.Tensor:
+    """Scales d (nb) float32 and quant bytes qs (nb, k) -> nb blocks of 2 + k bytes, the fp16
+    d little-endian first (block_q8_0, block_q4_0)."""
+    db = fp16_bits(d)
+    return torch.cat([(db & 0xFF)[:, None], (db >> 8)[:, None], qs & 0xFF], dim=1).reshape(-1)
+
+
+def q8_0_quantize(x: torch.Tensor, *, divisor: float = 127.0, rounding=round_half_away):
+    """x (n) float32 -> n / 32 blocks of 34 bytes, quantize_row_q8_0_ref (llama.cpp's
+    ggml/src/ggml-quants.c): d = max|x| / 127, q = round(x * (1 / d)), the int8 q as bytes."""
+    xb = x.float().reshape(-1, QK)
+    d = xb.abs().max(dim=1).values / divisor
+    q = rounding(xb * inverse(d)[:, None]).to(torch.int64)
+    return block_bytes(d, ((q + 128) % 256) - 128)
+
+
+def q8_0_blocks(blocks: torch.Tensor):
+    """bytes of nb q8_0 blocks -> (d (nb) float32, q (nb, 32) int64 -128 .. 127)."""
+    b = blocks.to(torch.int64).reshape(-1, 2 + QK)
+    return fp16_value(b[:, 0] | b[:, 1] << 8), ((b[:, 2:] + 128) % 256) - 128
+
+
+def q8_0_dequantize(blocks: torch.Tensor) -> torch.Tensor:
+    """bytes of q8_0 blocks -> x (n) float32: d * q (exact)."""
+    d, q = q8_0_blocks(blocks)
+    return (d[:, None] * q.float()).reshape(-1)
+
+
+def q4_0_quantize(x: torch.Tensor, *, offset: float = 8.5, interleaved: bool = False):
+    """x (n) float32 -> n / 32 blocks of 18 bytes, quantize_row_q4_0_ref: m = the x of largest
+    |x| (the first on a tie), d = m / -8, q = min(15, (int)(x * (1 / d) + 8.5)); element j in
+    the low nibble of byte j, element j + 16 in the high one (interleaved: 2j and 2j + 1)."""
+    xb = x.float().reshape(-1, QK)
+    m = xb.gather(1, xb.abs().argmax(dim=1, keepdim=True)).squeeze(1)
+    d = m / -8.0
+    q = torch.trunc(xb * inverse(d)[:, None] + offset).to(torch.int64).clamp(max=15) & 0xFF
+    lo, hi = (q[:, 0::2], q[:, 1::2]) if interleaved else (q[:, :QK // 2], q[:, QK // 2:])
+    return block_bytes(d, (lo | hi << 4) & 0xFF)
+
+
+def q4_0_dequantize(blocks: torch.Tensor) -> torch.Tensor:
+    """bytes of q4_0 blocks -> x (n) float32: d * (q - 8), dequantize_row_q4_0."""
+    b = blocks.to(torch.int64).reshape(-1, 2 + QK // 2)
+    d = fp16_value(b[:, 0] | b[:, 1] << 8)
+    q = torch.cat([b[:, 2:] & 15, b[:, 2:] >> 4], dim=1) - 8
+    return (d[:, None] * q.float()).reshape(-1)
+
+
+def q8_0_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a (rows * nb blocks), b (nb blocks) as bytes -> (rows) float64: per row, the sum over
+    blocks of d_a d_b sum(q_a q_b), ggml_vec_dot_q8_0_q8_0 (without its float32 sum)."""
+    da, qa = q8_0_blocks(a)
+    db, qb = q8_0_blocks(b)
+    nb = db.numel()
+    sums = (qa.reshape(-1, nb, QK) * qb[None]).sum(-1).double()
+    return (da.double().reshape(-1, nb) * db.double()[None] * sums).sum(-1)

@@ -17,7 +17,10 @@ compared on identical weights whatever type each reads.
 
 Shapes (--shape): `small` is the model of the bench's llama.cpp comparison (issue 14):
 hidden 1024, 8 layers, 64 experts top-8 of 256, 16 query / 4 KV heads of 64, vocab 8192,
-1.6 GB in f32. `quick` is a few MB for `make bench BENCH_ARGS=--quick`.
+1.6 GB in f32. `quick` is a few MB for `make bench BENCH_ARGS=--quick`. `real` is
+Qwen3-30B-A3B's layer shape (hidden 2048, 128 experts top-8 of 768, 32 query / 4 KV heads of
+128, vocab 151936) with 2 layers unless --layers says otherwise; the bench's --real mode
+writes it in bf16 with 2 and with 4 layers.
 """
 
 import argparse
@@ -33,6 +36,10 @@ SHAPES = {
                   kv_heads=4, head_dim=64, vocab=8192),
     "quick": dict(hidden=256, layers=2, experts=16, top_k=4, moe_intermediate=128, heads=4,
                   kv_heads=2, head_dim=64, vocab=2048),
+    # Qwen3-30B-A3B's layer shape (its config.json on the Hugging Face hub, Qwen/Qwen3-30B-A3B),
+    # with 2 of its 48 layers by default: 3.7 GB in bf16
+    "real": dict(hidden=2048, layers=2, experts=128, top_k=8, moe_intermediate=768, heads=32,
+                 kv_heads=4, head_dim=128, vocab=151936),
 }
 
 

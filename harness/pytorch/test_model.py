@@ -4,7 +4,10 @@ token-by-token re-implementation, and of its Hugging Face save/load.
     /usr/bin/python3 -m unittest discover -s harness/pytorch -p 'test_model.py'
 """
 
+import contextlib
+import io
 import json
+import math
 import os
 import shutil
 import sys
@@ -250,6 +253,97 @@ class ModelTest(unittest.TestCase):
         self.assertEqual(moe.generate(m, [1, 2, 3], 5, stop=out[:2]), out[:2])
 
 
+class BalanceTest(unittest.TestCase):
+    """train.py --balance: the loss forms, the bias update and one training step each."""
+
+    E, k = 4, 2
+
+    def split_layers(self, n=64):
+        """Two layers' router logits (n, E): layer A sends every token to experts 0, 1,
+        layer B to experts 2, 3. Pooled, every expert id gets a quarter of the assignments."""
+        a = torch.tensor([9.0, 9.0, 0.0, 0.0]).repeat(n, 1) + 0.01 * torch.randn(n, self.E)
+        return [a, a[:, [2, 3, 0, 1]]]
+
+    def test_pooled_misses_what_per_layer_sees(self):
+        logits = self.split_layers()
+        pooled = train.balance_loss("pooled", logits, self.k, self.E)
+        per_layer = train.balance_loss("per-layer", logits, self.k, self.E)
+        self.assertAlmostEqual(pooled.item(), self.k, places=2)      # balanced, pooled
+        self.assertAlmostEqual(per_layer.item(), self.E, places=2)   # collapsed per layer
+        one = train.balance_loss("per-layer", logits[:1], self.k, self.E)
+        torch.testing.assert_close(one, moe.load_balancing_loss(logits[:1], self.k, self.E))
+
+    def test_global_batch_counts_come_from_the_step(self):
+        logits = self.split_layers()
+        own = train.expert_counts(logits, self.k, self.E)
+        torch.testing.assert_close(
+            train.balance_loss("global-batch", logits, self.k, self.E, own),
+            train.balance_loss("per-layer", logits, self.k, self.E))
+        uniform = torch.ones(2, self.E, dtype=torch.long)  # the step as a whole is balanced
+        got = train.balance_loss("global-batch", logits, self.k, self.E, uniform)
+        self.assertAlmostEqual(got.item(), self.k, places=5)
+        self.assertEqual(train.balance_loss("bias", logits, self.k, self.E).item(), 0.0)
+
+    def test_bias_moves_selection_not_weights(self):
+        logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]])
+        probs = logits.softmax(dim=-1)
+        bias = torch.tensor([0.0, 0.0, 1.0, 0.0])
+        weights, experts = moe.route(logits, 2, False, bias)
+        self.assertEqual(sorted(experts[0].tolist()), [0, 2])
+        torch.testing.assert_close(weights[0], probs[0, experts[0]])
+        b = [torch.zeros(4)]
+        train.update_biases(b, torch.tensor([[10, 2, 4, 0]]), 0.5)
+        torch.testing.assert_close(b[0], torch.tensor([-0.5, 0.5, 0.0, 0.5]))
+
+    def test_one_step_of_each_method(self):
+        cfg = dict(QWEN3, vocab_size=256, max_position_embeddings=16)
+        stream = torch.randint(0, 256, (400,), dtype=torch.uint8)
+        for method in train.BALANCE:
+            a = train.parse_args(["--out", "x", "--balance", method, "--batch", "4",
+                                  "--micro-batches", "2", "--ctx", "16", "--bias-rate", "0.1"])
+            torch.manual_seed(0)
+            model = moe.MoeForCausalLM(cfg)
+            if method == "bias":
+                for layer in model.model.layers:
+                    if layer.sparse:
+                        layer.mlp.selection_bias = torch.zeros(cfg["num_experts"])
+            opt = train.make_optimizer(model, a)
+            g = torch.Generator().manual_seed(1)
+            loss, aux, n, counts = train.train_step(model, opt, stream, a, g, 2, 6)
+            self.assertTrue(torch.isfinite(loss), method)
+            self.assertEqual(n, 64)
+            self.assertEqual(counts.sum().item(), 2 * 64 * 2)  # 2 sparse layers, k = 2
+            if method == "bias":
+                self.assertGreater(train.selection_biases(model)[0].abs().sum().item(), 0)
+        with self.assertRaises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+            train.parse_args(["--out", "x", "--batch", "4", "--micro-batches", "3"])
+
+
+class FreezeTest(unittest.TestCase):
+    """train.py --trainable routers [--unfreeze-expert L:E]: a step moves only those."""
+
+    def test_router_only_step(self):
+        cfg = dict(QWEN3, vocab_size=256, max_position_embeddings=16)
+        stream = torch.randint(0, 256, (400,), dtype=torch.uint8)
+        for extra, moving in (([], ()), (["--unfreeze-expert", "2:3"], ("model.layers.2.mlp.experts.3.",))):
+            a = train.parse_args(["--out", "x", "--batch", "4", "--ctx", "16",
+                                  "--trainable", "routers"] + extra)
+            torch.manual_seed(0)
+            model = moe.MoeForCausalLM(cfg)
+            n = train.freeze(model, a.trainable, a.unfreeze_expert)
+            before = {k: v.clone() for k, v in model.state_dict().items()}
+            opt = train.make_optimizer(model, a)
+            train.train_step(model, opt, stream, a, torch.Generator().manual_seed(1), 2, 6)
+            changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+            want = {k for k in before if k.endswith(".mlp.gate.weight") or k.startswith(moving)}
+            self.assertEqual(changed, want, extra)
+            self.assertEqual(n, sum(before[k].numel() for k in want))
+        with self.assertRaises(SystemExit):
+            train.freeze(moe.MoeForCausalLM(cfg), "all", ["2:3"])
+        with self.assertRaises(SystemExit):
+            train.freeze(moe.MoeForCausalLM(cfg), "routers", ["0:3"])  # layer 0 is dense
+
+
 class HeldoutEvalTest(unittest.TestCase):
     def test_heldout_nll_is_per_fortune_and_truncated(self):
         """Batched, padded evaluation == each fortune alone: "%\\n" + fortune cut to
@@ -267,6 +361,163 @@ class HeldoutEvalTest(unittest.TestCase):
         self.assertEqual(n, want_n)
         self.assertAlmostEqual(nll, want_nll, places=3)
         self.assertEqual(counts.sum().item(), 2 * 2 * (7 + 15 + 5))  # k * sparse layers * inputs
+
+
+def block_loop(block, h, chooser_logits=None):
+    """A SparseMoeBlock written token by token: h (N, C) -> (N, C). The experts are the
+    top-k of softmax(chooser_logits) (default: the router's own logits), weighted by
+    those probabilities (renormalised when norm_topk_prob); the dense router weights all
+    E experts by softmax(logits); router "shared" adds the ungated shared expert."""
+    w = {k: v for k, v in block.state_dict().items()}
+    logits = ref.linear(h, w["gate.weight"])
+    chooser = logits if chooser_logits is None else chooser_logits
+    y = torch.zeros_like(h)
+    for t in range(h.shape[0]):
+        probs = ref.softmax(chooser[t])
+        if block.router == "dense":
+            top = list(range(len(probs)))
+        else:
+            top = sorted(range(len(probs)), key=lambda e: -probs[e].item())[:block.top_k]
+        weights = probs[top] / (probs[top].sum() if block.norm_topk_prob else 1.0)
+        for wk, e in zip(weights, top):
+            y[t] += wk * swiglu(h[t], w, f"experts.{e}.")
+        if block.router == "shared":
+            y[t] += swiglu(h[t], w, "shared_expert.")
+    return y
+
+
+class RouterVariantsTest(unittest.TestCase):
+    """train.py --router: each variant's MoE block against block_loop, and its property."""
+
+    def block(self, router, **extra):
+        a = train.parse_args(["--out", "x", "--router", router, "--hidden", "24",
+                              "--experts", "6", "--moe-inter", "12"])
+        cfg = dict(train.make_config(a), **extra)
+        m = random_model(cfg)
+        return m, m.model.layers[1].mlp, torch.randn(2, 7, 24, dtype=torch.float64,
+                                                      generator=torch.Generator().manual_seed(3))
+
+    def test_default_config_is_unchanged(self):
+        cfg = train.make_config(train.parse_args(["--out", "x"]))
+        self.assertNotIn("router", cfg)
+        self.assertEqual((cfg["num_experts_per_tok"], cfg["norm_topk_prob"]), (2, True))
+
+    def test_each_variant_matches_a_loop(self):
+        for router in train.ROUTERS:
+            with self.subTest(router):
+                m, block, h = self.block(router)
+                y, logits = block(h)
+                self.assertEqual(y.shape, h.shape)
+                self.assertEqual(logits.shape, (14, 6))
+                torch.testing.assert_close(y.reshape(14, 24), block_loop(block, h.reshape(14, 24)),
+                                           rtol=1e-10, atol=1e-10)
+
+    def test_switch_is_top1_unnormalised(self):
+        m, block, h = self.block("switch")
+        self.assertEqual((block.top_k, block.norm_topk_prob), (1, False))
+        logits = block(h)[1]
+        experts, weights = ref.switch_route(logits)
+        w, e = moe.route(logits, 1, False)
+        torch.testing.assert_close(w[:, 0], weights)
+        self.assertTrue(torch.equal(e[:, 0], experts))
+        self.assertLess(weights.max().item(), 1.0)  # the router gets a gradient
+
+    def test_shared_expert_is_always_on(self):
+        m, block, h = self.block("shared")
+        self.assertEqual(block.top_k, 1)  # --top-k 2: one shared + one routed
+        self.assertIn("model.layers.1.mlp.shared_expert.up_proj.weight", m.state_dict())
+        self.assertNotIn("model.layers.1.mlp.shared_expert_gate.weight", m.state_dict())
+        with torch.no_grad():  # routed experts off: the shared expert alone remains
+            for e in block.experts:
+                e.down_proj.weight.zero_()
+        x = h.reshape(14, 24)
+        torch.testing.assert_close(block(h)[0].reshape(14, 24), block.shared_expert(x))
+        with self.assertRaises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+            train.parse_args(["--out", "x", "--router", "shared", "--top-k", "1"])
+
+    def test_dense_uses_every_expert(self):
+        m, block, h = self.block("dense")
+        x = h.reshape(14, 24)
+        y = block(h)[0].reshape(14, 24)
+        with torch.no_grad():
+            block.experts[5].down_proj.weight.mul_(2.0)  # the least likely expert matters too
+        self.assertFalse(torch.allclose(block(h)[0].reshape(14, 24), y))
+        probs = block.gate(x).softmax(-1)
+        want = sum(probs[:, e, None] * block.experts[e](x) for e in range(6))
+        torch.testing.assert_close(block(h)[0].reshape(14, 24), want)
+
+    def test_noisy_topk_noise_in_training_only(self):
+        m, block, h = self.block("noisy-topk")
+        x = h.reshape(14, 24)
+        clean = block_loop(block, x)
+        torch.testing.assert_close(block(h)[0].reshape(14, 24), clean)  # eval: no noise
+        block.train()
+        torch.manual_seed(5)
+        y = block(h)[0].reshape(14, 24)
+        torch.manual_seed(5)
+        logits = block.gate(x)
+        noisy = logits + torch.randn_like(logits) * torch.nn.functional.softplus(block.noise(x))
+        torch.testing.assert_close(y, block_loop(block, x, noisy.detach()), rtol=1e-10, atol=1e-10)
+        self.assertFalse(torch.allclose(y, clean))  # the noise changed some choice
+
+    def test_round_trip_and_bad_router(self):
+        with tempfile.TemporaryDirectory() as d:
+            for router in train.ROUTERS:
+                m, _, _ = self.block(router)
+                moe.save_hf(m.float(), d)
+                ids = torch.arange(20).reshape(2, 10)
+                torch.testing.assert_close(moe.load_hf(d)(ids)[0], m.float().eval()(ids)[0])
+        with self.assertRaisesRegex(ValueError, "router 'nope'"):
+            moe.MoeForCausalLM(dict(QWEN3, router="nope"))
+
+
+class ZLossTest(unittest.TestCase):
+    """train.py --z-loss: ST-MoE's router z-loss."""
+
+    def test_value_by_hand(self):
+        ln2 = math.log(2.0)
+        a = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]])  # logsumexp ln 2, ln 4
+        b = torch.zeros(1, 4)                                  # logsumexp ln 4
+        want = ((ln2 ** 2 + (2 * ln2) ** 2) / 2 + (2 * ln2) ** 2) / 2  # mean over layers
+        self.assertAlmostEqual(moe.router_z_loss([a, b]).item(), want, places=6)
+        self.assertAlmostEqual(moe.router_z_loss([a]).item(), ref.router_z_loss(a).item(),
+                               places=6)
+        big = torch.tensor([[1000.0, 999.0]])  # no overflow: (1000 + ln(1 + e^-1))^2
+        self.assertAlmostEqual(moe.router_z_loss([big]).item(),
+                               (1000 + math.log1p(math.exp(-1))) ** 2, delta=0.1)
+
+    def test_gradient_reaches_the_router_not_the_experts(self):
+        m = random_model(QWEN3).float().train()
+        ids = torch.randint(0, 50, (2, 9), generator=torch.Generator().manual_seed(2))
+        moe.router_z_loss(m(ids)[1]).backward()
+        grads = {n: p.grad for n, p in m.named_parameters()}
+        for n, g in grads.items():
+            downstream = ".layers.2.mlp.experts." in n or n.startswith(("lm_head", "model.norm"))
+            if n.endswith("mlp.gate.weight"):
+                self.assertGreater(g.abs().sum().item(), 0, n)
+            elif downstream:  # after the last router: nothing the loss depends on
+                self.assertTrue(g is None or not g.any(), n)
+        # one block on its own: only the router's weight moves
+        block = m.model.layers[1].mlp
+        block.zero_grad(set_to_none=True)
+        moe.router_z_loss([block(torch.randn(1, 5, 24))[1]]).backward()
+        moved = {n for n, p in block.named_parameters() if p.grad is not None and p.grad.any()}
+        self.assertEqual(moved, {"gate.weight"})
+
+    def test_training_step_with_z_loss(self):
+        cfg = dict(QWEN3, vocab_size=256, max_position_embeddings=16)
+        stream = torch.randint(0, 256, (400,), dtype=torch.uint8)
+        grads = []
+        for z in ("0", "10"):
+            a = train.parse_args(["--out", "x", "--batch", "4", "--ctx", "16", "--z-loss", z])
+            torch.manual_seed(0)
+            model = moe.MoeForCausalLM(cfg)
+            stats = []
+            train.train_step(model, train.make_optimizer(model, a), stream, a,
+                             torch.Generator().manual_seed(1), 2, 6, stats)
+            self.assertEqual(len(stats), 1 + 2 * 2)  # z-loss, (max |logit|, lse) x 2 layers
+            grads.append(model.model.layers[1].mlp.gate.weight.detach().clone())
+        self.assertFalse(torch.equal(grads[0], grads[1]))  # the coefficient changes the step
 
 
 class CorpusTest(unittest.TestCase):

@@ -342,7 +342,8 @@ class ExportTest(unittest.TestCase):
         return st.load(os.path.join(self.a, f"{lesson}.safetensors"))
 
     # the I32 tensors of docs/fixtures.md: indices and counts
-    INT_TENSORS = {"idx", "experts", "disabled", "expert_count", "dropped", "tokens"}
+    INT_TENSORS = {"idx", "experts", "disabled", "expert_count", "dropped", "tokens",
+                   "send_counts", "send_displs", "recv_counts", "recv_displs"}
 
     def test_contract(self):
         for lesson in export_fixtures.LESSONS:

@@ -9,7 +9,8 @@ The held-out files go to --corpus-out (data/corpus): corpus.py explains the spli
 Tokens are UTF-8 bytes (vocab_size 256, no special ids). Training windows are ctx+1 bytes
 at uniformly random offsets of the training stream (fortunes in fortune file layout,
 every one followed by "%\\n"); the loss is next-byte cross-entropy plus aux_coef times the
-load-balancing loss (model.load_balancing_loss). AdamW, linear warmup then cosine decay to
+load-balancing loss (model.load_balancing_loss), plus --z-loss times the router z-loss
+(model.router_z_loss) when it is set. AdamW, linear warmup then cosine decay to
 min_lr; with --minutes the cosine runs over wall-clock time (stop when the time is up),
 with --steps over steps (reproducible: the same seed gives the same model).
 
@@ -36,6 +37,12 @@ import corpus  # noqa: E402
 import model as moe  # noqa: E402
 
 PREFIX = corpus.SEPARATOR.encode()  # b"%\n": what precedes every fortune
+# --balance: none; the f*P loss pooled over the layers (Hugging Face); per layer (Switch,
+# ST-MoE); per layer with f over the whole step (global-batch, Qwen3); DeepSeek-V3's bias.
+BALANCE = ("pooled", "per-layer", "global-batch", "bias", "none")
+# --router: topk (Qwen3-MoE, the default), switch (top-1, Fedus et al. 2021) and
+# model.ROUTERS's variants (noisy-topk, dense, shared)
+ROUTERS = ("topk", "switch") + tuple(r for r in moe.ROUTERS if r != "topk")
 SAMPLE_PROMPTS = {"en": "The ", "de": "Der ", "es": "El ", "it": "Il ", "ru": "Жизнь "}
 
 
@@ -59,6 +66,20 @@ def parse_args(argv=None):
     run.add_argument("--threads", type=int, default=default_threads(),
                      help="ATen threads (default: %(default)s, see default_threads)")
     run.add_argument("--log-every", type=int, default=20, help="steps per progress line")
+    run.add_argument("--eval-fortunes", type=int, default=0,
+                     help="score only the first N held-out fortunes per language (0: all)")
+    run.add_argument("--no-samples", action="store_true",
+                     help="skip the greedy samples (the slowest part of a short run's end)")
+    tune = ap.add_argument_group("fine-tuning")
+    tune.add_argument("--init", help="start from this checkpoint directory (its config "
+                                     "replaces the architecture flags)")
+    tune.add_argument("--text", help="train on this fortune file instead of the corpus: "
+                                     "one fortune in 5 (by hash) held out, written to "
+                                     "--corpus-out as heldout-NAME.txt")
+    tune.add_argument("--trainable", choices=("all", "routers"), default="all",
+                      help="routers: freeze every weight but the routers (mlp.gate)")
+    tune.add_argument("--unfreeze-expert", action="append", default=[], metavar="L:E",
+                      help="with --trainable routers: train layer L's expert E too")
     opt = ap.add_argument_group("optimisation")
     opt.add_argument("--batch", type=int, default=16, help="sequences per step")
     opt.add_argument("--ctx", type=int, default=256,
@@ -69,6 +90,19 @@ def parse_args(argv=None):
     opt.add_argument("--weight-decay", type=float, default=0.1)
     opt.add_argument("--aux-coef", type=float, default=0.01,
                      help="load-balancing loss coefficient (0: none, experts may collapse)")
+    opt.add_argument("--micro-batches", type=int, default=1,
+                     help="split each step's --batch into this many gradient-accumulation "
+                          "micro-batches (the balance losses but global-batch see one each)")
+    opt.add_argument("--balance", choices=BALANCE, default="pooled",
+                     help="how routing is balanced (see balance_loss): %(default)s")
+    opt.add_argument("--bias-rate", type=float, default=0.001,
+                     help="--balance bias: the bias update speed (DeepSeek-V3's gamma)")
+    opt.add_argument("--z-loss", type=float, default=0.0, metavar="COEF",
+                     help="router z-loss coefficient (ST-MoE, Zoph et al. 2022, eq. 5; "
+                          "they use 0.001): %(default)s")
+    run.add_argument("--log-router", action="store_true",
+                     help="write OUT/router_log.tsv: every step's loss, z-loss and per MoE "
+                          "layer the mean max |router logit| and mean logsumexp")
     arch = ap.add_argument_group("architecture (Qwen3-MoE)")
     arch.add_argument("--hidden", type=int, default=160)
     arch.add_argument("--layers", type=int, default=4)
@@ -77,16 +111,41 @@ def parse_args(argv=None):
     arch.add_argument("--head-dim", type=int, default=32)
     arch.add_argument("--experts", type=int, default=8)
     arch.add_argument("--top-k", type=int, default=2)
+    arch.add_argument("--router", choices=ROUTERS, default="topk",
+                      help="routing variant (see make_config, model.ROUTERS): %(default)s")
     arch.add_argument("--moe-inter", type=int, default=192)
     arch.add_argument("--dense-inter", type=int, default=0,
                       help="the dense layer's intermediate_size (0: top_k * moe_inter)")
     arch.add_argument("--dense-layers", default="0",
                       help="comma list for mlp_only_layers ('' for none)")
-    return ap.parse_args(argv)
+    a = ap.parse_args(argv)
+    if a.micro_batches < 1 or a.batch % a.micro_batches:
+        ap.error(f"--micro-batches {a.micro_batches} must divide --batch {a.batch}")
+    if a.z_loss < 0:
+        ap.error(f"--z-loss {a.z_loss}: must be >= 0")
+    if a.router == "shared" and a.top_k < 2:
+        ap.error("--router shared: --top-k must be at least 2 (one slot goes to the shared expert)")
+    return a
 
 
 def make_config(a) -> dict:
-    """The config.json of the model the arguments describe (transformers 4.x spelling)."""
+    """The config.json of the model the arguments describe (transformers 4.x spelling).
+    --router switch is Qwen3-MoE at k = 1 without renormalisation (renormalised, the one
+    weight would be 1 and the router get no gradient); --router shared keeps the experts
+    run per token at --top-k: the shared expert + top-(k-1) routed (DeepSeekMoE, Dai et
+    al. 2024, section 3.2, which also subtracts the shared experts from the routed k)."""
+    cfg = base_config(a)
+    if a.router == "switch":
+        cfg.update(num_experts_per_tok=1, norm_topk_prob=False)
+    elif a.router != "topk":
+        cfg["router"] = a.router
+    if a.router == "shared":
+        cfg["num_experts_per_tok"] = a.top_k - 1
+    return cfg
+
+
+def base_config(a) -> dict:
+    """make_config's Qwen3-MoE with the default router."""
     return {
         "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe",
         "vocab_size": 256, "hidden_size": a.hidden, "num_hidden_layers": a.layers,
@@ -97,7 +156,7 @@ def make_config(a) -> dict:
         "num_experts_per_tok": a.top_k, "norm_topk_prob": True, "decoder_sparse_step": 1,
         "mlp_only_layers": [int(l) for l in a.dense_layers.split(",") if l],
         "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "max_position_embeddings": a.ctx,
-        "tie_word_embeddings": True, "router_aux_loss_coef": a.aux_coef,
+        "tie_word_embeddings": True, "router_aux_loss_coef": a.aux_coef if a.balance not in ("none", "bias") else 0.0,
         # byte-level: no special tokens; a fortune starts after b"%\n" and ends with b"\n%\n"
         "bos_token_id": None, "eos_token_id": None,
     }
@@ -113,10 +172,12 @@ def lr_at(a, step: int, progress: float) -> float:
 
 
 def make_optimizer(model, a):
-    """AdamW; weight decay on matrices only (norm gains are scales, not features). The
-    grouping by p.dim() and betas (0.9, 0.95) follow nanoGPT's configure_optimizers."""
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    keep = [p for n, p in model.named_parameters() if p.dim() < 2]
+    """AdamW over the trainable parameters; weight decay on matrices only (norm gains are
+    scales, not features). The grouping by p.dim() and betas (0.9, 0.95) follow nanoGPT's
+    configure_optimizers."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    keep = [p for p in params if p.dim() < 2]
     return torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
                               {"params": keep, "weight_decay": 0.0}],
                              lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
@@ -129,10 +190,117 @@ def sample_batch(stream: torch.Tensor, batch: int, ctx: int, g: torch.Generator)
     return windows[:, :-1], windows[:, 1:]
 
 
-def expert_counts(router_logits: list, k: int, num_experts: int) -> torch.Tensor:
-    """-> (sparse layers, E) long: top-k assignments per expert, per layer."""
-    return torch.stack([torch.bincount(l.topk(k, dim=-1).indices.reshape(-1),
-                                       minlength=num_experts) for l in router_logits])
+def freeze(model, trainable: str, experts: list) -> int:
+    """--trainable routers: only the routers (model.layers.L.mlp.gate.weight) and the
+    experts listed ("L:E") keep requires_grad. -> the number of trainable parameters."""
+    if experts and trainable != "routers":
+        raise SystemExit("train.py: --unfreeze-expert goes with --trainable routers")
+    if trainable == "routers":
+        keep = {f"model.layers.{l}.mlp.experts.{e}." for l, e in
+                (x.split(":") for x in experts)}
+        for name, p in model.named_parameters():
+            p.requires_grad = name.endswith(".mlp.gate.weight") or \
+                any(name.startswith(k) for k in keep)
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    for x in experts:
+        if not any(n.startswith(f"model.layers.{x.replace(':', '.mlp.experts.')}.")
+                   for n in names):
+            raise SystemExit(f"train.py: --unfreeze-expert {x}: no such expert, or "
+                             "without --trainable routers")
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def domain_split(path: str, every: int = 5):
+    """--text: a fortune file -> (training bytes, held-out fortunes (str)): one fortune in
+    `every` held out by corpus.heldout_key, so the split depends on the text only."""
+    with open(path, encoding="utf-8") as f:
+        fortunes = corpus.split_fortunes(corpus.clean(f.read()))
+    held = [f for f in fortunes if corpus.heldout_key(f) % every == 0]
+    return corpus.join([f for f in fortunes if corpus.heldout_key(f) % every]), held
+
+
+def selection_biases(model) -> list:
+    """The sparse layers' SparseMoeBlock.selection_bias (E) tensors, or Nones."""
+    return [layer.mlp.selection_bias for layer in model.model.layers if layer.sparse]
+
+
+def expert_counts(router_logits: list, k: int, num_experts: int, biases=None) -> torch.Tensor:
+    """-> (sparse layers, E) long: top-k assignments per expert, per layer, chosen as the
+    model chooses them (moe.route: by probs + bias where a layer has a selection bias)."""
+    biases = biases or [None] * len(router_logits)
+    return torch.stack([
+        torch.bincount(moe.route(l, k, False, b)[1].reshape(-1), minlength=num_experts)
+        for l, b in zip(router_logits, biases)])
+
+
+def balance_loss(kind: str, router_logits: list, k: int, E: int, step_counts=None):
+    """The load-balancing loss of one micro-batch, each form E * sum_e f_e * P_e with
+    f_e = (top-k assignments to e) / (routed tokens), P_e = mean router probability of e
+    (k when balanced, E when every token goes to the same k experts):
+      pooled:       one loss over the tokens of all layers together: transformers'
+                    load_balancing_loss_func concatenates every layer's router logits;
+      per-layer:    one loss per layer (Switch Transformers, Fedus et al. 2021, section
+                    2.2: an auxiliary loss "for each Switch layer"), averaged over the
+                    layers here so that the coefficient means the same as pooled's;
+      global-batch: per layer, f from the counts of the whole optimizer step
+                    (step_counts (layers, E), every micro-batch), P from this micro-batch:
+                    Qwen3's global-batch loss (Qiu et al. 2025, "Demons in the Detail");
+      none, bias:   no loss (bias balances through the selection bias instead).
+    """
+    if kind == "pooled":
+        return moe.load_balancing_loss(router_logits, k, E)
+    if kind == "per-layer":
+        return torch.stack([moe.load_balancing_loss([l], k, E) for l in router_logits]).mean()
+    if kind == "global-batch":
+        P = torch.stack([l.float().softmax(dim=-1).mean(dim=0) for l in router_logits])
+        f = step_counts.float() / step_counts.sum(dim=1, keepdim=True) * k  # sums to k
+        return E * (f * P).sum(dim=1).mean()
+    return router_logits[0].new_zeros(())
+
+
+@torch.no_grad()
+def update_biases(biases: list, counts: torch.Tensor, rate: float) -> None:
+    """DeepSeek-V3, section 2.1.2: after each step, an overloaded expert's bias goes down
+    by rate, an underloaded one's up (the sign of mean load - its load)."""
+    for b, c in zip(biases, counts.float()):
+        b += rate * torch.sign(c.mean() - c)
+
+
+def router_stats(router_logits: list) -> list:
+    """--log-router: per layer, logits (N, E) -> [mean over tokens of max_e |logit|,
+    mean over tokens of logsumexp(logits)], flattened layer after layer."""
+    return [v for l in router_logits for v in
+            (l.abs().max(dim=-1).values.mean().item(), torch.logsumexp(l, -1).mean().item())]
+
+
+def train_step(model, opt, stream, a, g, k: int, E: int, stats=None):
+    """One optimizer step over a.micro_batches micro-batches. Each micro-batch's graph is
+    kept until the step's one backward pass (the model is small): the same gradient as a
+    backward per micro-batch, and the global-batch loss can use the whole step's counts.
+    -> (LM loss, balance loss, tokens, counts (layers, E)), the first two averaged.
+    stats (a list) or None: gets the step's z-loss and the first micro-batch's
+    router_stats."""
+    biases = selection_biases(model)
+    micro = [sample_batch(stream, a.batch // a.micro_batches, a.ctx, g)
+             for _ in range(a.micro_batches)]
+    outs = [model(x) for x, _ in micro]
+    counts = sum(expert_counts([l.detach() for l in rl], k, E, biases) for _, rl in outs)
+    loss = sum(F.cross_entropy(lg.reshape(-1, lg.shape[-1]), y.reshape(-1))
+               for (lg, _), (_, y) in zip(outs, micro)) / a.micro_batches
+    aux = sum(balance_loss(a.balance, rl, k, E, counts) for _, rl in outs) / a.micro_batches
+    total = loss + a.aux_coef * aux
+    if a.z_loss or stats is not None:
+        z = sum(moe.router_z_loss(rl) for _, rl in outs) / a.micro_batches
+        total = total + a.z_loss * z if a.z_loss else total
+        if stats is not None:
+            stats[:] = [z.item()] + router_stats([l.detach() for l in outs[0][1]])
+    opt.zero_grad(set_to_none=True)
+    total.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    if a.balance == "bias":
+        update_biases(biases, counts, a.bias_rate)
+    return loss, aux, a.batch * a.ctx, counts
 
 
 def fmt_time(seconds: float) -> str:
@@ -156,6 +324,12 @@ def train(model, stream: torch.Tensor, a, log_path: str) -> dict:
     last = {"loss": float("nan"), "aux_loss": float("nan")}
     log = open(log_path, "w")
     log.write("step\tloss\taux_loss\tlr\ttokens_per_s\tmax_expert_share\n")
+    rlog, stats = None, None
+    if a.log_router:
+        rlog, stats = open(os.path.join(os.path.dirname(log_path), "router_log.tsv"), "w"), []
+        sparse = [l for l in range(cfg["num_hidden_layers"]) if moe.is_sparse_layer(cfg, l)]
+        rlog.write("step\tloss\tz_loss" + "".join(f"\tmaxabs_{l}\tlse_{l}" for l in sparse)
+                   + "\n")
     model.train()
     while True:
         progress = step / a.steps if a.steps else (time.time() - t0) / budget
@@ -164,23 +338,19 @@ def train(model, stream: torch.Tensor, a, log_path: str) -> dict:
         lr = lr_at(a, step, progress)
         for group in opt.param_groups:
             group["lr"] = lr
-        x, y = sample_batch(stream, a.batch, a.ctx, g)
-        logits, router_logits = model(x)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        aux = moe.load_balancing_loss(router_logits, k, E)
-        opt.zero_grad(set_to_none=True)
-        (loss + a.aux_coef * aux).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        loss, aux, n, counts = train_step(model, opt, stream, a, g, k, E, stats)
         step += 1
-        tokens += x.numel()
+        if rlog:
+            rlog.write(f"{step}\t{loss.item():.5f}\t" + "\t".join(f"{v:.5f}" for v in stats)
+                       + "\n")
+        tokens += n
         window["loss"] += loss.item()
         window["aux"] += aux.item()
         window["steps"] += 1
-        window["counts"] += expert_counts([l.detach() for l in router_logits], k, E)
+        window["counts"] += counts
         if step % a.log_every == 0:
             now = time.time()
-            tps = window["steps"] * x.numel() / (now - t_window)
+            tps = window["steps"] * n / (now - t_window)
             counts = window["counts"].float()
             share = (counts / counts.sum(dim=1, keepdim=True)).max().item()
             last = {"loss": window["loss"] / window["steps"],
@@ -195,6 +365,8 @@ def train(model, stream: torch.Tensor, a, log_path: str) -> dict:
             t_window = now
             window = {"loss": 0.0, "aux": 0.0, "steps": 0, "counts": 0}
     log.close()
+    if rlog:
+        rlog.close()
     return {"steps": step, "tokens": tokens, "seconds": time.time() - t0, **last}
 
 
@@ -224,17 +396,19 @@ def heldout_nll(model, fortunes: list, batch: int = 32):
         nll += loss[score].sum().item()
         scored += int(score.sum())
         mask = real.reshape(-1)
-        counts += expert_counts([l[mask] for l in router_logits], k, E)
+        counts += expert_counts([l[mask] for l in router_logits], k, E,
+                                selection_biases(model))
     return nll, scored, counts
 
 
-def evaluate(model, corpus_dir: str) -> dict:
+def evaluate(model, corpus_dir: str, limit: int = 0, langs=corpus.LANGS) -> dict:
     """-> {lang: {"bpb", "bytes", "nll"}, ..., "all": byte-weighted over languages,
     "expert_share": (sparse layers, E) list of the experts' share of held-out routing}."""
     model.eval()
     result, total = {}, 0
-    for lang in corpus.LANGS:
+    for lang in langs:
         fortunes = corpus.read_heldout(os.path.join(corpus_dir, f"heldout-{lang}.txt"))
+        fortunes = fortunes[:limit] if limit else fortunes
         nll, n, counts = heldout_nll(model, fortunes)
         result[lang] = {"bpb": nll / n / math.log(2), "bytes": n, "nll": nll}
         total = total + counts
@@ -259,6 +433,8 @@ def samples(model, max_new: int = 300) -> dict:
 def check_round_trip(model, out_dir: str) -> None:
     """load_hf(out_dir) must give the same logits as the model in memory."""
     back = moe.load_hf(out_dir)
+    for layer, bias in zip((l for l in back.model.layers if l.sparse), selection_biases(model)):
+        layer.mlp.selection_bias = bias  # not in the checkpoint (SparseMoeBlock)
     ids = torch.arange(64).reshape(2, 32) * 3 % 256
     model.eval()
     with torch.no_grad():
@@ -341,10 +517,11 @@ keep the first ~60 KB of each language's held-out fortunes.
 {info['seconds'] / 60:.1f} minutes on 2 CPU cores (torch {torch.__version__}, float32).
 AdamW (betas 0.9/0.95, weight decay {a.weight_decay} on matrices), lr {a.lr:g} with
 {a.warmup} warmup steps and cosine decay to {a.min_lr:g}, gradient clipping 1.0, seed
-{a.seed}. Loss = next-byte cross-entropy + {a.aux_coef:g} x load-balancing loss (Hugging
-Face's form: one f * P loss over the tokens of all MoE layers pooled together, where Switch
-Transformers add one per layer; {cfg['num_experts_per_tok']} when balanced, at most
-{cfg['num_experts']}).
+{a.seed}, {a.micro_batches} micro-batch(es) per step, --balance {a.balance}. Loss =
+next-byte cross-entropy + {a.aux_coef:g} x load-balancing loss (with --balance pooled,
+Hugging Face's form: one f * P loss over the tokens of all MoE layers pooled together, where
+Switch Transformers add one per layer; {cfg['num_experts_per_tok']} when balanced, at most
+{cfg['num_experts']}; train.py's balance_loss has the other forms).
 Final training loss {info['loss']:.4f} nats/byte, aux loss {info['aux_loss']:.4f}.
 
 The aux coefficient {a.aux_coef:g}: the Switch Transformer paper uses 0.01. Released configs
@@ -391,16 +568,49 @@ Written {datetime.date.today().isoformat()}.
 """
 
 
+def write_routing(model, ev: dict, out_dir: str) -> None:
+    """OUT/heldout_share.dat: one line per MoE layer, "layer share_0 .. share_E-1", the
+    experts' shares of the held-out routing (harness/plot's share-all.dat format); with
+    --balance bias also OUT/router_bias.json, the selection biases (not in the checkpoint)."""
+    cfg = model.config
+    sparse = [l for l in range(cfg["num_hidden_layers"]) if moe.is_sparse_layer(cfg, l)]
+    with open(os.path.join(out_dir, "heldout_share.dat"), "w") as f:
+        for l, shares in zip(sparse, ev["expert_share"]):
+            f.write(f"{l} " + " ".join(f"{s:.6f}" for s in shares) + "\n")
+    biases = selection_biases(model)
+    if biases[0] is not None:
+        with open(os.path.join(out_dir, "router_bias.json"), "w") as f:
+            json.dump({str(l): b.tolist() for l, b in zip(sparse, biases)}, f, indent=1)
+
+
 def main(argv=None):
     a = parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    data, stats = corpus.build(a.corpus_out)
+    langs = corpus.LANGS
+    if a.text:  # a new domain: its own held-out file, named after it
+        langs = (os.path.basename(a.text).split(".")[0],)
+        data, held = domain_split(a.text)
+        os.makedirs(a.corpus_out, exist_ok=True)
+        with open(os.path.join(a.corpus_out, f"heldout-{langs[0]}.txt"), "wb") as f:
+            f.write(corpus.join(held))
+        print(f"{a.text}: {len(data)} training bytes, {len(held)} held-out fortunes")
+    else:
+        data, stats = corpus.build(a.corpus_out)
+        print(corpus.format_stats(stats), flush=True)
     stream = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-    print(corpus.format_stats(stats), flush=True)
-    cfg = make_config(a)
-    model = moe.MoeForCausalLM(cfg)
-    moe.init_weights(model, a.seed)
+    if a.init:
+        model = moe.load_hf(a.init)
+        a.ctx = min(a.ctx, model.config["max_position_embeddings"])
+    else:
+        model = moe.MoeForCausalLM(make_config(a))
+        moe.init_weights(model, a.seed)
+    cfg = model.config
+    print(f"{freeze(model, a.trainable, a.unfreeze_expert):,} trainable parameters", flush=True)
+    if a.balance == "bias":
+        for layer in model.model.layers:
+            if layer.sparse:
+                layer.mlp.selection_bias = torch.zeros(cfg["num_experts"])
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{n_params / 1e6:.2f} M parameters ({4 * n_params / 1e6:.1f} MB float32)",
           flush=True)
@@ -408,13 +618,16 @@ def main(argv=None):
     info = train(model, stream, a, os.path.join(a.out, "train_log.tsv"))
     moe.save_hf(model, a.out)
     check_round_trip(model, a.out)
-    ev = evaluate(model, a.corpus_out)
+    ev = evaluate(model, a.corpus_out, a.eval_fortunes, langs)
     with open(os.path.join(a.out, "heldout_bpb.json"), "w") as f:
-        json.dump({l: ev[l] for l in list(corpus.LANGS) + ["all"]}, f, indent=2)
+        json.dump({l: ev[l] for l in list(langs) + ["all"]}, f, indent=2)
         f.write("\n")
-    for lang in list(corpus.LANGS) + ["all"]:
+    write_routing(model, ev, a.out)
+    for lang in list(langs) + ["all"]:
         print(f"held-out {lang}: {ev[lang]['bpb']:.4f} bits/byte ({ev[lang]['bytes']} bytes)")
-    texts = samples(model)
+    if a.text or a.init:  # the model card describes a model trained on the corpus
+        return
+    texts = {} if a.no_samples else samples(model)
     for lang, text in texts.items():
         print(f"--- {lang}\n{text}")
     size = os.path.getsize(os.path.join(a.out, "model.safetensors"))

@@ -83,6 +83,37 @@ static const char *found(const Parser *p, char buf[24])
     return buf;
 }
 
+/* The letter JSON escapes byte c with (\n: 'n'), or 0 for one it does not. */
+static char short_escape(unsigned char c) {
+    switch (c) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case '\n': return 'n';
+    case '\t': return 't';
+    case '\r': return 'r';
+    case '\b': return 'b';
+    case '\f': return 'f';
+    default: return 0;
+    }
+}
+
+void json_put_string(FILE *f, const char *s) {
+    size_t len = strlen(s), i = 0;
+    fputc('"', f);
+    while (i < len) {
+        size_t ok = json_utf8_check(s + i, len - i); /* the valid UTF-8 from s + i */
+        for (size_t j = i; j < i + ok; j++) {
+            unsigned char c = (unsigned char)s[j];
+            if (short_escape(c)) fputc('\\', f), fputc(short_escape(c), f);
+            else if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
+            else fputc(c, f);
+        }
+        i += ok;
+        if (i < len) fputs("\\ufffd", f), i++; /* one byte that is not UTF-8 */
+    }
+    fputc('"', f);
+}
+
 void json_printable(char *buf, size_t bufsize, const char *s, size_t len)
 {
     if (bufsize < 4) { /* not even room for "..." */
@@ -235,7 +266,7 @@ size_t json_utf8_check(const char *s, size_t len)
     return len;
 }
 
-static size_t utf8_put(char *out, unsigned long cp)
+size_t json_utf8_put(char *out, unsigned long cp)
 {
     if (cp < 0x80) {
         out[0] = (char)cp;
@@ -297,7 +328,7 @@ static int decode_u(Parser *p, size_t end, char *out, size_t *n)
         cp = 0x10000 + ((cp - 0xD800) << 10) + ((unsigned long)lo - 0xDC00);
         p->pos += 6;
     }
-    *n += utf8_put(out + *n, cp);
+    *n += json_utf8_put(out + *n, cp);
     return 0;
 }
 

@@ -22,6 +22,7 @@
 #define MOEKIT_JSON_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #define JSON_MAX_DEPTH 64 /* arrays/objects nested deeper than this are rejected */
@@ -81,6 +82,8 @@ const char *json_string(const JsonValue *v);
  * (the rules the parser applies: no overlong forms, surrogates or code points past
  * U+10FFFF), or len when all of it is valid. For text that is not JSON: prompts, files. */
 size_t json_utf8_check(const char *s, size_t len);
+/* Code point cp (< 0x110000) as UTF-8 in out (1 to 4 bytes, no NUL); returns how many. */
+size_t json_utf8_put(char *out, unsigned long cp);
 
 /* "null", "bool", "number", "string", "array", "object": for error messages. */
 const char *json_type_name(JsonType t);
@@ -89,6 +92,11 @@ const char *json_type_name(JsonType t);
  * quoted in a one-line message: control bytes, '"', '\'' and '\\' become \xNN, and a
  * string too long for buf is cut (at a UTF-8 boundary) and ends in "...". */
 void json_printable(char *buf, size_t bufsize, const char *s, size_t len);
+
+/* The C string s written to f as a JSON string literal, quotes included: '"', '\\' and
+ * control bytes escaped (\n \t \r \b \f, the others and DEL as \u00XX), and a byte that
+ * is not UTF-8 written as U+FFFD, so that the output always parses. */
+void json_put_string(FILE *f, const char *s);
 
 /* json_printable of a C string, returned by value so that a message can quote several:
  *     fprintf(stderr, "'%s' is not '%s'\n", json_shown(a).s, json_shown(b).s); */

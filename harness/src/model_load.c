@@ -20,8 +20,10 @@ typedef struct {
     const SafeTensors *const *search; /* where tensors are looked up */
     int n_search;
     const char *prefix;
-    float **owned; /* tensors converted to float32 */
+    void **owned; /* tensors converted at load */
     int n_owned, cap_owned;
+    TypedWeights typed; /* --weights: the matrices as typed tensors (layers NULL without) */
+    TypedRun run;
     unsigned char *disabled; /* (L, E) */
     char where[512]; /* the directory or file, for messages */
 } Store;
@@ -31,6 +33,9 @@ typedef struct {
     char *err;
     size_t errlen;
     int failed;
+    const ModelOptions *o; /* NULL: the defaults */
+    int typed; /* 1: matrices as typed tensors into s->typed, not float32 */
+    int want;  /* their type, or -1: each in its file's type */
 } Loader;
 
 static void load_error(Loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -58,10 +63,10 @@ static const StTensor *find(const Store *s, const char *key, const SafeTensors *
     return NULL;
 }
 
-static int keep_owned(Store *s, float *p) {
+static int keep_owned(Store *s, void *p) {
     if (s->n_owned == s->cap_owned) {
         int cap = s->cap_owned ? 2 * s->cap_owned : 256;
-        float **grown = realloc(s->owned, sizeof *grown * (size_t)cap);
+        void **grown = realloc(s->owned, sizeof *grown * (size_t)cap);
         if (!grown) return -1;
         s->owned = grown;
         s->cap_owned = cap;
@@ -77,17 +82,47 @@ static void shape_str(char *buf, size_t len, const int64_t *shape, int ndim) {
     if (n > 0 && (size_t)n < len) snprintf(buf + n, len - (size_t)n, "]");
 }
 
-/* The tensor <key> with the given shape (rows, cols; cols 0 for a vector) as float32:
- * in place when the file's F32 data is aligned, else a converted copy. NULL when absent
- * (an error unless optional) or wrong. */
-static const float *weight(Loader *ld, const char *key, long rows, long cols, int optional) {
+/* A matrix `moekit quantize` wrote in a block type: its bytes as a U8 tensor (rows, row
+ * bytes), the type in the file's metadata, "moekit.blocks": "q8_0" for every U8 tensor of
+ * the file (the kit's convention, docs/quantization.md). The type, -1 for a plain tensor,
+ * or -2 (an error in ld) when the metadata names no block type. */
+static int file_block_type(Loader *ld, const SafeTensors *file, const StTensor *t) {
+    const char *v = t->dtype == ST_U8 ? st_meta(file, "moekit.blocks") : NULL;
+    if (!v) return -1;
+    int w = wtype_parse(v);
+    if (w == WT_Q8_0 || w == WT_Q4_0) return w;
+    load_error(ld, "%s: metadata \"moekit.blocks\" is '%s'; moekit quantize writes q8_0 or "
+               "q4_0", file->path, json_shown(v).s);
+    return -2;
+}
+
+/* The shape a matrix (rows, cols) of block type w has in the file: (rows, row bytes). */
+static int block_shape_ok(const StTensor *t, int w, long rows, long cols) {
+    return t->dtype == ST_U8 && t->ndim == 2 && t->shape[0] == rows && cols % QK == 0 &&
+           (size_t)t->shape[1] == wtype_row_bytes((WType)w, cols);
+}
+
+/* The tensor <key>, checked to have the shape (rows, cols; cols 0 for a vector), or that
+ * of its blocks (above). NULL when absent (an error unless optional) or wrong. */
+static const StTensor *lookup(Loader *ld, const char *key, long rows, long cols, int optional,
+                              const SafeTensors **in) {
     const SafeTensors *file = NULL;
     const StTensor *t = find(ld->s, key, &file);
+    *in = file;
     if (ld->failed) return NULL;
     if (!t) {
         if (!optional) load_error(ld, "%s: tensor '%s%s' is missing", ld->s->where, ld->s->prefix, key);
         return NULL;
     }
+    int blocks = file_block_type(ld, file, t);
+    if (blocks == -2) return NULL;
+    if (blocks >= 0 && !block_shape_ok(t, blocks, rows, cols)) {
+        load_error(ld, "%s: tensor '%s' (%s blocks) is not the U8 [%ld, %zu] that config.json "
+                   "implies", file->path, t->name, wtype_name((WType)blocks), rows,
+                   cols % QK ? 0 : wtype_row_bytes((WType)blocks, cols));
+        return NULL;
+    }
+    if (blocks >= 0) return t;
     int64_t want[2] = {rows, cols};
     int want_ndim = cols ? 2 : 1;
     if (t->ndim != want_ndim || t->shape[0] != rows || (cols && t->shape[1] != cols)) {
@@ -98,12 +133,36 @@ static const float *weight(Loader *ld, const char *key, long rows, long cols, in
                    t->name, got_s, want_s);
         return NULL;
     }
-    if (t->dtype == ST_F32 && st_is_aligned(t, sizeof(float))) return (const float *)t->data;
-    float *p = malloc(sizeof(float) * (size_t)(t->numel ? t->numel : 1));
+    return t;
+}
+
+static void *owned_buffer(Loader *ld, size_t bytes, const char *name) {
+    void *p = malloc(bytes ? bytes : 1);
     if (!p || keep_owned(ld->s, p) != 0) {
         free(p);
-        load_error(ld, "out of memory converting '%s'", t->name);
+        load_error(ld, "out of memory converting '%s'", name);
         return NULL;
+    }
+    return p;
+}
+
+/* The tensor <key> with the given shape (rows, cols; cols 0 for a vector) as float32:
+ * in place when the file's F32 data is aligned, else a converted copy. NULL when absent
+ * (an error unless optional) or wrong. */
+static const float *weight(Loader *ld, const char *key, long rows, long cols, int optional) {
+    const SafeTensors *file = NULL;
+    const StTensor *t = lookup(ld, key, rows, cols, optional, &file);
+    if (!t) return NULL;
+    if (t->dtype == ST_F32 && st_is_aligned(t, sizeof(float))) return (const float *)t->data;
+    int blocks = file_block_type(ld, file, t);
+    float *p = owned_buffer(ld, sizeof(float) * (size_t)rows * (size_t)(cols ? cols : 1), t->name);
+    if (!p) return NULL;
+    if (blocks >= 0) { /* the lessons' float32 path: the blocks widened, row by row */
+        size_t rb = wtype_row_bytes((WType)blocks, cols);
+        for (long r = 0; r < rows; r++)
+            wtype_to_f32((WType)blocks, p + (size_t)r * (size_t)cols,
+                         (const unsigned char *)t->data + (size_t)r * rb, cols);
+        return p;
     }
     if (st_to_f32(t, p) != 0) {
         load_error(ld, "%s: tensor '%s' has dtype %s; moekit reads F32, BF16 and F16",
@@ -119,7 +178,8 @@ static const float *weight(Loader *ld, const char *key, long rows, long cols, in
  * position (or, in the router, makes the top-k choice meaningless), and checking them
  * costs little. The projection and expert matrices are most of a checkpoint (tens of GB,
  * used in place from the mapping) and are not scanned at load; a NaN/Inf there shows up
- * as non-finite logits, which the CLI reports instead of sampling from them. */
+ * as non-finite logits, which the CLI reports instead of sampling from them. With
+ * --weights the embedding and LM head are used in place too, and go unscanned likewise. */
 static const float *finite_weight(Loader *ld, const char *key, long rows, long cols,
                                   int optional) {
     const float *w = weight(ld, key, rows, cols, optional);
@@ -137,19 +197,117 @@ static const float *finite_weight(Loader *ld, const char *key, long rows, long c
 }
 
 /* ------------------------------------------------------------------------------------
+ * typed matrices (--weights)
+ * ---------------------------------------------------------------------------------- */
+
+/* The file's dtype as a weight type, -1 for one moekit cannot compute with. */
+static int file_wtype(StDtype d) {
+    return d == ST_F32 ? WT_F32 : d == ST_BF16 ? WT_BF16 : d == ST_F16 ? WT_F16 : -1;
+}
+
+/* src's rows [r0, r0 + n) as float32 into buf (n * cols floats). */
+static int rows_to_f32(const StTensor *src, long r0, long n, long cols, float *buf) {
+    StTensor part = *src;
+    size_t esize = st_dtype_size(src->dtype);
+    part.data = (const unsigned char *)src->data + (size_t)r0 * (size_t)cols * esize;
+    part.numel = n * cols;
+    part.nbytes = (size_t)part.numel * esize;
+    return st_to_f32(&part, buf);
+}
+
+/* t converted to type w (rows, cols) into an owned buffer, 256 rows at a time through a
+ * float32 buffer (so a 151936-row LM head needs no float32 copy of itself). */
+static const void *convert(Loader *ld, const StTensor *t, WType w, long rows, long cols) {
+    size_t rb = wtype_row_bytes(w, cols);
+    unsigned char *out = owned_buffer(ld, rb * (size_t)rows, t->name);
+    long chunk = rows < 256 ? rows : 256;
+    float *buf = malloc(sizeof(float) * (size_t)(chunk > 0 && cols > 0 ? chunk * cols : 1));
+    if (!out || !buf) {
+        free(buf);
+        load_error(ld, "out of memory converting '%s'", t->name);
+        return NULL;
+    }
+    for (long r = 0; r < rows; r += chunk) {
+        long n = rows - r < chunk ? rows - r : chunk;
+        rows_to_f32(t, r, n, cols, buf);
+        for (long i = 0; i < n; i++)
+            wtype_from_f32(w, out + (size_t)(r + i) * rb, buf + i * cols, cols);
+    }
+    free(buf);
+    return out;
+}
+
+/* The matrix <key> (rows, cols) as a typed tensor of type want (-1: the file's): in place
+ * when it already has that type and is aligned for it, else converted once. */
+static Tensor typed_weight_as(Loader *ld, const char *key, long rows, long cols, int want) {
+    const SafeTensors *file = NULL;
+    const StTensor *t = lookup(ld, key, rows, cols, 0, &file);
+    Tensor out = {WT_F32, (int)rows, (int)cols, NULL};
+    if (!t) return out;
+    int blocks = file_block_type(ld, file, t);
+    if (blocks >= 0) { /* written by moekit quantize: used as it lies */
+        out.type = (WType)blocks;
+        if (want >= 0 && want != blocks)
+            load_error(ld, "%s: tensor '%s' is %s already (moekit quantize): run it with "
+                       "--weights auto or %s", file->path, t->name, wtype_name(out.type),
+                       wtype_name(out.type));
+        else if (st_is_aligned(t, sizeof(uint16_t)))
+            out.data = t->data;
+        else if ((out.data = owned_buffer(ld, t->nbytes, t->name)))
+            memcpy((void *)out.data, t->data, t->nbytes);
+        return out;
+    }
+    int have = file_wtype(t->dtype);
+    if (have < 0) {
+        load_error(ld, "%s: tensor '%s' has dtype %s; moekit reads F32, BF16 and F16",
+                   file->path, t->name, st_dtype_name(t->dtype));
+        return out;
+    }
+    out.type = (WType)(want >= 0 ? want : have);
+    /* rows that are not whole blocks stay in the file's type (llama.cpp too falls back to
+     * another type for them); the kit's tiny test checkpoints have such matrices */
+    if ((out.type == WT_Q8_0 || out.type == WT_Q4_0) && cols % QK != 0) {
+        out.type = (WType)have;
+        ld->s->typed.n_unquantized++;
+    }
+    size_t align = out.type == WT_F32 ? sizeof(float) : sizeof(uint16_t);
+    if ((int)out.type == have && st_is_aligned(t, align))
+        out.data = t->data; /* in place from the mapping */
+    else
+        out.data = convert(ld, t, out.type, rows, cols);
+    return out;
+}
+
+/* The same in the type --weights asks for. */
+static Tensor typed_weight(Loader *ld, const char *key, long rows, long cols) {
+    return typed_weight_as(ld, key, rows, cols, ld->want);
+}
+
+/* A projection or expert matrix: float32 for the lessons' forward pass, or, with
+ * --weights, a typed tensor in *typed (and NULL as the float32 pointer). */
+static const float *matrix(Loader *ld, const char *key, long rows, long cols, Tensor *typed) {
+    if (!ld->typed) return weight(ld, key, rows, cols, 0);
+    *typed = typed_weight(ld, key, rows, cols);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------
  * the weights of each layer, by Hugging Face key
  * ---------------------------------------------------------------------------------- */
 
-static ExpertWeights swiglu(Loader *ld, const char *prefix, long C, long I) {
+static ExpertWeights swiglu(Loader *ld, const char *prefix, long C, long I, TypedExpert *te) {
     char k[3][256];
     snprintf(k[0], sizeof k[0], "%s.gate_proj.weight", prefix);
     snprintf(k[1], sizeof k[1], "%s.up_proj.weight", prefix);
     snprintf(k[2], sizeof k[2], "%s.down_proj.weight", prefix);
-    return (ExpertWeights){weight(ld, k[0], I, C, 0), weight(ld, k[1], I, C, 0),
-                           weight(ld, k[2], C, I, 0)};
+    ExpertWeights w;
+    w.gate_proj = matrix(ld, k[0], I, C, &te->gate_proj);
+    w.up_proj = matrix(ld, k[1], I, C, &te->up_proj);
+    w.down_proj = matrix(ld, k[2], C, I, &te->down_proj);
+    return w;
 }
 
-static SelfAttnWeights attn_weights(Loader *ld, const ModelConfig *c, int l) {
+static SelfAttnWeights attn_weights(Loader *ld, const ModelConfig *c, int l, TypedAttn *ta) {
     long C = c->hidden_size, D = c->head_dim;
     long q = c->num_attention_heads * D, kv = c->num_key_value_heads * D;
     int qwen2 = c->arch == ARCH_QWEN2_MOE;
@@ -158,10 +316,10 @@ static SelfAttnWeights attn_weights(Loader *ld, const ModelConfig *c, int l) {
 #define W(get, field, name, rows, cols, opt)                                   \
     snprintf(k, sizeof k, "model.layers.%d.self_attn.%s", l, name);           \
     w.field = get(ld, k, rows, cols, opt)
-    W(weight, q_proj, "q_proj.weight", q, C, 0);
-    W(weight, k_proj, "k_proj.weight", kv, C, 0);
-    W(weight, v_proj, "v_proj.weight", kv, C, 0);
-    W(weight, o_proj, "o_proj.weight", C, q, 0);
+    W(matrix, q_proj, "q_proj.weight", q, C, &ta->q_proj);
+    W(matrix, k_proj, "k_proj.weight", kv, C, &ta->k_proj);
+    W(matrix, v_proj, "v_proj.weight", kv, C, &ta->v_proj);
+    W(matrix, o_proj, "o_proj.weight", C, q, &ta->o_proj);
     /* Qwen2 always has biases; Qwen3 if attention_bias */
     W(finite_weight, q_bias, "q_proj.bias", q, 0, !qwen2);
     W(finite_weight, k_bias, "k_proj.bias", kv, 0, !qwen2);
@@ -173,54 +331,89 @@ static SelfAttnWeights attn_weights(Loader *ld, const ModelConfig *c, int l) {
     return w;
 }
 
-static void moe_weights(Loader *ld, const ModelConfig *c, int l, MoeWeights *m) {
+/* 1 when this process holds expert e (ModelOptions.ep_rank, ep_size). */
+static int expert_held(const ModelOptions *o, int e, int E) {
+    if (!o || o->ep_size <= 0) return 1;
+    return e >= (int)((long)o->ep_rank * E / o->ep_size) &&
+           e < (int)((long)(o->ep_rank + 1) * E / o->ep_size);
+}
+
+static void moe_weights(Loader *ld, const ModelConfig *c, int l, MoeWeights *m, TypedLayer *tl) {
     long C = c->hidden_size, E = c->num_experts;
     char k[256];
     snprintf(k, sizeof k, "model.layers.%d.mlp.gate.weight", l);
     m->gate = finite_weight(ld, k, E, C, 0); /* [E, C]: num_experts is backed by the file */
     if (ld->failed) return;
     m->experts = calloc((size_t)E, sizeof *m->experts);
-    if (!m->experts) {
+    tl->experts = calloc((size_t)E, sizeof *tl->experts);
+    if (!m->experts || !tl->experts) {
         load_error(ld, "out of memory");
         return;
     }
     for (int e = 0; e < E && !ld->failed; e++) {
+        if (!expert_held(ld->o, e, (int)E)) continue;
         snprintf(k, sizeof k, "model.layers.%d.mlp.experts.%d", l, e);
-        m->experts[e] = swiglu(ld, k, C, c->moe_intermediate_size);
+        m->experts[e] = swiglu(ld, k, C, c->moe_intermediate_size, &tl->experts[e]);
     }
     if (c->shared_expert_intermediate_size > 0) {
         snprintf(k, sizeof k, "model.layers.%d.mlp.shared_expert", l);
-        m->shared_expert = swiglu(ld, k, C, c->shared_expert_intermediate_size);
+        m->shared_expert = swiglu(ld, k, C, c->shared_expert_intermediate_size,
+                                  &tl->shared_expert);
         snprintf(k, sizeof k, "model.layers.%d.mlp.shared_expert_gate.weight", l);
         m->shared_expert_gate = finite_weight(ld, k, 1, C, 0);
     }
 }
 
-static void layer_weights(Loader *ld, const ModelConfig *c, int l, LayerWeights *L) {
+static void layer_weights(Loader *ld, const ModelConfig *c, int l, LayerWeights *L,
+                          TypedLayer *tl) {
     char k[256];
     snprintf(k, sizeof k, "model.layers.%d.input_layernorm.weight", l);
     L->input_layernorm = finite_weight(ld, k, c->hidden_size, 0, 0);
     snprintf(k, sizeof k, "model.layers.%d.post_attention_layernorm.weight", l);
     L->post_attention_layernorm = finite_weight(ld, k, c->hidden_size, 0, 0);
-    L->self_attn = attn_weights(ld, c, l);
+    L->self_attn = attn_weights(ld, c, l, &tl->self_attn);
     L->is_sparse = !c->mlp_only_layers[l] && c->num_experts > 0 &&
                    (l + 1) % c->decoder_sparse_step == 0;
     if (L->is_sparse) {
-        moe_weights(ld, c, l, &L->moe);
+        moe_weights(ld, c, l, &L->moe, tl);
     } else {
         snprintf(k, sizeof k, "model.layers.%d.mlp", l);
-        L->mlp = swiglu(ld, k, c->hidden_size, c->intermediate_size);
+        L->mlp = swiglu(ld, k, c->hidden_size, c->intermediate_size, &tl->mlp);
     }
+}
+
+/* A tied LM head is the embedding, which moekit quantize keeps in its type (a row per
+ * token is read): in a quantized checkpoint, --weights auto converts it at load to the
+ * file's blocks, as --weights q8_0|q4_0 does on the original, for the same logits. */
+static Tensor tied_lm_head(Loader *ld, const ModelConfig *c) {
+    const SafeTensors *file = NULL;
+    const StTensor *t = find(ld->s, "model.embed_tokens.weight", &file);
+    const char *blocks = t ? st_meta(file, "moekit.blocks") : NULL;
+    int want = ld->want < 0 && blocks ? wtype_parse(blocks) : ld->want;
+    return typed_weight_as(ld, "model.embed_tokens.weight", c->vocab_size, c->hidden_size, want);
+}
+
+/* The embedding in its file's type, in place: typed_forward widens one row per token. */
+static Tensor typed_embedding(Loader *ld, const ModelConfig *c) {
+    return typed_weight_as(ld, "model.embed_tokens.weight", c->vocab_size, c->hidden_size, -1);
 }
 
 static void model_weights(Loader *ld, Model *m) {
     const ModelConfig *c = &m->config;
-    m->embed_tokens =
-        finite_weight(ld, "model.embed_tokens.weight", c->vocab_size, c->hidden_size, 0);
+    if (!ld->typed)
+        m->embed_tokens =
+            finite_weight(ld, "model.embed_tokens.weight", c->vocab_size, c->hidden_size, 0);
+    else
+        ld->s->typed.embed_tokens = typed_embedding(ld, c);
     m->norm = finite_weight(ld, "model.norm.weight", c->hidden_size, 0, 0);
-    m->lm_head = c->tie_word_embeddings
-                     ? m->embed_tokens
-                     : finite_weight(ld, "lm_head.weight", c->vocab_size, c->hidden_size, 0);
+    if (!ld->typed)
+        m->lm_head = c->tie_word_embeddings
+                         ? m->embed_tokens
+                         : finite_weight(ld, "lm_head.weight", c->vocab_size, c->hidden_size, 0);
+    else if (!c->tie_word_embeddings) /* NaN in it: non-finite logits, which the CLI reports */
+        ld->s->typed.lm_head = typed_weight(ld, "lm_head.weight", c->vocab_size, c->hidden_size);
+    else
+        ld->s->typed.lm_head = tied_lm_head(ld, c);
     /* num_hidden_layers is only a number in a file: the last layer must exist before
      * memory is set aside for all of them */
     char last[96];
@@ -228,12 +421,13 @@ static void model_weights(Loader *ld, Model *m) {
              c->num_hidden_layers - 1);
     if (ld->failed || !weight(ld, last, c->hidden_size, 0, 0)) return;
     m->layers = calloc((size_t)c->num_hidden_layers, sizeof *m->layers);
-    if (!m->layers) {
+    ld->s->typed.layers = calloc((size_t)c->num_hidden_layers, sizeof *ld->s->typed.layers);
+    if (!m->layers || !ld->s->typed.layers) {
         load_error(ld, "out of memory");
         return;
     }
     for (int l = 0; l < c->num_hidden_layers && !ld->failed; l++)
-        layer_weights(ld, c, l, &m->layers[l]);
+        layer_weights(ld, c, l, &m->layers[l], &ld->s->typed.layers[l]);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -271,7 +465,8 @@ static void moe_configs(Loader *ld, Model *m, const ModelOptions *o) {
         MoeConfig *mc = &m->moe_config[l];
         *mc = (MoeConfig){c->hidden_size, c->moe_intermediate_size,
                           c->shared_expert_intermediate_size,
-                          {E, k, c->norm_topk_prob, ld->s->disabled + (size_t)l * E}, 0.0f};
+                          {E, k, c->norm_topk_prob, ld->s->disabled + (size_t)l * E},
+                          o->capacity_factor};
     }
 }
 
@@ -343,9 +538,18 @@ static int build(Model *m, ModelConfig *c, Store *s, const ModelOptions *o, char
     m->config = *c;
     memset(c, 0, sizeof *c);
     m->owner = s;
-    Loader ld = {s, err, errlen, 0};
-    model_weights(&ld, m);
-    if (!ld.failed) runtime(&ld, m, o ? o : &defaults);
+    o = o ? o : &defaults;
+    Loader ld = {s, err, errlen, 0, o, o->weights != NULL, -1};
+    if (o->weights && !typed_available)
+        load_error(&ld, "--weights: the student release leaves out the typed forward pass "
+                   "(harness/src/typed_model.c repeats lessons 04-08); use the full kit");
+    else if (o->weights && strcmp(o->weights, "auto") != 0 && (ld.want = wtype_parse(o->weights)) < 0)
+        load_error(&ld, "--weights %s: not a type (auto, f32, bf16, f16, q8_0, q4_0)", o->weights);
+    s->typed.type = o->weights;
+    if (!ld.failed) model_weights(&ld, m);
+    if (!ld.failed) runtime(&ld, m, o);
+    if (!ld.failed && ld.typed && typed_run_init(&s->run, m) != 0)
+        load_error(&ld, "out of memory for the activation scratch");
     if (ld.failed) model_free(m);
     return ld.failed ? -1 : 0;
 }
@@ -369,8 +573,15 @@ int model_build(Model *m, ModelConfig *c, const SafeTensors *st, const char *pre
     return build(m, c, s, o, err, errlen);
 }
 
-static void store_free(Store *s) {
+static void typed_free(TypedWeights *w, int n_layers) {
+    for (int l = 0; w->layers && l < n_layers; l++) free(w->layers[l].experts);
+    free(w->layers);
+}
+
+static void store_free(Store *s, int n_layers) {
     if (!s) return;
+    typed_free(&s->typed, n_layers);
+    typed_run_free(&s->run);
     for (int i = 0; i < s->n_owned; i++) free(s->owned[i]);
     free(s->owned);
     for (int i = 0; i < s->n_files; i++) st_close(&s->files[i]);
@@ -394,9 +605,16 @@ void model_free(Model *m) {
     free(m->h);
     free(m->y);
     free(m->mlp_scratch);
+    store_free(m->owner, c->num_hidden_layers);
     config_free(&m->config);
-    store_free(m->owner);
     memset(m, 0, sizeof *m);
+}
+
+const TypedWeights *model_typed(const Model *m, TypedRun **run) {
+    Store *s = m->owner;
+    if (!s || !s->typed.type) return NULL;
+    if (run) *run = &s->run;
+    return &s->typed;
 }
 
 /* dir/name into path; -1 with a message when it does not fit. */
@@ -502,6 +720,25 @@ static int open_weights(Store *s, const char *dir, char *err, size_t errlen) {
     return 0;
 }
 
+int model_files_open(ModelFiles *f, const char *dir, char *err, size_t errlen) {
+    Store *s = calloc(1, sizeof *s);
+    memset(f, 0, sizeof *f);
+    if (!s) return snprintf(err, errlen, "out of memory"), -1;
+    int rc = open_weights(s, dir, err, errlen);
+    if (rc == 0) { /* the files move to f; the rest of the store goes */
+        f->files = s->files, f->n = s->n_files;
+        s->files = NULL, s->n_files = 0;
+    }
+    store_free(s, 0);
+    return rc;
+}
+
+void model_files_close(ModelFiles *f) {
+    for (int i = 0; i < f->n; i++) st_close(&f->files[i]);
+    free(f->files);
+    memset(f, 0, sizeof *f);
+}
+
 int model_load_dir(Model *m, const char *dir, const ModelOptions *o, char *err, size_t errlen) {
     char path[1024];
     size_t len;
@@ -518,7 +755,7 @@ int model_load_dir(Model *m, const char *dir, const ModelOptions *o, char *err, 
     s->prefix = "";
     snprintf(s->where, sizeof s->where, "%s", dir);
     if (open_weights(s, dir, err, errlen) != 0) {
-        store_free(s);
+        store_free(s, 0);
         config_free(&c);
         return -1;
     }

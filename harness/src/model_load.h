@@ -24,14 +24,26 @@
 #include "json.h"
 #include "moekit.h"
 #include "safetensors.h"
+#include "typed_model.h"
 
 /* Run-time choices that are not in config.json. Zero means "the default". */
 typedef struct {
     int max_seq;    /* KV cache positions; default min(max_position_embeddings, 2048) */
     int max_tokens; /* tokens per model_forward call; default 64 */
     int top_k;      /* override num_experts_per_tok; 0 keeps the config's */
+    /* lesson 07's capacity limit: each expert takes at most ceil(capacity_factor * T * k / E)
+     * rows of a model_forward call of T tokens; 0 (the default): no limit, dropless */
+    float capacity_factor;
     int n_disabled; /* --disable-expert L:E pairs */
     const int *disabled_layer, *disabled_expert;
+    /* expert parallelism (build/moekit-mpi): with ep_size > 0, load only the routed experts
+     * ep_rank*E/ep_size .. (ep_rank+1)*E/ep_size - 1; the others stay all NULL */
+    int ep_rank, ep_size;
+    /* NULL: every weight as float32, for the lessons' model_forward. Else the projection
+     * and expert matrices and the LM head as typed tensors (typed_model.h) for
+     * typed_forward: "auto" keeps each in its file's type (bf16/f16 in place), or one of
+     * "f32", "bf16", "f16", "q8_0", "q4_0" converts them at load. */
+    const char *weights;
 } ModelOptions;
 
 /* Parses config.json text into c (c->mlp_only_layers is malloc'd: config_free).
@@ -49,5 +61,19 @@ int model_build(Model *m, ModelConfig *c, const SafeTensors *st, const char *pre
                 const ModelOptions *o, char *err, size_t errlen);
 
 void model_free(Model *m);
+
+/* The typed matrices and their run state when the model was loaded with
+ * ModelOptions.weights, else NULL. Freed by model_free. */
+const TypedWeights *model_typed(const Model *m, TypedRun **run);
+
+/* The safetensors files of the checkpoint in dir (model.safetensors, or the shards that
+ * model.safetensors.index.json names), opened and checked as model_load_dir opens them
+ * (moekit quantize reads them). 0, or -1 with err set. */
+typedef struct {
+    SafeTensors *files;
+    int n;
+} ModelFiles;
+int model_files_open(ModelFiles *f, const char *dir, char *err, size_t errlen);
+void model_files_close(ModelFiles *f);
 
 #endif /* MOEKIT_MODEL_LOAD_H */

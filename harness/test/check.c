@@ -246,7 +246,7 @@ void observe_ints(TestCtx *ctx, const char *key, int *buf, long n) {
 
 /* In the sandbox, the first expected value ends the run: what follows is the judge's. */
 static void before_expected(TestCtx *ctx, const char *name) {
-    if (ctx->role == ROLE_RUN) longjmp(ctx->bail, BAIL_RECORDED);
+    judging(ctx);
     if (ctx->role == ROLE_STRIP) nameset_add(ctx->expected, name);
 }
 
@@ -266,6 +266,30 @@ const int *want_ints(TestCtx *ctx, const char *name, long n) {
     const int *p = fx_ints(ctx, name, n);
     ctx->role = role;
     return p;
+}
+
+/* ------------------------------------------------------------------------------------
+ * property checks (check.h): the test's own generator
+ * ---------------------------------------------------------------------------------- */
+
+/* splitmix64: small, and the same numbers on every machine (rand() is not) */
+static unsigned long long next_u64(TestCtx *ctx) {
+    unsigned long long z = (ctx->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+double random_uniform(TestCtx *ctx) { return (double)(next_u64(ctx) >> 11) * 0x1.0p-53; }
+
+void random_fill(TestCtx *ctx, float *x, long n, float scale) {
+    for (long i = 0; i < n; i++) x[i] = (float)((2.0 * random_uniform(ctx) - 1.0) * scale);
+}
+
+unsigned long ctx_seed(const TestCtx *ctx) { return ctx->seed; }
+
+void judging(TestCtx *ctx) {
+    if (ctx->role == ROLE_RUN) longjmp(ctx->bail, BAIL_RECORDED);
 }
 
 TestStatus fail(TestCtx *ctx, const char *fmt, ...) {

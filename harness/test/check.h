@@ -32,9 +32,18 @@ typedef struct {
 } LessonDef;
 
 /* The lessons the runner knows, in order (lessons.c); the first CORE_LESSONS of them make
- * the model, the rest (09 fast matmul, 10 routing) are optional. */
+ * the model, the rest (09 fast matmul, 10 routing, 11 tokenizer, 12 expert parallel,
+ * 13 quantization) are optional. */
 extern const LessonDef *const LESSONS[];
 extern const int CORE_LESSONS;
+/* NULL, or why lesson L cannot run here (lesson 12 without MPI) or cannot be graded
+ * (grading: 1 under the grader): the runner prints it and runs none of its tests. Called
+ * before the lesson's first test, with its fixture file (NULL when no test will run): lesson
+ * 12 waits there for its MPI job, which runs every case once for all its tests. */
+const char *lesson_unavailable(const LessonDef *L, const char *fixture, int grading);
+/* When make check begins, for each lesson it will run: lesson 12 starts its MPI job in
+ * the background (mpirun takes seconds to start), beside the other lessons' tests. */
+void lesson_start(const LessonDef *L, const char *fixture);
 
 /* ------------------------------------------------------------------------------------
  * reading the case
@@ -137,5 +146,32 @@ int ctx_diagnose(const TestCtx *ctx, TestStatus s);
  * student's code: the sandbox's fixture does not hold it). */
 const float *want_tensor(TestCtx *ctx, const char *name, long n);
 const int *want_ints(TestCtx *ctx, const char *name, long n);
+
+/* ------------------------------------------------------------------------------------
+ * property checks: fresh random inputs, a relation the outputs must satisfy
+ *
+ * Beside the fixtures, a few tests draw their inputs at random (the shapes come from a
+ * fixture case) and check a property of the student's outputs (softmax rows sum to 1,
+ * RoPE keeps each pair's norm, ...) instead of comparing with stored values. Their names
+ * start with "property: ". The draws come from the run's seed, which `make check` prints
+ * and `make check SEED=n` replays; the grader passes the same seed to both halves. The
+ * same two halves as above: call the student's code on the draws and observe() every
+ * output, then judging() (the sandbox stops there), then check the property on what was
+ * observed (or against the kit's own functions: under the judge they are the solutions).
+ * ---------------------------------------------------------------------------------- */
+
+#define PROPERTY "property: "
+/* x[0 .. n) uniform in [-scale, scale), the next draws of this test's generator */
+void random_fill(TestCtx *ctx, float *x, long n, float scale);
+/* uniform in [0, 1) */
+double random_uniform(TestCtx *ctx);
+/* The run's seed, as make check prints it. */
+unsigned long ctx_seed(const TestCtx *ctx);
+/* What follows judges the observed outputs: the sandbox (ROLE_RUN) stops here. */
+void judging(TestCtx *ctx);
+/* got (observed) against want (what the property says it must be, computed after
+ * judging()): like expect_close, with the seed that replays the draws in the report. */
+TestStatus expect_property(TestCtx *ctx, const char *property, const float *got,
+                           const float *want, const Layout *l, float atol, float rtol);
 
 #endif /* MOEKIT_CHECK_H */

@@ -57,6 +57,9 @@ struct TestCtx {
     FILE *tape;                          /* ROLE_RUN: where observe() writes */
     const struct TapeSection *recorded;  /* ROLE_JUDGE: this test's record, or NULL */
     NameSet *inputs, *expected;          /* ROLE_STRIP: names read each way */
+    int full;                            /* make check FULL=1: the max error even on a pass */
+    unsigned long seed;                  /* the run's seed for the property checks */
+    unsigned long long rng;              /* this test's generator: the seed, test and case */
 };
 
 void fixture_error(TestCtx *ctx, const char *fmt, ...)

@@ -31,7 +31,14 @@ for dir in data/models/*/; do
         -n "$(echo "$want" | wc -w)" --print-ids 2>"$LOG/cli.err")
     if [ "$got" = "$want" ]; then ok "cli generate --greedy $dir: $got"
     else bad "cli generate --greedy $dir: got '$got', expected '$want'" "$LOG/cli.err"; fi
+    # the typed model with each matrix in its file's type (bf16 in place for the bf16 one)
+    got=$("$CLI" generate --model "$dir" --ids "$(cat "$dir/prompt_ids.txt")" --greedy \
+        -n "$(echo "$want" | wc -w)" --print-ids --weights auto 2>"$LOG/cli.err")
+    if [ "$got" = "$want" ]; then ok "cli generate --greedy --weights auto $dir: the same ids"
+    else bad "cli generate --weights auto $dir: got '$got', expected '$want'" "$LOG/cli.err"; fi
 done
+expect_error "an unknown --weights type" "--weights q3: not a type" generate --model "$M" \
+    --ids 1 --weights q3
 
 ids=$(cat "$M/prompt_ids.txt")
 T=$(echo "$ids" | wc -w)
@@ -77,20 +84,24 @@ expect_error "a bad --disable-expert" "must be LAYER:EXPERT" generate --model "$
 expect_error "a dense layer in --disable-expert" "no expert 1 in a sparse layer 0" generate --model "$M" --ids 1 --disable-expert 0:1
 expect_error "--top-k above the experts" "--top-k 9 is more than the model's 8 experts" generate --model "$M" --ids 1 --top-k 9
 expect_error "a missing perplexity file" "cannot open it" perplexity --model "$M" --file "$LOG/nope.txt"
+expect_error "a negative --capacity-factor" "--capacity-factor: -1 is out of range" perplexity --model "$M" --file "$LOG/nope.txt" --capacity-factor -1
+expect_error "a non-numeric --capacity-factor" "--capacity-factor: 'lots' is not a number" generate --model "$M" --ids 1 --capacity-factor lots
+expect_error "a --capacity-factor of nan" "--capacity-factor: 'nan' is not a number" logits --model "$M" --ids 1 --out "$LOG/x.bin" --capacity-factor nan
 
 # every option that takes a value, given last without one: exactly one line, naming it
 missing=""
 for cmd_flag in "generate --model" "generate --prompt" "generate --ids" "generate -n" \
     "generate --temperature" "generate --top-p" "generate --seed" "generate --top-k" \
     "generate --ctx" "generate --disable-expert" "generate --dump-routing" "logits --out" \
-    "perplexity --file" "tokenize --model" "tokenize --file" "chat --system"; do
+    "perplexity --file" "perplexity --capacity-factor" "tokenize --model" "tokenize --file" \
+    "chat --system"; do
     set -- $cmd_flag
     "$CLI" "$1" "$2" >"$LOG/cli.out" 2>"$LOG/cli.err"
     rc=$?
     [ $rc -eq 2 ] && [ "$(cat "$LOG/cli.err")" = "moekit: $2 needs a value" ] ||
         missing="$missing $1 $2 (exit $rc: $(head -2 "$LOG/cli.err" | tr '\n' '|'))"
 done
-if [ -z "$missing" ]; then ok "cli: each of 16 options without its value: one line 'OPTION needs a value'"
+if [ -z "$missing" ]; then ok "cli: each of 17 options without its value: one line 'OPTION needs a value'"
 else bad "cli options without their value:$missing"; fi
 
 # generate stops at the context: -n past it exits 0 with ctx - prompt tokens and one note
@@ -126,6 +137,22 @@ single=$(od -An -v -f -w1024 "$LOG/short.bin" | awk -v ids="$ids" '
 if [ -n "$sliding" ] && awk -v a="$sliding" -v b="$single" 'BEGIN { exit !(a - b <= 0.0001 && b - a <= 0.0001) }'; then
     ok "cli perplexity of a text shorter than the context = one prefill's logits: $sliding bits per byte"
 else bad "cli perplexity of a short text: $sliding bits per byte, one prefill's logits give $single" "$LOG/cli.err"; fi
+
+# --capacity-factor (lesson 07's capacity): F = E / k = 4 lets an expert take every token
+# of a forward call, so nothing is dropped and the bpb is the dropless one; F = 0.5 drops,
+# and the count on stderr is the routing dump's assignments to expert -1
+f=$LOG/capacity.txt
+awk '/^%$/ { if (++c >= 5) exit } { print }' data/corpus/heldout-en.txt >"$f"
+: >"$LOG/capacity.err"
+cap() { "$CLI" perplexity --fortunes --model data/model --file "$f" "$@" 2>>"$LOG/capacity.err" | awk '{ print $2 }'; }
+none=$(cap) four=$(cap --capacity-factor 4) half=$(cap --capacity-factor 0.5 --dump-routing "$LOG/capacity.tsv")
+said=$(sed -n 's/.*--capacity-factor 0.5: \([0-9]*\) of .*/\1/p' "$LOG/capacity.err")
+zero=$(grep -c -- "--capacity-factor 4: 0 of [1-9][0-9]* (token, expert) assignments dropped" "$LOG/capacity.err")
+dumped=$(awk -F'\t' 'NR > 1 && $5 == -1' "$LOG/capacity.tsv" | wc -l)
+if [ -n "$none" ] && [ "$four" = "$none" ] && [ "$zero" -eq 1 ] && [ -n "$half" ] &&
+    [ "$half" != "$none" ] && [ "${said:-0}" -gt 0 ] && [ "$said" -eq "$dumped" ]; then
+    ok "cli --capacity-factor: 4 (= E/k) drops 0 assignments, bpb $four as dropless; 0.5 drops $said (the dump's -1s), bpb $half"
+else bad "cli --capacity-factor: bpb $none dropless, $four at 4, $half at 0.5; 0.5 said '$said' dropped, the dump has $dumped" "$LOG/capacity.err"; fi
 
 # ---- text through tokenizer.json ---------------------------------------------------------
 # The demo model with a tokenizer.json of the 256 bytes (id = byte, no merges): text in and
@@ -193,3 +220,35 @@ expect_error "tokenize without tokenizer.json" "tokenizer.json: cannot open it" 
 if "$CLI" --help | grep -q "tokenize" && "$CLI" tokenize --help | grep -q -- "--json" &&
     "$CLI" --help | grep -q "chat" && "$CLI" chat --help | grep -q -- "--no-think"; then ok "cli --help, tokenize --help and chat --help document tokenize and chat"
 else bad "cli --help, tokenize --help or chat --help says nothing of tokenize or chat"; fi
+
+# sampling: top-k and min-p (the CLI's filters before lesson 08's sample), and
+# generation_config.json's defaults under the flags. Top-k 1 and min-p 1 leave only the
+# argmax, so at temperature 1.5 they must give the greedy ids; a config that asks for them
+# (or for do_sample false) must too; a flag must win over the config.
+G=$LOG/gen-config
+rm -rf "$G" && mkdir -p "$G" && cp data/model/config.json data/model/model.safetensors "$G/"
+gen() { "$CLI" generate --prompt "The secret" -n 40 --print-ids "$@" 2>>"$LOG/sampling.err"; }
+: >"$LOG/sampling.err"
+greedy=$(gen --model "$G" --greedy)
+hot=$(gen --model "$G" --temperature 1.5 --seed 7)
+if [ "$(gen --model "$G" --sample-top-k 1 --temperature 1.5 --seed 7)" = "$greedy" ] &&
+    [ "$(gen --model "$G" --min-p 1 --temperature 1.5 --seed 7)" = "$greedy" ] &&
+    [ "$(gen --model "$G" --sample-top-k 256 --min-p 0 --temperature 1.5 --seed 7)" = "$hot" ] &&
+    [ "$hot" != "$greedy" ] && [ "$(gen --model "$G" --min-p 0.3 --temperature 1.5 --seed 7)" != "$hot" ]; then
+    ok "cli --sample-top-k 1 and --min-p 1 give the greedy ids at temperature 1.5; top-k = vocab changes nothing; min-p 0.3 changes the sample"
+else bad "cli --sample-top-k / --min-p: not the greedy ids, or a filter that does nothing changed the sample" "$LOG/sampling.err"; fi
+printf '{"temperature": 1.5, "top_k": 1, "top_p": 0.9}\n' >"$G/generation_config.json"
+if [ "$(gen --model "$G" --seed 7)" = "$greedy" ] &&
+    grep -q "says: temperature 1.5, top_p 0.9, top_k 1, min_p 0" "$LOG/sampling.err" &&
+    [ "$(gen --model "$G" --sample-top-k 0 --top-p 0.95 --seed 7)" = "$hot" ]; then
+    ok "cli generate takes temperature, top_p and top_k from generation_config.json (top_k 1: the greedy ids, and a note), and --sample-top-k 0 --top-p 0.95 override them"
+else bad "cli generate and generation_config.json's sampling defaults" "$LOG/sampling.err"; fi
+printf '{"do_sample": false, "temperature": 1.5}\n' >"$G/generation_config.json"
+if [ "$(gen --model "$G" --seed 7)" = "$greedy" ] && [ "$(gen --model "$G" --temperature 1.5 --seed 7)" = "$hot" ]; then
+    ok "cli generate: generation_config.json's do_sample false is greedy; --temperature overrides it"
+else bad "cli generate: do_sample false is not greedy, or a flag does not override it" "$LOG/sampling.err"; fi
+printf '{"top_k": "20"}\n' >"$G/generation_config.json"
+expect_error "a generation_config.json top_k that is no number" "generation_config.json: top_k must be a whole number from 0 to" generate --model "$G" --prompt hi
+printf '{"min_p": 2}\n' >"$G/generation_config.json"
+expect_error "a generation_config.json min_p past 1 (chat)" "generation_config.json: min_p must be a number from 0 to 1" chat --model "$G"
+expect_error "--sample-top-k -1" "--sample-top-k" generate --model data/model --prompt hi --sample-top-k -1

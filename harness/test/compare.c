@@ -197,6 +197,22 @@ static void print_report(TestCtx *ctx, const char *output, const float *got, con
     else print_relation(ctx, output, got, exp, l, m->n, atol, rtol);
 }
 
+/* make check FULL=1, on a pass: how close it came, as llm.c prints maxdiff */
+static void print_max_error(const float *got, const float *exp, const Layout *l, float atol,
+                            float rtol, const char *what) {
+    long worst = 0;
+    float max_abs = 0.0f, max_use = 0.0f; /* use: an error's share of its tolerance */
+    for (long i = 0; i < layout_numel(l); i++) {
+        float err = fabsf(got[i] - exp[i]), use = err / (atol + rtol * fabsf(exp[i]));
+        if (err > max_abs) max_abs = err, worst = i;
+        if (use > max_use) max_use = use;
+    }
+    char where[160];
+    format_index(where, sizeof where, l, worst);
+    printf("%s: max abs error %.3g at %s (expected %.9g, got %.9g); the closest call used "
+           "%.0f%% of its tolerance\n", what, max_abs, where, exp[worst], got[worst], 100.0f * max_use);
+}
+
 TestStatus matches(TestCtx *ctx, const char *output, const float *got, const Layout *l,
                    float atol, float rtol) {
     long n = layout_numel(l);
@@ -209,8 +225,34 @@ TestStatus expect_close(TestCtx *ctx, const char *output, const float *got, cons
     long n = layout_numel(l);
     const float *exp = want_tensor(ctx, output, n);
     MismatchStats m = mismatch_stats(got, exp, n, atol, rtol);
+    if (m.bad == 0 && ctx->full) print_max_error(got, exp, l, atol, rtol, what);
     if (m.bad == 0) return TEST_PASS;
     if (ctx->verbose == REPORT_FULL) print_report(ctx, output, got, exp, l, &m, atol, rtol, what);
     if (ctx->verbose == REPORT_DIAGNOSIS) print_diagnosis_only(ctx, output, got, &m, atol, rtol);
+    return TEST_FAIL;
+}
+
+/* ------------------------------------------------------------------------------------
+ * property checks (check.h): the observed outputs against what the property says
+ * ---------------------------------------------------------------------------------- */
+
+TestStatus expect_property(TestCtx *ctx, const char *property, const float *got,
+                           const float *want, const Layout *l, float atol, float rtol) {
+    long n = layout_numel(l);
+    MismatchStats m = mismatch_stats(got, want, n, atol, rtol);
+    if (m.bad == 0 && ctx->full) print_max_error(got, want, l, atol, rtol, property);
+    if (m.bad == 0) return TEST_PASS;
+    if (ctx->verbose != REPORT_FULL) return TEST_FAIL;
+    char where[160];
+    format_index(where, sizeof where, l, m.first);
+    printf("lesson %s %s, random inputs shaped like case \"%s\": %s does not hold: %ld of %ld values "
+           "are off", ctx->lesson->id, ctx->lesson->name, ctx->title, property, m.bad, m.n);
+    if (m.bad > m.nonfinite) printf(" (max abs %.3g)", m.max_abs);
+    printf("\n  first at %s: the property says %g, your code gives %g\n", where, want[m.first],
+           got[m.first]);
+    if (m.untouched == m.n) printf("  nothing was written: every value is still the NaN the harness filled in.\n");
+    printf("  tolerance: |got - property| <= %.0e + %.0e * |property|\n", atol, rtol);
+    printf("  the inputs came from seed %lu: `make check LESSON=%s SEED=%lu` draws them again\n",
+           ctx->seed, ctx->lesson->id, ctx->seed);
     return TEST_FAIL;
 }

@@ -93,6 +93,25 @@ static const Diagnosis CATALOGUE[] = {
      "probs = softmax over each token's E logits, as in top-k routing; the experts then pick "
      "from the columns.",
      "Expert choice: the experts pick"},
+    {"ep_arrival_order", "12-expert-parallel",
+     "the returned rows were added to the tokens in the order they came back (grouped by "
+     "the rank that ran them), as if that were token order.",
+     "Returned row i is the (token, slot) packed at position i: add it into token "
+     "send_slot[i] / k.",
+     "The return exchange and the combine"},
+    {"ep_weights_twice", "12-expert-parallel",
+     "the routing weight applied twice: weight^2 * expert(h).",
+     "The owner returns weight * expert(row) already: the combine only adds the rows up.",
+     "The return exchange and the combine"},
+    {"ep_capacity_local_T", "12-expert-parallel",
+     "the capacity computed from this rank's own tokens instead of the tokens of all ranks.",
+     "capacity = ceil(capacity_factor * T_total * k / E), T_total summed over the ranks "
+     "(MPI_Allreduce): an owner sees rows from every rank.",
+     "Capacity on a rank"},
+    {"ep_counts_as_displs", "12-expert-parallel",
+     "the displacements are the counts (displs[r] = counts[r]).",
+     "displs[r] is where rank r's rows start: the sum of counts[0 .. r-1] (0 for rank 0).",
+     "Counts and displacements"},
     {"no_residual", "08-model", "the block's output replaced x instead of being added to it.",
      "Each block is a residual branch: x = x + self_attn(input_layernorm(x)) in attn_block, "
      "x = x + mlp(post_attention_layernorm(x)) in mlp_block.",
@@ -100,6 +119,56 @@ static const Diagnosis CATALOGUE[] = {
     {"no_final_norm", "08-model", "lm_head applied without the final norm (model.norm).",
      "After the last layer: h = rmsnorm(x) * model.norm.weight, then logits = h . lm_head^T.",
      "The final norm"},
+    {"byte_map_off_by_one", "11-tokenizer",
+     "the unprintable bytes numbered from 257: byte 0 got 257, not 256.",
+     "The first unprintable byte (0) gets 256, the next 257 ...: 256 + how many came before it.",
+     "The byte map"},
+    {"byte_map_soft_hyphen", "11-tokenizer",
+     "the soft hyphen 0xAD kept as itself: 0xA1..0xFF taken as one printable range.",
+     "0xAD is not printable (GPT-2's ranges are 0xA1..0xAC and 0xAE..0xFF): it gets 256 + 67 "
+     "= 323.",
+     "The byte map"},
+    {"merge_first_found", "11-tokenizer",
+     "the first pair that has a merge was merged, not the pair of lowest rank.",
+     "Look at every adjacent pair, merge the one whose merge has the lowest rank (the leftmost "
+     "on a tie), then look again.",
+     "Merges by rank"},
+    {"specials_split_by_bpe", "11-tokenizer",
+     "added tokens were encoded by BPE as plain text: \"<|im_end|>\" became pieces, not its id.",
+     "Split out the added tokens first (bpe_split_added): their spans give their ids, and only "
+     "the text between them is pre-tokenized and merged.",
+     "Added tokens first"},
+    {"decode_no_byte_map", "11-tokenizer",
+     "the tokens' strings were copied as they are, without the inverse byte map: a space came "
+     "out as the two bytes of 'Ġ' (U+0120).",
+     "Each character of a token stands for one byte: out gets the byte b with cp[b] == the "
+     "character.",
+     "Decode"},
+    {"bf16_truncate", "13-quantization",
+     "bf16 by truncation: the low 16 bits dropped, not rounded (and a NaN with only low "
+     "payload bits becomes inf).",
+     "Round to nearest even: add 0x7FFF plus bit 16 of x's bits, then shift; test for NaN "
+     "first and keep it a NaN.",
+     "bf16"},
+    {"q8_0_truncate", "13-quantization",
+     "q truncated toward zero: (int8_t)(x * id) instead of rounded to nearest.",
+     "Round x / d to nearest, halves away from zero (roundf, lroundf), as "
+     "quantize_row_q8_0_ref does: truncation doubles the worst error, to a whole d.",
+     "q8_0"},
+    {"q8_0_scale_128", "13-quantization",
+     "a scale max|x| / 128: the largest x needs q = 128, which an int8 cannot hold.",
+     "d = max|x| / 127: the levels are -127 .. 127, symmetric; -128 is never used.",
+     "q8_0"},
+    {"q4_0_nibbles_interleaved", "13-quantization",
+     "nibbles of elements 2j and 2j + 1 packed in byte j, not j and j + 16.",
+     "Byte j holds element j in its low nibble and element j + 16 in its high nibble "
+     "(llama.cpp's block_q4_0): qs[j] = q[j] | q[j + 16] << 4.",
+     "q4_0"},
+    {"q4_0_no_offset", "13-quantization",
+     "levels without the + 8: q = (int)(x / d + 0.5), so negative levels wrap into the byte.",
+     "A nibble holds 0 .. 15: store x / d + 8 (as (int)(x / d + 8.5), capped at 15), and "
+     "dequantize subtracts the 8 again.",
+     "q4_0"},
 };
 
 const Diagnosis *diagnosis_find(const char *mistake) {

@@ -37,9 +37,33 @@ static TestStatus run_matmul(TestCtx *ctx, int batched) {
 static TestStatus test_matmul(TestCtx *ctx) { return run_matmul(ctx, 0); }
 static TestStatus test_matmul_tokens(TestCtx *ctx) { return run_matmul(ctx, 1); }
 
+/* Property: matmul is linear. On fresh x1, x2 (the case's shapes and W) and a, b with
+ * a + b >= 1.5: y(a x1 + b x2) = a y(x1) + b y(x2), so an added constant (a bias) or any
+ * term that is not a product with x shows. */
+static TestStatus test_linear(TestCtx *ctx) {
+    int in = fx_int(ctx, "in_features"), out = fx_int(ctx, "out_features");
+    const float *w = fx_tensor(ctx, "w", (long)out * in, NULL);
+    float *x = test_alloc(ctx, sizeof(float) * 3 * (size_t)in), *y = out_buffer(ctx, 3L * out);
+    float a = (float)(1.0 + random_uniform(ctx)), b = (float)(0.5 + random_uniform(ctx));
+    random_fill(ctx, x, 2L * in, 1.0f);
+    for (int i = 0; i < in; i++) x[2 * in + i] = a * x[i] + b * x[in + i];
+    student_begin(ctx);
+    for (int r = 0; r < 3; r++) matmul(y + (long)r * out, x + (long)r * in, w, in, out);
+    if (student_todo(ctx)) return TEST_TODO;
+    observe(ctx, "y", y, 3L * out);
+    judging(ctx);
+    float *want = test_alloc(ctx, sizeof(float) * (size_t)out);
+    for (int o = 0; o < out; o++) want[o] = a * y[o] + b * y[out + o];
+    Layout l = {1, {"out"}, {out}};
+    /* three float sums of in products each, as in sum_tolerance */
+    return expect_property(ctx, "matmul(a x1 + b x2) = a matmul(x1) + b matmul(x2)", y + 2L * out,
+                           want, &l, 4.0f * sum_tolerance(x + 2L * in, w, 1, in, out), 1e-4f);
+}
+
 static const TestDef TESTS[] = {
     {"matmul", "", test_matmul},
     {"matmul_tokens", "", test_matmul_tokens},
+    {PROPERTY "matmul is linear", "", test_linear},
     {0},
 };
 

@@ -21,6 +21,30 @@ static TestStatus test_softmax(TestCtx *ctx) {
     return expect_close(ctx, "y", y, &l, 1e-6f, 1e-5f, "softmax");
 }
 
+/* Property: softmax rows are probabilities: each in [0, 1], each row summing to 1, on
+ * fresh rows (the case's shapes) with logits up to +-30. */
+static TestStatus test_softmax_sums(TestCtx *ctx) {
+    int rows = fx_int(ctx, "rows"), n = fx_int(ctx, "n");
+    float *y = out_buffer(ctx, (long)rows * n);
+    random_fill(ctx, y, (long)rows * n, 30.0f);
+    student_begin(ctx);
+    for (int r = 0; r < rows; r++) softmax(y + (long)r * n, n);
+    if (student_todo(ctx)) return TEST_TODO;
+    observe(ctx, "y", y, (long)rows * n);
+    judging(ctx);
+    float *sum = test_alloc(ctx, sizeof(float) * (size_t)rows), *one = test_alloc(ctx, sizeof(float) * (size_t)rows);
+    for (int r = 0; r < rows; r++) {
+        double s = 0.0;
+        for (int i = 0; i < n; i++) {
+            float p = y[(long)r * n + i];
+            s += p >= 0.0f && p <= 1.0f ? p : NAN; /* outside [0, 1]: no probability */
+        }
+        sum[r] = (float)s, one[r] = 1.0f;
+    }
+    Layout l = {1, {"row"}, {rows}};
+    return expect_property(ctx, "each row sums to 1, each value in [0, 1]", sum, one, &l, 1e-5f, 0.0f);
+}
+
 typedef struct {
     AttnShape s;
     int T;
@@ -173,6 +197,7 @@ static TestStatus test_self_attn(TestCtx *ctx) {
 
 static const TestDef TESTS[] = {
     {"softmax", "softmax_", test_softmax},
+    {PROPERTY "softmax rows sum to 1", "softmax_", test_softmax_sums},
     {"attention", "prefill_", test_attention},
     {"attention_prefill", "prefill_", test_attention_prefill},
     {"self_attn_forward", "selfattn_", test_self_attn},

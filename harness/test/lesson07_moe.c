@@ -3,6 +3,7 @@
  * number dropped, and that only the tokens' own experts ran (idle experts get NaN weights,
  * so running one shows in the output). */
 #include <math.h>
+#include <string.h>
 
 #include "check.h"
 #include "moekit.h"
@@ -164,8 +165,45 @@ static TestStatus test_moe_stats(TestCtx *ctx) {
     return expect_close(ctx, "weights", aligned, &l, 1e-6f, 1e-5f, "stats.weights");
 }
 
+/* Property: an expert's number is only a name. Renumbering the experts, and the router's
+ * rows (the logits' columns) with them, leaves the output as it was: on fresh tokens h,
+ * with the case's weights and a fresh permutation. */
+static TestStatus test_permutation(TestCtx *ctx) {
+    MoeCase m = read_moe(ctx);
+    int T = m.T, C = m.c.hidden_size, E = m.c.router.num_experts;
+    float *h = test_alloc(ctx, sizeof(float) * (size_t)T * C), *gate = test_alloc(ctx, sizeof(float) * (size_t)E * C);
+    float *out = out_buffer(ctx, 2L * T * C);
+    int *perm = test_alloc(ctx, sizeof(int) * (size_t)E);
+    random_fill(ctx, h, (long)T * C, 1.0f);
+    for (int e = 0; e < E; e++) perm[e] = e;
+    for (int e = E - 1; e > 0; e--) { /* Fisher-Yates */
+        int j = (int)(random_uniform(ctx) * (e + 1)), tmp = perm[e];
+        perm[e] = perm[j], perm[j] = tmp;
+    }
+    MoeWeights pw = m.w; /* expert e of pw is expert perm[e] of m.w */
+    pw.experts = test_alloc(ctx, sizeof(ExpertWeights) * (size_t)E);
+    pw.gate = gate;
+    for (int e = 0; e < E; e++) {
+        pw.experts[e] = m.w.experts[perm[e]];
+        memcpy(gate + (long)e * C, m.w.gate + (long)perm[e] * C, sizeof(float) * (size_t)C);
+    }
+    MoeScratch s;
+    if (moe_scratch_init(&s, &m.c, T) != 0) return fail(ctx, "out of memory in moe_scratch_init");
+    student_begin(ctx);
+    moe_forward(out, h, T, &m.c, &m.w, &s);
+    moe_forward(out + (long)T * C, h, T, &m.c, &pw, &s);
+    moe_scratch_free(&s);
+    if (student_todo(ctx)) return TEST_TODO;
+    observe(ctx, "out", out, 2L * T * C);
+    judging(ctx);
+    Layout l = {2, {"token", "hidden"}, {T, C}};
+    return expect_property(ctx, "moe_forward with the experts renumbered equals moe_forward",
+                           out + (long)T * C, out, &l, 1e-5f, 1e-4f);
+}
+
 static const TestDef TESTS[] = {
     {"moe_forward", "moe_", test_moe_forward},
+    {PROPERTY "moe_forward ignores the experts' numbering", "moe_e8_k2", test_permutation},
     {"moe_forward stats", "moe_", test_moe_stats},
     {0},
 };

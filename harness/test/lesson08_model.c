@@ -258,6 +258,27 @@ static TestStatus test_decode(TestCtx *ctx) {
     return compare_logits(ctx, k, logits, "model_forward one token at a time (decode)", 1);
 }
 
+/* Property: decode equals prefill. Fresh token ids (1 to 12 of them) through the case's
+ * model, once as a prompt and once one token at a time through the KV cache: the same
+ * logits, whatever the ids. */
+static TestStatus test_decode_prefill(TestCtx *ctx) {
+    Case *k = open_case(ctx, 16);
+    if (!k->ok) return TEST_FAIL;
+    int T = 1 + (int)(random_uniform(ctx) * 12), V = k->V;
+    int *ids = test_alloc(ctx, sizeof(int) * (size_t)T);
+    for (int t = 0; t < T; t++) ids[t] = (int)(random_uniform(ctx) * V);
+    float *x = out_buffer(ctx, (long)T * k->C), *logits = out_buffer(ctx, 2L * T * V);
+    student_begin(ctx);
+    model_forward(&k->m, ids, T, 0, x, logits);
+    for (int t = 0; t < T; t++) model_forward(&k->m, ids + t, 1, t, x, logits + (long)(T + t) * V);
+    if (student_todo(ctx)) return TEST_TODO;
+    observe(ctx, "logits", logits, 2L * T * V);
+    judging(ctx);
+    Layout l = {2, {"token", "vocab"}, {T, V}};
+    return expect_property(ctx, "decode (one token per call) equals prefill", logits + (long)T * V,
+                           logits, &l, 1e-4f, 1e-3f);
+}
+
 /* ------------------------------------------------------------------------------------
  * sampling
  * ---------------------------------------------------------------------------------- */
@@ -320,6 +341,7 @@ static const TestDef TESTS[] = {
     {"mlp_block", "model_", test_mlp_block},
     {"model_forward", "model_", test_model_forward},
     {"model_forward (decode)", "model_", test_decode},
+    {PROPERTY "decode equals prefill", "model_", test_decode_prefill},
     {"sample (greedy)", "sample_", test_greedy},
     {"sample (temperature, top-p)", "sample_", test_sampling},
     {0},

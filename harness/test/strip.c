@@ -16,17 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* a JSON string: quotes, backslashes and control characters escaped */
-static void put_json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
+#include "json.h"
 
 /* "<case>/...": is it a case this test runs (its id starts with the test's prefix)? */
 static int own_case(const char *key, const char *prefix) {
@@ -53,7 +43,7 @@ static void put_header(FILE *f, const SafeTensors *fx, const unsigned char *keep
     for (int i = 0; i < fx->n_tensors; i++) {
         if (!keep[i]) continue;
         const StTensor *t = &fx->tensors[i];
-        put_json_string(f, t->name);
+        json_put_string(f, t->name);
         fprintf(f, ":{\"dtype\":\"%s\",\"shape\":[", st_dtype_name(t->dtype));
         for (int d = 0; d < t->ndim; d++) fprintf(f, "%s%lld", d ? "," : "", (long long)t->shape[d]);
         fprintf(f, "],\"data_offsets\":[%zu,%zu]},", offset, offset + t->nbytes);
@@ -64,9 +54,9 @@ static void put_header(FILE *f, const SafeTensors *fx, const unsigned char *keep
         if (!kept_meta(fx->meta_keys[i], prefix)) continue;
         if (!first) fputc(',', f);
         first = 0;
-        put_json_string(f, fx->meta_keys[i]);
+        json_put_string(f, fx->meta_keys[i]);
         fputc(':', f);
-        put_json_string(f, fx->meta_values[i]);
+        json_put_string(f, fx->meta_values[i]);
     }
     fputs("}}", f);
 }

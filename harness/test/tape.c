@@ -63,6 +63,13 @@ void tape_end(FILE *f, const char *ending, const char *why, const char *report) 
     fflush(f);
 }
 
+void tape_problem(FILE *f, const char *what) {
+    fputs("P ", f);
+    put_text(f, what, 600);
+    fputc('\n', f);
+    fflush(f);
+}
+
 /* ------------------------------------------------------------------------------------
  * reading (the judge): a cursor over the bytes, every step bounded
  * ---------------------------------------------------------------------------------- */
@@ -136,20 +143,62 @@ static int read_output(TapeSection *s, char *line, Cursor *c) {
     return o->key && o->data ? 0 : -1;
 }
 
-static int read_record(Tape *t, TapeSection **cur, char *line, Cursor *c) {
+/* Where the reader is: the section records go to, and whether this sandbox's part of the
+ * tape has shown a record its runner did not write (every later section is then suspect:
+ * a forger can write whole sections, under any test's name). */
+typedef struct {
+    TapeSection *cur;
+    int tainted;
+} Reading;
+
+static void forged(Reading *r) {
+    r->tainted = 1;
+    if (r->cur) r->cur->forged = 1;
+}
+
+static int read_section(Tape *t, Reading *r, char *line) {
+    TapeSection *open = r->cur && !r->cur->ended ? r->cur : NULL;
+    long at = open ? open - t->sections : -1;
+    if (!(r->cur = new_section(t, line))) return -1;
+    if (at >= 0) t->sections[at].forged = 1, forged(r); /* new_section may move it */
+    if (r->tainted) r->cur->forged = 1;
+    return 0;
+}
+
+/* X: the grader stopped the sandbox at its wall-clock limit; the open section timed out. */
+static int stopped(Reading *r, const char *why) {
+    if (!r->cur || r->cur->ended) return 0;
+    r->cur->ended = 1;
+    r->cur->ending = strdup("TIMEOUT");
+    r->cur->why = strdup(why);
+    r->cur->report = strdup("");
+    return 0;
+}
+
+static int read_record(Tape *t, Reading *r, char *line, Cursor *c) {
     char *f[4];
-    if (line[0] == 'T' && line[1] == ' ') return (*cur = new_section(t, line + 2)) ? 0 : -1;
-    if (!*cur || (*cur)->ended) return -1; /* outputs belong to an open section */
-    if (line[0] == 'O') return read_output(*cur, line, c);
+    if (!strcmp(line, "S")) return r->cur = NULL, r->tainted = 0, 0; /* a new sandbox */
+    if (line[0] == 'P' && line[1] == ' ') {
+        if (!t->problem) t->problem = strdup(line + 2);
+        return 0;
+    }
+    if (line[0] == 'T' && line[1] == ' ') return read_section(t, r, line + 2);
+    if (line[0] == 'X' && line[1] == ' ') return stopped(r, line + 2);
+    if (!r->cur) return -1; /* outputs belong to a section */
+    if (r->cur->ended) { /* a second E is skipped; anything else ends the tape */
+        forged(r);
+        return line[0] == 'E' ? 0 : -1;
+    }
+    if (line[0] == 'O') return read_output(r->cur, line, c);
     if (line[0] == 'D' && line[1] == ' ') {
-        if (!(*cur)->todo) (*cur)->todo = strdup(line + 2);
+        if (!r->cur->todo) r->cur->todo = strdup(line + 2);
         return 0;
     }
     if (line[0] == 'E' && line[1] == ' ' && split_fields(line + 2, f, 3) == 3) {
-        (*cur)->ended = 1;
-        (*cur)->ending = strdup(f[0]);
-        (*cur)->why = strdup(f[1]);
-        (*cur)->report = strdup(f[2]);
+        r->cur->ended = 1;
+        r->cur->ending = strdup(f[0]);
+        r->cur->why = strdup(f[1]);
+        r->cur->report = strdup(f[2]);
         return 0;
     }
     return -1;
@@ -158,9 +207,9 @@ static int read_record(Tape *t, TapeSection **cur, char *line, Cursor *c) {
 void tape_parse(Tape *t, char *bytes, size_t size) {
     memset(t, 0, sizeof *t);
     Cursor c = {bytes, bytes + size};
-    TapeSection *cur = NULL;
+    Reading r = {NULL, 0};
     char *line;
-    while ((line = next_line(&c)) && read_record(t, &cur, line, &c) == 0) {}
+    while ((line = next_line(&c)) && read_record(t, &r, line, &c) == 0) {}
 }
 
 int tape_read(Tape *t, const char *path, char *err, size_t errlen) {
@@ -186,6 +235,7 @@ static void free_section(TapeSection *s) {
 void tape_free(Tape *t) {
     for (int i = 0; i < t->n; i++) free_section(&t->sections[i]);
     free(t->sections);
+    free(t->problem);
     memset(t, 0, sizeof *t);
 }
 

@@ -10,12 +10,23 @@
  *     O <key> I <n>\n<n int32, raw>            an integer output (observe_ints)
  *     D <func>\t<file>\t<line>\t<what>\n       a TODO() was hit: the test counts as todo
  *     E <ending>\t<why>\t<report>\n           how the test's process ended (the runner)
+ *     P <what>\n                              something forbidden the runner saw (a process
+ *                                             that started before the tests, say)
+ *     S\n                                     a sandbox starts (the grader, never the runner)
+ *     X <why>\n                               the grader stopped the sandbox at its
+ *                                             wall-clock limit: the open section timed out
  *
  * ending is "" (it returned), CRASH, TIMEOUT, MEMORY, LEAK, UNCHECKED or SKIP; text fields
  * are escaped as in the runner's records (\t, \n, \\). Everything on the tape came from a
  * process that ran the student's code, so it is read as hostile: a record that does not
  * parse ends the tape there, sizes are bounded, and nothing on it is ever a verdict. It
  * can only say what the student's functions returned and how the process ended.
+ *
+ * The runner writes each section whole: T, then the outputs, then E. A T inside an open
+ * section, or an E after the section's own, came from somewhere else: the student's code
+ * writing to the runner's descriptor. The reader marks the section forged and reads on,
+ * so that the judge can name it (a forged record can only lose points: its outputs are
+ * compared like any other).
  */
 #ifndef MOEKIT_TAPE_H
 #define MOEKIT_TAPE_H
@@ -38,11 +49,13 @@ typedef struct TapeSection {
     char *todo;   /* the first D record's text, or NULL */
     int ended;    /* an E record was seen */
     char *ending, *why, *report;
+    int forged;   /* records inside it that its runner did not write */
 } TapeSection;
 
 typedef struct {
     TapeSection *sections;
     int n;
+    char *problem; /* the first P record's text, or NULL */
 } Tape;
 
 /* the sandbox's side */
@@ -50,6 +63,7 @@ void tape_begin(FILE *f, const char *lesson, const char *func, const char *case_
 void tape_output(FILE *f, const char *key, char type, const void *data, long n);
 void tape_todo(FILE *f, const char *func, const char *file, int line, const char *what);
 void tape_end(FILE *f, const char *ending, const char *why, const char *report);
+void tape_problem(FILE *f, const char *what);
 
 /* the judge's side: reads path whole (a damaged tail is dropped); 0, or -1 with err */
 int tape_read(Tape *t, const char *path, char *err, size_t errlen);

@@ -1,5 +1,5 @@
 /* Exits with the status of a passing test before the comparison can run.
- * expect: none (the verdict is the judge's, on the recorded output) */
+ * expect: exited early (the verdict is the judge's, on the recorded output) */
 #include <unistd.h>
 #include "moekit.h"
 void matmul(float *y, const float *x, const float *w, int in, int out) {

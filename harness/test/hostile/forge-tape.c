@@ -1,6 +1,6 @@
 /* Forges the record: finds the runner's --record-fd (or --results) on its command line and
  * writes a finished, passing section for every case of lesson 01, with made-up outputs.
- * expect: none (the judge compares the outputs; zeros are not the answer) */
+ * expect: forged records (the judge compares the outputs anyway: zeros are not the answer) */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>

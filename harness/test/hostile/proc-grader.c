@@ -1,6 +1,6 @@
 /* Looks through /proc for the grader: its command line (the --results file), its
  * environment and its open files.
- * expect: none (a new PID namespace: only the sandbox's own processes are there) */
+ * expect: forbidden file (a new PID namespace: only the sandbox's own processes are there) */
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>

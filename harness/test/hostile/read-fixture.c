@@ -1,6 +1,6 @@
 /* Reads the expected values: the fixture named by --fixtures on its command line, and the
  * public fixture in the kit, then copies the first expected tensor it finds ("y").
- * expect: none (the sandbox's fixture holds the inputs only; the kit is not there) */
+ * expect: forbidden file (the sandbox's fixture holds the inputs only; the kit is not there) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* Reads the instructor's solution and other students' work at run time, where the kit
  * and the grader's folders were.
- * expect: none (nothing of the kit is in the sandbox) */
+ * expect: forbidden file (nothing of the kit is in the sandbox) */
 #include <stdio.h>
 #include "moekit.h"
 static int seen;

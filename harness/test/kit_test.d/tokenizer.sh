@@ -195,3 +195,15 @@ elif [ -n "${CLI:-}" ]; then
         bad "moekit chat: the ids fed are not the template's prompt, or the cache was not reused" "$T/chat.err"
     fi
 fi
+
+# Lesson 11's fixtures come from harness/pytorch/bpe.py (pure Python): it must give the ids
+# tokenizers.js gave on Qwen3's vocabulary too (qwen3-2k, with its Qwen2 split regex spelled
+# in Python's re), and decode them back.
+echo "lesson 11's reference BPE (harness/pytorch/bpe.py) against Hugging Face's ids"
+if [ ! -x /usr/bin/python3 ]; then
+    echo "  skip    bpe.py vs Hugging Face: no /usr/bin/python3"
+elif /usr/bin/python3 harness/pytorch/bpe.py "$S" >"$T/bpe_py.txt" 2>&1; then
+    ok "bpe.py: $(tail -1 "$T/bpe_py.txt")"
+else
+    bad "bpe.py: not Hugging Face's ids" "$T/bpe_py.txt"
+fi

@@ -424,6 +424,10 @@ case("disable-expert-overflow", "--disable-expert (layer): 99999999999 is out of
      args=GEN[:3] + IDS + ["--disable-expert", "99999999999:1"])
 case("disable-expert-empty", "--disable-expert (expert): '' is not a whole number",
      args=GEN[:3] + IDS + ["--disable-expert", "1:"])
+case("replace-expert-overflow", "--replace-expert (layer2): 99999999999 is out of range",
+     args=GEN[:3] + IDS + ["--replace-expert", "1:0:@MODEL@:99999999999:1"])
+case("replace-expert-no-dir", "--replace-expert: '1:0:' names no checkpoint directory",
+     args=GEN[:3] + IDS + ["--replace-expert", "1:0:"])
 case("model-empty-name", "generate: --model: the directory name is empty",
      args=["generate", "--model", "", "--ids", "1"])
 case("unknown-control-flag", "generate: unknown option '--x\\x1b[31m'",

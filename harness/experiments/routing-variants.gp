@@ -1,0 +1,50 @@
+# routing-variants.gp: the routers side by side. Variables: dir, variants, E.
+#   routing-variants-bpb.png        held-out bits per byte against MoE-layer FLOPs per token
+#   routing-variants-heatmaps.png   one layer x expert heatmap of held-out load per variant
+#   routing-variants-training.png   training loss (train_log.tsv) per variant
+n = words(variants)
+set terminal pngcairo size 900,520 font ",11"
+set output dir."/routing-variants-bpb.png"
+set title "Held-out bits per byte against the MoE layer's forward FLOPs per token"
+set xlabel "MoE layer forward MFLOPs per token"
+set ylabel "held-out bits per byte"
+set grid
+set offsets graph 0.08, graph 0.15, graph 0.1, graph 0.1
+plot dir."/summary.dat" using ($3/1e6):5 with points pt 7 ps 2 lc "#2b6cb0" notitle, \
+     "" using ($3/1e6):5:1 with labels offset 0,1.2 notitle
+set offsets 0, 0, 0, 0
+
+set terminal pngcairo size 1700,420 font ",11"
+set output dir."/routing-variants-heatmaps.png"
+set multiplot layout 1,n title sprintf("Held-out load share per (layer, expert): white = balanced 1/E = %.3f, red = over-used (>= 3/E), blue = under-used", 1.0/E)
+set palette defined (0 "#2b6cb0", 1 "#ffffff", 3 "#c53030")
+set cbrange [0:3.0/E]
+set xrange [-0.5:E-0.5]
+set xlabel "expert"
+set ylabel "MoE layer"
+unset grid
+unset colorbox
+do for [i=1:n] {
+    v = word(variants, i)
+    stats dir."/".v."/heldout_share.dat" using 1 nooutput
+    set yrange [STATS_min-0.5:STATS_max+0.5]
+    set ytics 1
+    set title v
+    if (i == n) { set colorbox; set cbtics ("0" 0, "1/E" 1.0/E, "2/E" 2.0/E, ">=3/E" 3.0/E) }
+    plot dir."/".v."/heldout_share.dat" matrix every ::1 using ($1-1):($2+STATS_min):3 with image notitle
+}
+unset multiplot
+
+set terminal pngcairo size 900,480 font ",11"
+set output dir."/routing-variants-training.png"
+set title "Training loss (mean of each logging window)"
+set autoscale
+set xrange [*:*]
+set yrange [*:*]
+set ytics auto
+unset colorbox
+set grid
+set xlabel "step"
+set ylabel "loss (nats/byte)"
+set key top right
+plot for [i=1:n] dir."/".word(variants,i)."/train_log.tsv" using 1:2 every ::1 with linespoints lw 2 title word(variants,i)

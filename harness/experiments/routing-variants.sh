@@ -1,0 +1,178 @@
+#!/bin/sh
+# routing-variants.sh: five routers for the same experts. The demo model's architecture is
+# trained once per train.py --router (topk, switch, noisy-topk, dense, shared), same seed,
+# data order and steps; then held-out bits per byte, the experts' load per layer, and the
+# forward FLOPs per token computed from the shapes. Held-out figures come from PyTorch
+# (train.py's evaluate): moekit runs only the Qwen3-MoE router. The five runs train at once
+# (one ATen thread each). SIZE=smoke: 4 steps each, 3 held-out fortunes per language.
+# Usage (make experiment NAME=routing-variants): OUT=dir sh harness/experiments/routing-variants.sh
+HERE=$(dirname "$0")
+. "$HERE/common.sh"
+LOAD0=$(loadavg)
+VARIANTS="topk switch noisy-topk dense shared"
+STEPS=${STEPS:-60} EVAL=40 WARMUP=10 EVERY=10 # STEPS=n: a shorter (or longer) run
+[ "$SIZE" = smoke ] && STEPS=4 EVAL=3 WARMUP=2 EVERY=2
+RECIPE="--steps $STEPS --warmup $WARMUP --ctx 128 --batch 16 --micro-batches 4 --lr 3e-3 \
+--seed 1234 --eval-fortunes $EVAL --no-samples --log-every $EVERY"
+t_start=$(now)
+
+train() { # VARIANT
+    nice -n 10 "$PYTHON" harness/pytorch/train.py $RECIPE --router "$1" --out "$OUT/$1" \
+        --corpus-out "$OUT/$1/corpus" >"$OUT/$1.log" 2>&1 ||
+        { echo "routing-variants: training --router $1 failed:" >&2; tail -5 "$OUT/$1.log" >&2; exit 1; }
+}
+pids=
+[ -n "${REPORT_ONLY:-}" ] || for v in $VARIANTS; do train "$v" & pids="$pids $!"; done
+for p in $pids; do wait "$p" || exit 1; done
+t_end=$(now)
+# REPORT_ONLY=1 rewrites the report from the runs in OUT: their timings and load are kept
+if [ -z "${REPORT_ONLY:-}" ]; then
+    times >"$OUT/times.txt"; echo "$t_start $t_end $LOAD0 $(loadavg)" >"$OUT/run.txt"
+fi
+read -r t_start t_end l1 l5 l15 e1 e5 e15 <"$OUT/run.txt"
+LOAD0="$l1 $l5 $l15" LOAD1="$e1 $e5 $e15"
+E=$(num_experts "$OUT/topk")
+
+# flops VARIANT: "experts-per-token moe-layer-flops model-flops" per token, forward, from
+# config.json (see the report for the formula)
+flops() {
+    "$PYTHON" - "$OUT/$1/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+C, I, E, k = c["hidden_size"], c["moe_intermediate_size"], c["num_experts"], c["num_experts_per_tok"]
+H, KV, D, V = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"], c["vocab_size"]
+router = c.get("router", "topk")
+n = {"dense": E, "shared": k + 1}.get(router, k)         # SwiGLU experts run per token
+moe = 2 * C * E + n * 3 * 2 * C * I                       # router + n experts (3 matmuls each)
+attn = 2 * C * (H * D + 2 * KV * D) + 2 * H * D * C       # q, k, v, o projections
+dense = 3 * 2 * C * c["intermediate_size"]
+L, sparse = c["num_hidden_layers"], c["num_hidden_layers"] - len(c["mlp_only_layers"])
+print(n, moe, L * attn + sparse * moe + (L - sparse) * dense + 2 * C * V)
+PY
+}
+bpb() { # VARIANT LANG
+    "$PYTHON" -c "import json,sys; print('%.4f' % json.load(open(sys.argv[1]))[sys.argv[2]]['bpb'])" \
+        "$OUT/$1/heldout_bpb.json" "$2"
+}
+: >"$OUT/summary.dat"
+for v in $VARIANTS; do echo "$v $(flops "$v") $(bpb "$v" all)" >>"$OUT/summary.dat"; done
+field() { awk -v v="$1" -v f="$2" '$1 == v { print $f }' "$OUT/summary.dat"; }
+mflops() { awk -v x="$(field "$1" "$2")" 'BEGIN { printf "%.3f", x / 1e6 }'; }
+minmax() { # VARIANT: per layer "min/max" of the experts' held-out load shares
+    awk '{ lo = 1; hi = 0; for (e = 2; e <= NF; e++) { if ($e < lo) lo = $e; if ($e > hi) hi = $e }
+        printf "%s%.3f/%.3f", (NR > 1 ? ", " : ""), lo, hi }' "$OUT/$1/heldout_share.dat"
+}
+LAYERS=$(awk '{ printf "%s ", $1 }' "$OUT/topk/heldout_share.dat")
+
+gnuplot -e "dir='$OUT'; variants='$VARIANTS'; E=$E" "$HERE/routing-variants.gp"
+
+final() { tail -1 "$OUT/$1/train_log.tsv" | cut -f2; }
+secs() { sed -n 's/.*elapsed \([0-9:]*\) .*/\1/p' "$OUT/$1.log" | tail -1; }
+params() { sed -n 's/^\([0-9,]*\) trainable parameters/\1/p' "$OUT/$1.log"; }
+LANGS=$(langs "$OUT/topk/corpus")
+row() { for v in $VARIANTS; do printf '%s | ' "$("$@" "$v")"; done; }
+n_run() { field "$1" 2; }
+moe_mf() { mflops "$1" 3; }
+model_mf() { mflops "$1" 4; }
+bpb_all() { bpb "$1" all; }
+ranked() { sort -k5,5n "$OUT/summary.dat" | awk '{ printf "%s%s (%s)", (NR > 1 ? " < " : ""), $1, $5 }'; }
+C=$(sed -n 's/.*"hidden_size": *\([0-9]*\).*/\1/p' "$OUT/topk/config.json")
+I=$(sed -n 's/.*"moe_intermediate_size": *\([0-9]*\).*/\1/p' "$OUT/topk/config.json")
+{
+header "Experiment: routing variants"
+cat <<MD
+The demo model's architecture (\`harness/pytorch/train.py\` defaults: 4 layers, layer 0
+dense, E = $E experts of hidden size C = $C and intermediate size I = $I in layers
+$(echo $LAYERS | sed 's/ /, /g')) is trained once per router, from the same seed on the same data
+order, identical but for \`--router\`:
+
+| \`--router\` | experts run per token | what it does |
+|---|---:|---|
+| topk | 2 | Qwen3-MoE: softmax over E, the top 2, their weights renormalised to sum 1 (the demo model's router) |
+| switch | 1 | Switch Transformer top-1 (Fedus et al. 2021, section 2.1): the argmax expert, weighted by its softmax probability (not renormalised: renormalised, the weight would be 1 and the router would get no gradient) |
+| noisy-topk | 2 | noisy top-k gating (Shazeer et al. 2017, section 2.1, eq. 3-5): while training, the top 2 of logits + N(0, 1) x softplus(x W_noise), with a learned W_noise (E x C), weights a softmax over the 2 kept; at evaluation no noise |
+| dense | $E | a dense softmax mixture: every expert on every token, weighted by the softmax over all E |
+| shared | 2 | one shared expert (as wide as a routed one) on every token, ungated, plus the routed top 1: DeepSeekMoE's shared expert isolation (Dai et al. 2024, section 3.2), which subtracts the shared experts from the routed k to keep the computation constant |
+
+Every variant keeps the pooled load-balancing loss (0.01) of the demo model. The recipe
+(train.py flags): \`$RECIPE\`. It is a short run ($STEPS steps of 16 x 128 bytes): bits per
+byte are far from the demo model's. Noisy top-k adds noise for the whole training run,
+as in the paper (not only during warm-up). Expert choice (Zhou et al. 2022) and Soft MoE
+(Puigcerver et al. 2023) are not here: both let a token's output depend on the other
+tokens of the batch, later ones included, so a causal language model's held-out bits per
+byte would not be comparable (and the kit's reference.py has expert choice for lesson 10).
+
+Held-out figures: the first $EVAL fortunes of each language, scored by train.py's
+\`evaluate\` in PyTorch (moekit's C model runs only the topk and switch routers; the
+checkpoints of the others carry a \`"router"\` key, a kit convention, that Hugging Face
+ignores).
+
+FLOPs per token (forward, multiply-add = 2 FLOPs), from config.json: an MoE layer costs
+2 C E for the router plus n x 3 x 2 C I for n SwiGLU experts (gate, up and down
+projections); the whole model adds, per layer, the q, k, v, o projections 2 C (H D +
+2 KV D) + 2 H D C, the dense layer's 3 x 2 C I_dense, and the LM head 2 C V. Attention
+scores (4 H D t at position t) are left out: the same for every variant. Noisy top-k's
+W_noise adds 2 C E while training only.
+
+## Results
+
+| | $(echo $VARIANTS | sed 's/ / | /g') |
+|---|$(for v in $VARIANTS; do printf -- '---:|'; done)
+| held-out bits per byte, all | $(row bpb_all)
+$(for l in $LANGS; do printf '| held-out bits per byte, %s | ' "$l"; for v in $VARIANTS; do printf '%s | ' "$(bpb "$v" "$l")"; done; echo; done)
+| experts run per token (per MoE layer) | $(row n_run)
+| MoE layer forward MFLOPs per token | $(row moe_mf)
+| whole model forward MFLOPs per token | $(row model_mf)
+| load share min/max, layers $(echo $LAYERS | sed 's/ /, /g') | $(row minmax)
+| parameters | $(row params)
+| training loss at the end (nats/byte) | $(row final)
+| training time (m:ss) | $(row secs)
+
+Load share: an expert's share of its layer's routed assignments on the held-out bytes (all
+languages), $(awk -v E="$E" 'BEGIN { printf "%.3f", 1 / E }') = 1/E each when balanced. For switch and shared it counts the
+top-1 routed expert; for dense, where every expert runs, the top 2 by router probability
+(where a top-2 router would send the token).
+
+![held-out bits per byte against FLOPs](routing-variants-bpb.png)
+
+![load heatmaps](routing-variants-heatmaps.png)
+
+![training loss](routing-variants-training.png)
+
+The first figure puts each variant at its MoE layer's FLOPs per token (x) and its held-out
+bits per byte (y): lower and further left is better. The heatmaps show each variant's
+held-out load per (layer, expert), white balanced, red over-used, blue under-used. The last
+figure is the training loss every $EVERY steps.
+
+## What to conclude
+
+In this run, held-out bits per byte from best to worst: $(ranked).
+
+- Cost and quality are two axes: dense runs all $E experts ($(moe_mf dense) MFLOPs per MoE
+  layer and token against $(moe_mf topk) for topk); if it is not clearly better, sparsity
+  was nearly free. Switch halves the experts' work of topk; the first figure shows what it
+  cost in this run.
+- Shared and topk run the same number of experts per token; shared makes one of them
+  always-on, so common knowledge need not be copied into every routed expert (the
+  DeepSeekMoE argument), but it has one more expert per MoE layer to train (see the
+  parameters row) and each routed expert gets half the routed slots. One short run cannot
+  show specialisation; the bits per byte say whether it hurt or helped here.
+- Noisy top-k's noise scale softplus(x W_noise) starts at softplus(0) = ln 2 = 0.69
+  (W_noise is initialised like every weight, N(0, 0.02)) while the router logits start
+  near 0: at first the choice of experts is close to random, and it stays noisy until the
+  logits outgrow the noise or W_noise learns to shrink it; evaluation then runs without
+  noise. Compare its training loss and bits per byte with topk's, and its heatmap and
+  min/max row: the noise is meant to spread the load and let experts be tried (Shazeer et
+  al. 2017 use it with thousands of experts and long training, not $STEPS steps).
+- One short run per variant and one seed: differences of a few hundredths of a bit per
+  byte are within what another seed would change.
+
+## Measured
+
+Whole run: $(date -u -d "@${t_start%.*}" +%H:%M) to $(date -u -d "@${t_end%.*}" +%H:%M) UTC, $(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.0f", b - a }') s wall time for the five trainings (at once), $(cpu_seconds) s of CPU
+time; load average at the end $LOAD1. Each run's log is \`VARIANT.log\`, its model,
+\`train_log.tsv\`, \`heldout_bpb.json\` and \`heldout_share.dat\` in \`VARIANT/\`;
+\`summary.dat\` has per variant: experts per token, MoE-layer and model FLOPs, bits per byte.
+MD
+} >"$OUT/README.md"
+echo "routing-variants: $OUT/README.md"
