@@ -17,23 +17,7 @@ RECIPE="--steps $STEPS --warmup $WARMUP --ctx 128 --batch 16 --micro-batches 4 -
 --bias-rate 0.01 --lr 3e-3 --seed 1234 --eval-fortunes $EVAL --no-samples --log-every $EVERY"
 t_start=$(now)
 
-train() { # METHOD
-    nice -n 10 "$PYTHON" harness/pytorch/train.py $RECIPE --balance "$1" --out "$OUT/$1" \
-        --corpus-out "$OUT/$1/corpus" >"$OUT/$1.log" 2>&1 ||
-        { echo "balance-losses: training --balance $1 failed:" >&2; tail -5 "$OUT/$1.log" >&2; exit 1; }
-}
-set -- $METHODS
-[ -z "${REPORT_ONLY:-}" ] || set -- # REPORT_ONLY=1: rewrite the report from the runs in OUT
-while [ $# -gt 0 ]; do
-    train "$1" & p1=$!
-    p2=
-    [ $# -gt 1 ] && { train "$2" & p2=$!; }
-    wait $p1 || exit 1
-    [ -z "$p2" ] || wait $p2 || exit 1
-    shift; [ $# -gt 0 ] && shift
-done
-t_end=$(now)
-times >"$OUT/times.txt"
+train_runs --balance "" 2 $METHODS # two at a time
 E=$(num_experts "$OUT/none")
 
 # per method: balance.dat (layer max/mean cv), held-out bpb, dead experts

@@ -52,3 +52,39 @@ header() {
 cpu_seconds() {
     awk -v fmt="${2:-%.0f}" 'NR == 2 { split($1, u, "m"); split($2, s, "m"); printf fmt, u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "${1:-$OUT/times.txt}"
 }
+
+# train_runs OPTION PREFIX AT_ONCE VALUE...: train.py $RECIPE OPTION VALUE once per VALUE,
+# into $OUT/PREFIXVALUE (its log $OUT/PREFIXVALUE.log), AT_ONCE runs at a time, each on one
+# ATen thread at nice 10; the first that fails stops the experiment with its log's tail.
+# Then it records the runs' CPU seconds ($OUT/times.txt) and their start, end and load
+# averages ($OUT/run.txt), and reads t_start, t_end, LOAD0 and LOAD1 back from them. With
+# REPORT_ONLY=1 nothing trains: the report is rewritten from the runs in OUT, their
+# recorded figures kept. Needs t_start and LOAD0 set before.
+train_runs() {
+    opt=$1 prefix=$2 at_once=$3
+    shift 3
+    [ -z "${REPORT_ONLY:-}" ] || set --
+    while [ $# -gt 0 ]; do
+        pids= n=0
+        while [ $# -gt 0 ] && [ "$n" -lt "$at_once" ]; do
+            train_one "$opt" "$1" "$OUT/$prefix$1" & pids="$pids $!"
+            n=$((n + 1))
+            shift
+        done
+        for p in $pids; do wait "$p" || exit 1; done
+    done
+    if [ -z "${REPORT_ONLY:-}" ]; then
+        times >"$OUT/times.txt"
+        echo "$t_start $(now) $LOAD0 $(loadavg)" >"$OUT/run.txt"
+    fi
+    read -r t_start t_end l1 l5 l15 e1 e5 e15 <"$OUT/run.txt"
+    LOAD0="$l1 $l5 $l15" LOAD1="$e1 $e5 $e15"
+}
+
+# train_one OPTION VALUE DIR: one training of train_runs
+train_one() {
+    # shellcheck disable=SC2086 # $RECIPE: words
+    nice -n 10 "$PYTHON" harness/pytorch/train.py $RECIPE "$1" "$2" --out "$3" \
+        --corpus-out "$3/corpus" >"$3.log" 2>&1 ||
+        { echo "$(basename "$0" .sh): training $1 $2 failed:" >&2; tail -5 "$3.log" >&2; exit 1; }
+}

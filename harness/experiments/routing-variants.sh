@@ -16,21 +16,7 @@ RECIPE="--steps $STEPS --warmup $WARMUP --ctx 128 --batch 16 --micro-batches 4 -
 --seed 1234 --eval-fortunes $EVAL --no-samples --log-every $EVERY"
 t_start=$(now)
 
-train() { # VARIANT
-    nice -n 10 "$PYTHON" harness/pytorch/train.py $RECIPE --router "$1" --out "$OUT/$1" \
-        --corpus-out "$OUT/$1/corpus" >"$OUT/$1.log" 2>&1 ||
-        { echo "routing-variants: training --router $1 failed:" >&2; tail -5 "$OUT/$1.log" >&2; exit 1; }
-}
-pids=
-[ -n "${REPORT_ONLY:-}" ] || for v in $VARIANTS; do train "$v" & pids="$pids $!"; done
-for p in $pids; do wait "$p" || exit 1; done
-t_end=$(now)
-# REPORT_ONLY=1 rewrites the report from the runs in OUT: their timings and load are kept
-if [ -z "${REPORT_ONLY:-}" ]; then
-    times >"$OUT/times.txt"; echo "$t_start $t_end $LOAD0 $(loadavg)" >"$OUT/run.txt"
-fi
-read -r t_start t_end l1 l5 l15 e1 e5 e15 <"$OUT/run.txt"
-LOAD0="$l1 $l5 $l15" LOAD1="$e1 $e5 $e15"
+train_runs --router "" 99 $VARIANTS # all five at once
 E=$(num_experts "$OUT/topk")
 
 # flops VARIANT: "experts-per-token moe-layer-flops model-flops" per token, forward, from

@@ -16,21 +16,7 @@ RECIPE="--steps $STEPS --warmup $WARMUP --ctx 128 --batch 16 --micro-batches 4 -
 --seed 1234 --eval-fortunes $EVAL --no-samples --log-every $EVERY --log-router"
 t_start=$(now)
 
-train() { # COEF
-    nice -n 10 "$PYTHON" harness/pytorch/train.py $RECIPE --z-loss "$1" --out "$OUT/z$1" \
-        --corpus-out "$OUT/z$1/corpus" >"$OUT/z$1.log" 2>&1 ||
-        { echo "z-loss: training --z-loss $1 failed:" >&2; tail -5 "$OUT/z$1.log" >&2; exit 1; }
-}
-pids=
-[ -n "${REPORT_ONLY:-}" ] || for c in $COEFS; do train "$c" & pids="$pids $!"; done
-for p in $pids; do wait "$p" || exit 1; done
-t_end=$(now)
-# REPORT_ONLY=1 rewrites the report from the runs in OUT: their timings and load are kept
-if [ -z "${REPORT_ONLY:-}" ]; then
-    times >"$OUT/times.txt"; echo "$t_start $t_end $LOAD0 $(loadavg)" >"$OUT/run.txt"
-fi
-read -r t_start t_end l1 l5 l15 e1 e5 e15 <"$OUT/run.txt"
-LOAD0="$l1 $l5 $l15" LOAD1="$e1 $e5 $e15"
+train_runs --z-loss z 99 $COEFS # all three at once
 SPARSE=$(head -1 "$OUT/z0/router_log.tsv" | tr '\t' '\n' | sed -n 's/^maxabs_//p' | tr '\n' ' ')
 
 gnuplot -e "dir='$OUT'; coefs='$COEFS'; layers='$SPARSE'; from=$WARMUP" "$HERE/z-loss.gp"
