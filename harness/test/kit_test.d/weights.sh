@@ -69,7 +69,14 @@ else
     # byte to 0x3c, a finite scale near 1)
     q=$qdir/model-q8_0
     cp -R "$q" "$q-tampered"
-    off=$(/usr/bin/python3 -c "import json,struct,sys; f=open(sys.argv[1],'rb'); n=struct.unpack('<Q',f.read(8))[0]; h=json.loads(f.read(n)); print(8+n+min(e['data_offsets'][0] for k,e in h.items() if k!='__metadata__' and e['dtype']=='U8'))" "$q/model.safetensors" 2>/dev/null)
+    # the first U8 tensor's offset in the file: 8 bytes of header length, the JSON header,
+    # then the data (no Python here: the README's install line has none)
+    hdr=$(od -An -tu8 -N8 "$q/model.safetensors" | tr -d ' ')
+    first=$(tail -c +9 "$q/model.safetensors" | head -c "$hdr" | awk 'BEGIN { RS = "}" }
+        /"dtype":"U8"/ { sub(/.*"data_offsets":\[/, ""); v = $0 + 0; if (m == "" || v < m) m = v }
+        END { print m }')
+    off=
+    [ -n "$first" ] && off=$((8 + hdr + first))
     if [ -n "$off" ] && printf '<' | dd of="$q-tampered/model.safetensors" bs=1 seek=$((off + 1)) conv=notrunc 2>/dev/null &&
         "$qcli" logits --model "$q-tampered" --weights auto --ids "1 2 3" --out "$q.tampered" 2>/dev/null &&
         "$qcli" logits --model "$q" --weights auto --ids "1 2 3" --out "$q.untampered" 2>/dev/null &&
