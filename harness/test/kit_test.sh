@@ -37,6 +37,22 @@ build() {
     $MAKE -s --no-print-directory $OPTS SRC="$1" print-check-bin
 }
 
+# mutant TREE DIFF LOGFILE: TREE = solutions/ with DIFF applied, its build directory
+# seeded with the solutions' objects (their dependency lists renamed to TREE), so that
+# building it compiles only the files DIFF touched (patch makes them newer than the
+# objects; cp -p keeps the rest older). Needs the solutions built ($sol_objs). 1 when the
+# diff does not apply.
+mutant() {
+    rm -rf "$1" && mkdir -p "$1" && cp -Rp solutions/. "$1/"
+    patch -s -p1 -d "$1" <"$2" >"$3" 2>&1 || return 1
+    [ -d "${sol_objs:-}" ] || return 0
+    objs=$(dirname "$($MAKE -s --no-print-directory $OPTS SRC="$1" print-check-bin)")
+    rm -rf "$objs" && mkdir -p "$objs" && cp -Rp "$sol_objs/." "$objs/"
+    find "$objs" -type f ! -name '*.o' ! -name '*.d' -exec rm -f {} +
+    id=$(echo "$1" | tr / _)
+    find "$objs" -name '*.d' -exec sed -i "s|tree-solutions/|tree-$id/|g; s|^solutions/|$1/|; s| solutions/| $1/|g" {} +
+}
+
 echo "harness self-tests"
 if $MAKE -s --no-print-directory $OPTS selftest >"$LOG/selftest.txt" 2>&1; then
     ok "$(tail -1 "$LOG/selftest.txt") (safetensors, JSON, comparison)"
@@ -46,6 +62,7 @@ fi
 
 echo "solutions pass"
 bin=$(build solutions "$LOG/build-solutions.txt") || bin=
+sol_objs=${bin:+$(dirname "$bin")}
 if [ -z "$bin" ]; then
     bad "solutions do not build" "$LOG/build-solutions.txt"
 elif "$bin" --tree solutions --fixtures "$FIXTURES" >"$LOG/solutions.txt" 2>&1; then
@@ -77,8 +94,7 @@ for diff in harness/mistakes/*.diff; do
     lesson=$(sed -n 's/^lesson: //p' "$diff")
     expect=$(sed -n 's/^expect: //p' "$diff")
     tree=build/mutants/$name
-    rm -rf "$tree" && mkdir -p "$tree" && cp -R solutions/. "$tree/"
-    if ! patch -s -p1 -d "$tree" <"$diff" >"$LOG/$name.txt" 2>&1; then
+    if ! mutant "$tree" "$diff" "$LOG/$name.txt"; then
         bad "$name: the diff no longer applies to solutions/$lesson" "$LOG/$name.txt"
         continue
     fi
@@ -119,8 +135,7 @@ fi
 
 echo "a wrong earlier lesson is named where the model breaks"
 tree=build/mutants/lesson08-with-rope_interleaved
-rm -rf "$tree" && mkdir -p "$tree" && cp -R solutions/. "$tree/"
-patch -s -p1 -d "$tree" <harness/mistakes/03-rope_interleaved.diff
+mutant "$tree" harness/mistakes/03-rope_interleaved.diff "$LOG/lesson08-rope.txt"
 bin=$(build "$tree" "$LOG/lesson08-rope.txt") && "$bin" --tree solutions --fixtures "$FIXTURES" \
     >"$LOG/lesson08-rope.txt" 2>&1
 if grep -q "finish lesson 03 first" "$LOG/lesson08-rope.txt" &&
