@@ -10,6 +10,10 @@
 # is one the lesson is built a third time with LeakSanitizer alone and run again, for the
 # "leaks" item only. Every test runs in its own process under a time limit (TIMEOUT seconds),
 # and each lesson's run under a wall-clock limit.
+# Lesson 12 (expert parallelism) also links the student's file into check-mpi (mk/mpi.mk),
+# whose four ranks the runner starts under mpirun inside the test's sandbox, before the
+# filter (docs/instructors.md, "Lesson 12: the ranks"); it has no sanitizer build (it has
+# no memory or leaks rows: points.tsv says why), and a machine without MPI skips it.
 #
 # The student's code is never trusted (docs/instructors.md, "The threat model"):
 #   - it is compiled and run in a bubblewrap sandbox, as an unprivileged user (nobody, when
@@ -313,7 +317,7 @@ fi
 # leaves it out, points and maximum both, and says so
 MPI_LESSON=12
 MPI_INSTALL="sudo apt-get install -y openmpi-bin libopenmpi-dev"
-mpi_missing= mpi_note=
+mpi_missing='' mpi_note=''
 [ -n "$G_MPICC" ] && command -v mpirun >/dev/null 2>&1 || mpi_missing=1
 want=
 for l in $LESSONS; do want="$want $(printf '%02d' "$(echo "$l" | sed 's/^0*\([0-9]\)/\1/; s/[^0-9].*//')")"; done

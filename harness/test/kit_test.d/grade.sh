@@ -86,7 +86,7 @@ fi
 
 # ---- the solutions: full marks ---------------------------------------------------------------
 # (lesson 12 needs MPI: without it the grader leaves it out, points and maximum)
-have_mpi= no_mpi=12
+have_mpi='' no_mpi=12
 command -v mpicc >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && have_mpi=1 no_mpi=none
 max=$(awk -v skip="$no_mpi" '$1 == "bonus" { b[$2] = 1 } $1 ~ /^[0-9][0-9]$/ && NF >= 3 && $1 != skip { p[$1] += $2 }
     END { for (l in p) if (!(l in b)) s += p[l]; print s }' "$points")
