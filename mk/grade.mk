@@ -65,9 +65,10 @@ grade-tools: $(GRADE_REPORT) $(SECCOMP_FILTER)
 
 # How `make check` compiles each lesson file of SRC, one line each: "NN-name/file.c<TAB>flags"
 # (without -MMD -MP -Werror). Read from make's own dry run of the lesson objects, so that
-# grading uses exactly make check's flags, the per-lesson ones of mk/fast.mk included.
+# grading uses exactly make check's flags, the per-lesson ones of mk/fast.mk included
+# (lesson 12's: check-mpi's, with mpicc's, where there is one; mk/mpi.mk).
 grade-flags:
-	@$(MAKE) -n -B --no-print-directory $(LESSON_OBJ) | awk -v cc='$(CC) ' -v src='$(SRC)/' ' \
+	@$(MAKE) -n -B --no-print-directory $(LESSON_OBJ) $(EP_OBJ) | awk -v cc='$(CC) ' -v src='$(SRC)/' ' \
 	    index($$0, cc) != 1 { next } \
 	    { n = split(substr($$0, length(cc) + 1), w, " "); f = ""; file = ""; \
 	      for (i = 1; i <= n; i++) { \
@@ -87,6 +88,10 @@ grade-vars:
 	@echo "G_CHECK='$(CHECK_BIN)'"
 	@echo "G_REPORT='$(GRADE_REPORT)'"
 	@echo "G_SECCOMP='$(SECCOMP_FILTER)'"
+	@echo "G_MPICC='$(MPICC)'"
+	@echo "G_MPI_CFLAGS='$(MPI_CFLAGS)'"
+	@echo "G_MPI_LIBS='$(MPI_LIBS)'"
+	@echo "G_EP_WORKER='$(EP_WORKER)'"
 
 grade:
 	@$(HAVE_GRADER)

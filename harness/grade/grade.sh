@@ -10,6 +10,10 @@
 # is one the lesson is built a third time with LeakSanitizer alone and run again, for the
 # "leaks" item only. Every test runs in its own process under a time limit (TIMEOUT seconds),
 # and each lesson's run under a wall-clock limit.
+# Lesson 12 (expert parallelism) also links the student's file into check-mpi (mk/mpi.mk),
+# whose four ranks the runner starts under mpirun inside the test's sandbox, before the
+# filter (docs/instructors.md, "Lesson 12: the ranks"); it has no sanitizer build (it has
+# no memory or leaks rows: points.tsv says why), and a machine without MPI skips it.
 #
 # The student's code is never trusted (docs/instructors.md, "The threat model"):
 #   - it is compiled and run in a bubblewrap sandbox, as an unprivileged user (nobody, when
@@ -292,6 +296,10 @@ $CC $(cut -f2 "$W/flags.normal" | head -1) -E -v -x c /dev/null 2>&1 >/dev/null 
 # clang's own files outside its include directory (with -fsanitize=address, -MD lists its
 # share/asan_ignorelist.txt): the compiler's, as its headers are. gcc has no such option.
 resource=$($CC -print-resource-dir 2>/dev/null) && [ -d "$resource" ] && realpath -- "$resource" >>"$W/sysdirs"
+# MPI's headers (mpicc's -I directories, for lesson 12): system headers too
+for f in $G_MPI_CFLAGS; do
+    case $f in -I?*) realpath -- "${f#-I}" 2>/dev/null ;; esac
+done >>"$W/sysdirs"
 REPORT=$G_REPORT
 "$REPORT" --points "$POINTS" --check >/dev/null || exit 2
 
@@ -305,6 +313,12 @@ if [ ! -s "$W/rec/expect.tsv" ] || grep -q '	ERROR	' "$W/rec/expect.tsv"; then
 fi
 
 # ---- which lessons: those with rows in the points table (LESSONS= narrows them) -------------
+# lesson 12 runs its ranks under mpirun (mk/mpi.mk): a grading machine without Open MPI
+# leaves it out, points and maximum both, and says so
+MPI_LESSON=12
+MPI_INSTALL="sudo apt-get install -y openmpi-bin libopenmpi-dev"
+mpi_missing='' mpi_note=''
+[ -n "$G_MPICC" ] && command -v mpirun >/dev/null 2>&1 || mpi_missing=1
 want=
 for l in $LESSONS; do want="$want $(printf '%02d' "$(echo "$l" | sed 's/^0*\([0-9]\)/\1/; s/[^0-9].*//')")"; done
 ids=
@@ -314,6 +328,11 @@ for id in $(awk '$1 ~ /^[0-9][0-9]$/ && NF >= 3 { print $1 }' "$POINTS" | sort -
     fi
     set -- solutions/"$id"-*/
     [ -d "$1" ] || fail "$POINTS gives points to lesson $id, but there is no solutions/$id-*"
+    if [ "$id" = "$MPI_LESSON" ] && [ -n "$mpi_missing" ]; then
+        echo "make grade: lesson $id is skipped, not graded (its points count neither for nor against): it needs MPI (mpicc and mpirun) on the grading machine: $MPI_INSTALL" >&2
+        mpi_note="; lesson $id skipped: the grading machine has no MPI ($MPI_INSTALL)"
+        continue
+    fi
     ids="$ids $id"
 done
 [ -n "$ids" ] || fail "no lesson to grade (LESSONS='$LESSONS', points in $POINTS)"
@@ -404,6 +423,8 @@ run_in_sandbox() {
     filter=
     [ "$flavor" = normal ] && filter="--seccomp $STAGE/filter.bpf"
     mkdir -p "$srun" && cp "$obj/check" "$srun/check" && chmod 755 "$srun" "$srun/check" || return 2
+    # lesson 12's ranks (the runner starts them under mpirun, in the sandbox)
+    if [ -f "$obj/check-mpi" ]; then cp "$obj/check-mpi" "$srun/check-mpi" && chmod 755 "$srun/check-mpi" || return 2; fi
     : >"$tape"
     while [ "$k" -lt "$n" ]; do
         # after MAX_TIMEOUTS timeouts the judge records the rest as not run
@@ -490,8 +511,19 @@ grade_one() {
         for o in $G_TREE_OBJ; do
             case $o in */tree-solutions/"$lname"/*) ;; *) others="$others $o" ;; esac
         done
-        # shellcheck disable=SC2086
-        $G_CC $G_LDFLAGS $extra $G_BASE_OBJ $others $mine -o "$obj/check" $G_LDLIBS >>"$log" 2>&1 || status=fail
+        if [ "$id" = "$MPI_LESSON" ]; then
+            # the runner as it is (lesson 12 is not in it), and check-mpi (mk/mpi.mk): the
+            # worker, the runner's objects without its main, and the student's file
+            base=
+            for o in $G_BASE_OBJ; do case $o in */check_main.o) ;; *) base="$base $o" ;; esac; done
+            # shellcheck disable=SC2086
+            $G_CC $G_LDFLAGS $extra $G_BASE_OBJ $others -o "$obj/check" $G_LDLIBS >>"$log" 2>&1 &&
+                $G_CC $G_LDFLAGS $extra $G_EP_WORKER $base $others $mine -o "$obj/check-mpi" \
+                    $G_LDLIBS $G_MPI_LIBS >>"$log" 2>&1 || status=fail
+        else
+            # shellcheck disable=SC2086
+            $G_CC $G_LDFLAGS $extra $G_BASE_OBJ $others $mine -o "$obj/check" $G_LDLIBS >>"$log" 2>&1 || status=fail
+        fi
     fi
     # the compiler's messages name the student's files as they are in the submission
     unroot "$log"
@@ -525,6 +557,9 @@ i=0
 while [ $i -lt "$JOBS" ]; do echo >&3; i=$((i + 1)); done
 for id in $ids; do
     for flavor in normal san; do
+        # the sanitizer builds give only the "memory" and "leaks" items (lesson 12 has none)
+        [ "$flavor" = san ] && ! awk -v id="$id" '$1 == id && ($3 == "memory" || $3 == "leaks") { f = 1 } END { exit !f }' "$POINTS" &&
+            continue
         read -r _ <&3
         { grade_one "$id" $flavor; echo >&3; } &
     done
@@ -542,7 +577,7 @@ done
 "$REPORT" --points "$POINTS" --records "$W/records.tsv" --student "$STUDENT" \
     --json "$RESULTS/results.json" --table "$RESULTS/table.txt" --csv "$RESULTS/grade.csv" \
     --elapsed $(($(date +%s) - start)) --visibility "$VISIBILITY" --timeout "$TIMEOUT" \
-    --note "fixtures $FIXTURES, $TIMEOUT s per test, property seed $PROPERTY_SEED (PROPERTY_SEED= replays it); each lesson built alone against the solutions with make check's flags, plain and with ASan + UBSan" \
+    --note "fixtures $FIXTURES, $TIMEOUT s per test, property seed $PROPERTY_SEED (PROPERTY_SEED= replays it); each lesson built alone against the solutions with make check's flags, plain and with ASan + UBSan$mpi_note" \
     >"$W/table.out" || fail "grade_report failed on $W/records.tsv"
 if [ -z "$QUIET" ]; then
     cat "$W/table.out"

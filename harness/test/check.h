@@ -36,11 +36,12 @@ typedef struct {
  * 13 quantization) are optional. */
 extern const LessonDef *const LESSONS[];
 extern const int CORE_LESSONS;
-/* NULL, or why lesson L cannot run here (lesson 12 without MPI) or cannot be graded
- * (grading: 1 under the grader): the runner prints it and runs none of its tests. Called
- * before the lesson's first test, with its fixture file (NULL when no test will run): lesson
- * 12 waits there for its MPI job, which runs every case once for all its tests. */
-const char *lesson_unavailable(const LessonDef *L, const char *fixture, int grading);
+/* NULL, or why lesson L cannot run here (lesson 12 without MPI): the runner prints it and
+ * runs none of its tests. Called before the lesson's first test, with its fixture file
+ * (NULL when no test will run) and the runner's role (check_internal.h): lesson 12 waits
+ * there for its MPI job, which runs every case once for all its tests (not under the
+ * judge, which reads the tape, nor when the grader strips the fixture). */
+const char *lesson_unavailable(const LessonDef *L, const char *fixture, int role);
 /* When make check begins, for each lesson it will run: lesson 12 starts its MPI job in
  * the background (mpirun takes seconds to start), beside the other lessons' tests. */
 void lesson_start(const LessonDef *L, const char *fixture);

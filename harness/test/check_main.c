@@ -700,8 +700,9 @@ static LessonResult run_lesson(FILE *out, const LessonDef *L, const Options *o, 
     ctx->seed = o->seed;
     ctx->tape = o->tape;
     ctx->fixture_path = path;
-    fixture_path(path, sizeof path, o, L, 0);
-    const char *why = lesson_unavailable(L, o->cases_only ? NULL : path, o->role != ROLE_CHECK);
+    /* (in the sandbox, the one test's own fixture is there) */
+    fixture_path(path, sizeof path, o, L, o->only_test > 0 ? o->only_test : 0);
+    const char *why = lesson_unavailable(L, o->cases_only ? NULL : path, (int)o->role);
     if (why) {
         fprintf(out, "  skip    %s\n", why);
         write_record(o, L, "(lesson)", "", "SKIP", why, NULL);

@@ -19,10 +19,10 @@ const int CORE_LESSONS = 8;
 
 /* Lesson 12 runs under mpirun (lesson12_expert_parallel.c). */
 void ep_start(const char *fixture);
-const char *ep_unavailable(const char *fixture, int grading);
+const char *ep_unavailable(const char *fixture, int role);
 void lesson_start(const LessonDef *L, const char *fixture) {
     if (L == &LESSON_12) ep_start(fixture);
 }
-const char *lesson_unavailable(const LessonDef *L, const char *fixture, int grading) {
-    return L == &LESSON_12 ? ep_unavailable(fixture, grading) : NULL;
+const char *lesson_unavailable(const LessonDef *L, const char *fixture, int role) {
+    return L == &LESSON_12 ? ep_unavailable(fixture, role) : NULL;
 }

@@ -29,7 +29,11 @@ int opens_receive(int sock);
 /* Answers one pending open: allowed, or refused (EACCES) with its story in why (kept when
  * why already holds one). */
 void opens_answer(int listener, char *why, size_t len);
-/* 1 when a test may open path (absolute, normalized): the runtime's files, nothing else. */
+/* 1 when a test may open path (absolute, normalized): the runtime's files, and what is
+ * under opens_allow_dir's directory; nothing else. */
 int opens_allowed(const char *path);
+/* The runner, before its first fork: the tests may also read what is under dir (absolute,
+ * normalized; one directory: lesson 12's MPI job writes its cases' files there). */
+void opens_allow_dir(const char *dir);
 
 #endif

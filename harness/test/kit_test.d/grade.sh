@@ -5,6 +5,9 @@
 #   - the solutions get full marks, the untouched skeletons 0, and a submission where one
 #     lesson segfaults, one loops and one leaks loses exactly those items, with the
 #     reason in results.json; every results.json validates;
+#   - lesson 12 (its ranks under mpirun, in the sandbox): full marks for the solutions, 0
+#     for the skeleton, a catalogued mistake loses exactly the test that catches it; a
+#     machine without MPI leaves it out and says so;
 #   - make grade-all writes one CSV row per student;
 #   - private fixtures (make fixtures SEED=...): the solutions pass them, and a "solution"
 #     that returns the public fixture's answers fails them (needs python3-torch);
@@ -40,7 +43,10 @@ item() {
     awk -v lesson="$2" -v test="$3" '
         /^ *[0-9.]+ +[0-9.]+  / {
             if ($3 ~ /^[0-9][0-9]$/) cur = $3
-            line = substr($0, 31); sub(/^ +/, "", line)   # Test column on
+            # the Test column on (a long lesson name pushes it right)
+            line = $0; sub(/^ *[0-9.]+ +[0-9.]+  /, "", line)
+            if ($3 ~ /^[0-9][0-9]$/) sub(/^[0-9][0-9] [^ ]+ +/, "", line)
+            sub(/^ +/, "", line)
             if (cur == lesson && index(line, test " ") == 1) print $1
         }' "$G/$1/table.txt"
 }
@@ -79,9 +85,12 @@ else
 fi
 
 # ---- the solutions: full marks ---------------------------------------------------------------
-max=$(awk '$1 == "bonus" { b[$2] = 1 } $1 ~ /^[0-9][0-9]$/ && NF >= 3 { p[$1] += $2 }
+# (lesson 12 needs MPI: without it the grader leaves it out, points and maximum)
+have_mpi='' no_mpi=12
+command -v mpicc >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && have_mpi=1 no_mpi=none
+max=$(awk -v skip="$no_mpi" '$1 == "bonus" { b[$2] = 1 } $1 ~ /^[0-9][0-9]$/ && NF >= 3 && $1 != skip { p[$1] += $2 }
     END { for (l in p) if (!(l in b)) s += p[l]; print s }' "$points")
-all=$(awk '$1 ~ /^[0-9][0-9]$/ && NF >= 3 { s += $2 } END { print s }' "$points")
+all=$(awk -v skip="$no_mpi" '$1 ~ /^[0-9][0-9]$/ && NF >= 3 && $1 != skip { s += $2 } END { print s }' "$points")
 grade solutions solutions
 # shellcheck disable=SC2046 # "score max": two words
 set -- $(total "$G/solutions.txt")
@@ -140,6 +149,51 @@ if inject "$bad_sub"/01-*/matmul.c matmul '{ volatile float *volatile nowhere = 
     fi
 else
     bad "could not make the segfault/loop/leak submission from solutions/ (did a function name change?)"
+fi
+
+# ---- lesson 12: the ranks under mpirun, in the sandbox -----------------------------------------
+if [ -n "$have_mpi" ]; then
+    ep_all=$(printf '%.2f' "$(points_of 12)")
+    ep_tests=$(awk '$1 == "12" && NF >= 3' "$points" | wc -l | tr -d ' ')
+    if [ "$(lesson_sum solutions 12)" = "$ep_all" ] && [ "$ep_tests" -ge 2 ] &&
+        grep -q '12 expert-parallel' "$G/solutions/table.txt"; then
+        ok "lesson 12 graded: the solutions get its $ep_all points ($ep_tests tests, ranks under mpirun in the sandbox)"
+    else
+        bad "lesson 12 on solutions/: $(lesson_sum solutions 12) of $ep_all" "$G/solutions/table.txt"
+    fi
+    if [ "$(lesson_sum skeletons 12)" = 0.00 ] && grep -q '12 expert-parallel.*not written yet' "$G/skeletons/table.txt" &&
+        ! grep -A1 '12 expert-parallel' "$G/skeletons/table.txt" | grep -qE 'CRASH|TIMEOUT|did not compile'; then
+        ok "lesson 12's skeleton: 0 points, reported as not written yet (a TODO), no crash"
+    else
+        bad "lesson 12's skeleton: $(lesson_sum skeletons 12) points, or not reported as a TODO" "$G/skeletons/table.txt"
+    fi
+    # a catalogued mistake in the layer (the weight applied twice): the exchange test keeps
+    # its points, the layer's test loses all of its cases
+    ep=$G/sub-ep-mistake
+    mkdir -p "$ep" && cp -R solutions/12-* "$ep/"
+    if patch -s -p1 -d "$ep" <harness/mistakes/12-ep_weights_twice.diff; then
+        grade ep-mistake "$ep" LESSONS=12
+        if [ "$(item ep-mistake 12 'ep exchange')" = "$(points_item 12 'ep exchange')" ] &&
+            [ "$(item ep-mistake 12 ep_moe_forward)" = 0.00 ] &&
+            [ "$(lesson_sum ep-mistake 12)" = "$(points_item 12 'ep exchange')" ] &&
+            grep -q 'routing weight applied twice' "$G/ep-mistake/results.json" && validate "$G/ep-mistake/results.json"; then
+            ok "lesson 12 with mistake ep_weights_twice: only ep_moe_forward's $(points_item 12 ep_moe_forward) points lost, the mistake named"
+        else
+            bad "lesson 12 with mistake ep_weights_twice: exchange $(item ep-mistake 12 'ep exchange'), layer $(item ep-mistake 12 ep_moe_forward) (expected $(points_item 12 'ep exchange') and 0.00)" "$G/ep-mistake/table.txt"
+        fi
+    else
+        bad "harness/mistakes/12-ep_weights_twice.diff does not apply to solutions/"
+    fi
+fi
+# without MPI (MPICC= stands for a machine without it): lesson 12 left out, and said so
+grade nompi solutions LESSONS="01 12" MPICC=
+# shellcheck disable=SC2046 # "score max": two words
+set -- $(total "$G/nompi.txt")
+if [ "${1:-}" = "$(printf '%.2f' "$(points_of 01)")" ] && ! grep -q '12 expert-parallel' "$G/nompi/table.txt" &&
+    grep -q 'lesson 12 is skipped.*apt-get install -y openmpi-bin libopenmpi-dev' "$G/nompi.txt"; then
+    ok "without MPI, lesson 12 is skipped (its points count neither way) with the install line"
+else
+    bad "without MPI: ${1:-?} of ${2:-?} for lessons 01 and 12, or no install line" "$G/nompi.txt"
 fi
 
 # ---- what a submission must not get away with (issue 13, first part) --------------------------

@@ -11,6 +11,9 @@
 #   - leave the kit unchanged: solutions/, the fixtures, git status (build/ aside);
 #   - leave another student's grade unchanged (graded before and after the corpus).
 # The archive attacks (../, absolute paths, links, bombs) are in grade.sh.
+# Lesson 12's ranks run without the filter: harness/test/hostile/mpi/forge-linger.c, put in
+# front of a lesson 12 with a catalogued mistake, forges the job's case files and leaves a
+# process behind; it must score no more than the mistake alone, and leave nothing running.
 
 echo "hostile submissions: the sandbox, the system-call filter and the judge"
 H=$LOG/hostile
@@ -84,6 +87,38 @@ for attack in harness/test/hostile/*.c; do
         state=$(kit_state) # report each change once
     fi
 done
+
+# lesson 12: forged case files and a process left behind, from the MPI ranks
+if command -v mpicc >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1; then
+    plain=$H/sub-ep-plain fl=$H/sub-ep-forge
+    mkdir -p "$plain" "$fl" && cp -R solutions/12-* "$plain/" &&
+        patch -s -p1 -d "$plain" <harness/mistakes/12-ep_weights_twice.diff && cp -R "$plain/." "$fl/"
+    f=$(echo "$fl"/12-*/expert_parallel.c)
+    { sed "s|@KIT@|$PWD|g" harness/test/hostile/mpi/forge-linger.c
+      awk '{ print } /^void ep_moe_forward\(/ { sig = 1 } sig && !done && /\{[ \t]*$/ { print "    ep_attack();"; done = 1 }' "$f"
+    } >"$f.new" && mv "$f.new" "$f"
+    hgrade ep-plain "$plain" LESSONS=12
+    hgrade ep-forge "$fl" LESSONS=12
+    honest=$(awk '/^Total / { print $2 }' "$H/ep-plain.txt")
+    forged=$(awk '/^Total / { print $2 }' "$H/ep-forge.txt")
+    lingering=
+    for p in /proc/[0-9]*; do
+        [ "$(cat "$p/comm" 2>/dev/null)" = moekit-linger ] && lingering="$lingering ${p#/proc/}"
+    done
+    why=
+    grep -q 'ep_attack();' "$f" || why="the attack was not put in ep_moe_forward"
+    grep -q 'did not compile' "$H/ep-forge/table.txt" && why="${why:+$why; }it did not compile"
+    awk -v h="${honest:-x}" -v f="${forged:-y}" 'BEGIN { exit !(h != "x" && f != "y" && h + 0 > 0 && f + 0 <= h + 0) }' ||
+        why="${why:+$why; }${forged:-?} points, the same code without the attack ${honest:-?}"
+    [ -z "$lingering" ] || why="${why:+$why; }processes left (moekit-linger):$lingering"
+    [ -z "$(leftovers)" ] || why="${why:+$why; }processes left: $(leftovers | head -2 | cut -c1-120)"
+    [ "$(kit_state)" = "$state" ] || why="${why:+$why; }the kit changed (git status, solutions/, fixtures)"
+    if [ -z "$why" ]; then
+        ok "lesson 12's ranks forging the job's case files and leaving a process: $forged points (the same code without: $honest), nothing left running"
+    else
+        bad "hostile lesson 12 (forge-linger): $why" "$H/ep-forge.txt"
+    fi
+fi
 
 hgrade ref-after "$ref" LESSONS="01 03 04"
 before=$(tail -1 "$H/ref-before/grade.csv" | cut -d, -f2-)
