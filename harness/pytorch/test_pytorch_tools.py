@@ -341,9 +341,11 @@ class ExportTest(unittest.TestCase):
     def load(self, lesson):
         return st.load(os.path.join(self.a, f"{lesson}.safetensors"))
 
-    # the I32 tensors of docs/fixtures.md: indices and counts
+    # the I32 tensors of docs/fixtures.md: indices and counts; lesson 13's bit patterns
+    # and block bytes (its "q" is lesson 04's float query elsewhere)
     INT_TENSORS = {"idx", "experts", "disabled", "expert_count", "dropped", "tokens",
                    "send_counts", "send_displs", "recv_counts", "recv_displs"}
+    INT_TENSORS_OF = {"13-quantization": {"x_bits", "b_bits", "q", "wq", "xq"}}
 
     def test_contract(self):
         for lesson in export_fixtures.LESSONS:
@@ -355,7 +357,8 @@ class ExportTest(unittest.TestCase):
             self.assertEqual({k.split("/")[0] for k in tensors}, set(cases))
             for key, t in tensors.items():
                 name = key.split("/", 1)[1].split("~")[0]
-                want = torch.int32 if name in self.INT_TENSORS else torch.float32
+                ints = self.INT_TENSORS | self.INT_TENSORS_OF.get(lesson, set())
+                want = torch.int32 if name in ints else torch.float32
                 self.assertEqual(t.dtype, want, key)
                 if "~" in key:  # a variant has its expected output, same shape
                     self.assertEqual(t.shape, tensors[key.split("~")[0]].shape, key)
