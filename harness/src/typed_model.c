@@ -8,6 +8,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 const int typed_available = 1; /* typed_model.h */
 
@@ -19,16 +22,35 @@ static int max_int(int a, int b) { return a > b ? a : b; }
 
 int typed_run_init(TypedRun *r, const Model *m) {
     const ModelConfig *c = &m->config;
-    int in = max_int(max_int(c->hidden_size, c->num_attention_heads * c->head_dim),
-                     max_int(c->intermediate_size, max_int(c->moe_intermediate_size,
-                                                           c->shared_expert_intermediate_size)));
+    int I = max_int(c->intermediate_size,
+                    max_int(c->moe_intermediate_size, c->shared_expert_intermediate_size));
+    int in = max_int(max_int(c->hidden_size, c->num_attention_heads * c->head_dim), I);
+    memset(r, 0, sizeof *r);
+    r->threads = 1;
+#ifdef _OPENMP
+    r->threads = max_int(1, omp_get_max_threads());
+#endif
     r->xq_bytes = tensor_matmul_scratch(m->max_tokens, in);
-    r->xq = malloc(r->xq_bytes ? r->xq_bytes : 1);
-    return r->xq ? 0 : -1;
+    r->hidden_len = 2 * (size_t)m->max_tokens * (size_t)max_int(I, 1);
+    /* an expert takes at most max_tokens rows: a batch holds at least one */
+    r->max_rows = m->max_tokens * max_int(c->num_experts_per_tok, 1);
+    size_t rows_len = (size_t)r->max_rows * (size_t)c->hidden_size;
+    r->xq = malloc((size_t)r->threads * (r->xq_bytes ? r->xq_bytes : 1));
+    r->hidden = malloc(sizeof(float) * (size_t)r->threads * r->hidden_len);
+    r->rows_in = malloc(sizeof(float) * (rows_len ? rows_len : 1));
+    r->rows_out = malloc(sizeof(float) * (rows_len ? rows_len : 1));
+    r->first = malloc(sizeof(int) * (size_t)(max_int(c->num_experts, 0) + 1));
+    if (r->xq && r->hidden && r->rows_in && r->rows_out && r->first) return 0;
+    typed_run_free(r);
+    return -1;
 }
 
 void typed_run_free(TypedRun *r) {
     free(r->xq);
+    free(r->hidden);
+    free(r->rows_in);
+    free(r->rows_out);
+    free(r->first);
     memset(r, 0, sizeof *r);
 }
 
@@ -85,15 +107,15 @@ static void self_attn(Model *m, int l, const TypedAttn *w, TypedRun *r, float *o
  * SwiGLU and the MoE layer (lessons 05 and 07)
  * ---------------------------------------------------------------------------------- */
 
-/* x (T, C) -> out (T, C); scratch (2 * T * I) */
+/* x (T, C) -> out (T, C); scratch (2 * T * I); xq: tensor_matmul's scratch */
 static void expert(float *out, const float *x, const TypedExpert *w, int T, float *scratch,
-                   TypedRun *r) {
+                   void *xq) {
     long n = (long)T * w->gate_proj.rows;
     float *gate = scratch, *up = scratch + n;
-    tensor_matmul(gate, x, T, &w->gate_proj, r->xq);
-    tensor_matmul(up, x, T, &w->up_proj, r->xq);
+    tensor_matmul(gate, x, T, &w->gate_proj, xq);
+    tensor_matmul(up, x, T, &w->up_proj, xq);
     for (long i = 0; i < n; i++) gate[i] = silu(gate[i]) * up[i];
-    tensor_matmul(out, gate, T, &w->down_proj, r->xq);
+    tensor_matmul(out, gate, T, &w->down_proj, xq);
 }
 
 /* Router logits with the float32 gate (lesson 01's product), one route() per token, then
@@ -123,30 +145,64 @@ static void route_and_group(const float *h, int T, const MoeConfig *c, const Moe
     }
 }
 
+/* Experts e0..e1-1 of a layer on their rows of h (their rows fit in rows_in), on the
+ * threads at once: one expert a thread at a time, since in a decode step each of its
+ * products is too small to split (TYPED_PARALLEL_MIN_WORK, weights.c). Then their
+ * outputs, weighted, into out, in expert order: the sum one thread would make. */
+static void expert_batch(const float *h, const TypedLayer *tl, TypedRun *r, const MoeScratch *s,
+                         int e0, int e1, int C, float *out) {
+    int *first = r->first; /* first[e - e0]: expert e's first packed row */
+    first[0] = 0;
+    for (int e = e0; e < e1; e++) first[e - e0 + 1] = first[e - e0] + s->stats.expert_count[e];
+    for (int e = e0; e < e1; e++)
+        for (int i = 0; i < s->stats.expert_count[e]; i++)
+            memcpy(r->rows_in + (long)(first[e - e0] + i) * C,
+                   h + (long)s->rows[(long)e * s->max_tokens + i] * C, sizeof(float) * C);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(r->threads) if (r->threads > 1 && e1 - e0 > 1)
+    for (int e = e0; e < e1; e++) {
+        int tid = 0, n = first[e - e0 + 1] - first[e - e0];
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        if (n > 0)
+            expert(r->rows_out + (long)first[e - e0] * C, r->rows_in + (long)first[e - e0] * C,
+                   &tl->experts[e], n, r->hidden + (size_t)tid * r->hidden_len,
+                   (char *)r->xq + (size_t)tid * r->xq_bytes);
+    }
+    for (int e = e0; e < e1; e++)
+        for (int i = 0; i < s->stats.expert_count[e]; i++) {
+            int t = s->rows[(long)e * s->max_tokens + i];
+            float wt = s->slot_weight[(long)e * s->max_tokens + i];
+            const float *y = r->rows_out + (long)(first[e - e0] + i) * C;
+            for (int d = 0; d < C; d++) out[(long)t * C + d] += wt * y[d];
+        }
+}
+
+/* A layer's routed experts, in batches whose rows fit in rows_in (one batch, unless a
+ * --top-k above the config's routes more rows; an expert has at most max_tokens rows). */
+static void routed_experts(const float *h, const TypedLayer *tl, TypedRun *r, const MoeScratch *s,
+                           int E, int C, float *out) {
+    for (int e0 = 0, e1; e0 < E; e0 = e1) {
+        int rows = s->stats.expert_count[e0];
+        for (e1 = e0 + 1; e1 < E && rows + s->stats.expert_count[e1] <= r->max_rows; e1++)
+            rows += s->stats.expert_count[e1];
+        expert_batch(h, tl, r, s, e0, e1, C, out);
+    }
+}
+
 static void moe(Model *m, int l, const TypedLayer *tl, TypedRun *r, float *out, int T) {
     const MoeConfig *c = &m->moe_config[l];
     const MoeWeights *w = &m->layers[l].moe;
     MoeScratch *s = &m->moe_scratch[l];
-    int C = c->hidden_size;
+    int C = c->hidden_size, E = c->router.num_experts;
     memset(out, 0, sizeof(float) * (size_t)T * C);
     s->stats.T = T;
     route_and_group(m->h, T, c, w, s);
     s->stats.expert_rows = 0;
-    for (int e = 0; e < c->router.num_experts; e++) {
-        int n = s->stats.expert_count[e];
-        const int *rows = s->rows + (long)e * s->max_tokens;
-        const float *weight = s->slot_weight + (long)e * s->max_tokens;
-        if (n == 0) continue;
-        for (int i = 0; i < n; i++)
-            memcpy(s->x_in + (long)i * C, m->h + (long)rows[i] * C, sizeof(float) * C);
-        expert(s->y_out, s->x_in, &tl->experts[e], n, s->hidden, r);
-        for (int i = 0; i < n; i++)
-            for (int d = 0; d < C; d++)
-                out[(long)rows[i] * C + d] += weight[i] * s->y_out[(long)i * C + d];
-        s->stats.expert_rows += n;
-    }
+    for (int e = 0; e < E; e++) s->stats.expert_rows += s->stats.expert_count[e];
+    routed_experts(m->h, tl, r, s, E, C, out);
     if (c->shared_expert_intermediate_size == 0) return;
-    expert(s->y_out, m->h, &tl->shared_expert, T, s->hidden, r);
+    expert(s->y_out, m->h, &tl->shared_expert, T, s->hidden, r->xq);
     for (int t = 0; t < T; t++) {
         float g = 1.0f;
         if (w->shared_expert_gate) {
@@ -185,7 +241,7 @@ void typed_forward(Model *m, const TypedWeights *w, TypedRun *r, const int *ids,
         if (L->is_sparse)
             moe(m, l, tl, r, m->y, T);
         else
-            expert(m->y, m->h, &tl->mlp, T, m->mlp_scratch, r);
+            expert(m->y, m->h, &tl->mlp, T, m->mlp_scratch, r->xq);
         add_rows(x, m->y, (long)T * C);
     }
     int first = last_only ? T - 1 : 0; /* the rows the LM head runs for */

@@ -49,10 +49,21 @@ typedef struct {
     int n_unquantized;  /* matrices left in the file's type: columns not whole blocks of QK */
 } TypedWeights;
 
-/* Run state of the typed products: the activations in q8_0 blocks. */
+/* Run state of the typed forward pass. A MoE layer's experts run on `threads` threads at
+ * once, each with its own scratch; their rows are packed by expert in rows_in/rows_out and
+ * summed into the output in expert order afterwards, so the logits do not depend on the
+ * number of threads. */
 typedef struct {
-    void *xq;
+    int threads;       /* OpenMP's maximum at init (1 without OpenMP) */
+    void *xq;          /* (threads) the activations in q8_0 blocks, xq_bytes each */
     size_t xq_bytes;
+    float *hidden;     /* (threads, hidden_len) an expert's gate and up rows */
+    size_t hidden_len; /* 2 * max_tokens * the largest intermediate size */
+    float *rows_in;    /* (max_rows, C) each expert's input rows, packed by expert */
+    float *rows_out;   /* (max_rows, C) their outputs */
+    int max_rows;      /* max_tokens * num_experts_per_tok at init: a layer that routes
+                          more rows (a larger --top-k) runs its experts in batches */
+    int *first;        /* (num_experts + 1) each expert's first packed row */
 } TypedRun;
 
 /* 1 here; 0 in the student release, which leaves this file's forward pass out (it repeats

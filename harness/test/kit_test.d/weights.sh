@@ -102,4 +102,24 @@ else
         "$qcli" logits --model "$q" --weights q4_0 --ids "1" --out "$qdir/x"
     refuse "the input as output" "another directory" "$qcli" quantize --type q8_0 data/model data/model/
     refuse "--type q5" "give q8_0 or q4_0" "$qcli" quantize --type q5 data/model "$qdir/q5"
+    # the typed model's logits do not depend on the threads: a MoE layer's experts run on
+    # the threads at once and are summed in expert order (typed_model.c); --top-k 8 routes
+    # more rows than its scratch holds, so the experts also run in batches
+    ids=$(seq 1 40 | awk '{ printf "%d ", ($1 * 37) % 256 }')
+    same=0
+    for w in q8_0 bf16; do
+        for k in 2 8; do
+            OMP_NUM_THREADS=1 "$qcli" logits --model data/model --weights "$w" --top-k "$k" \
+                --ids "$ids" --out "$qdir/t1.bin" 2>>"$LOG/quantize.txt" &&
+                OMP_NUM_THREADS=2 "$qcli" logits --model data/model --weights "$w" --top-k "$k" \
+                    --ids "$ids" --out "$qdir/t2.bin" 2>>"$LOG/quantize.txt" &&
+                cmp -s "$qdir/t1.bin" "$qdir/t2.bin" && same=$((same + 1))
+        done
+    done
+    if [ "$same" -eq 4 ]; then
+        ok "typed model: the same logits, bit for bit, on 1 and 2 threads (q8_0 and bf16, top-k 2 and 8)"
+    else
+        bad "typed model: the logits differ between 1 and 2 threads ($same of 4 runs the same)" \
+            "$LOG/quantize.txt"
+    fi
 fi
