@@ -2,6 +2,7 @@
 #   routing-variants-bpb.png        held-out bits per byte against MoE-layer FLOPs per token
 #   routing-variants-heatmaps.png   one layer x expert heatmap of held-out load per variant
 #   routing-variants-training.png   training loss (train_log.tsv) per variant
+#   routing-variants-causal.png     bits per byte teacher-forced against one prefix at a time
 n = words(variants)
 set terminal pngcairo size 900,520 font ",11"
 set output dir."/routing-variants-bpb.png"
@@ -14,7 +15,7 @@ plot dir."/summary.dat" using ($3/1e6):5 with points pt 7 ps 2 lc "#2b6cb0" noti
      "" using ($3/1e6):5:1 with labels offset 0,1.2 notitle
 set offsets 0, 0, 0, 0
 
-set terminal pngcairo size 1700,420 font ",11"
+set terminal pngcairo size 300*n+200,420 font ",11"
 set output dir."/routing-variants-heatmaps.png"
 set multiplot layout 1,n title sprintf("Held-out load share per (layer, expert): white = balanced 1/E = %.3f, red = over-used (>= 3/E), blue = under-used", 1.0/E)
 set palette defined (0 "#2b6cb0", 1 "#ffffff", 3 "#c53030")
@@ -48,3 +49,19 @@ set xlabel "step"
 set ylabel "loss (nats/byte)"
 set key top right
 plot for [i=1:n] dir."/".word(variants,i)."/train_log.tsv" using 1:2 every ::1 with linespoints lw 2 title word(variants,i)
+
+set terminal pngcairo size 900,480 font ",11"
+set output dir."/routing-variants-causal.png"
+set title "The same held-out fortunes, scored two ways"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set xrange [*:*]
+set yrange [0:*]
+set xlabel ""
+set ylabel "held-out bits per byte"
+set key top left
+set grid ytics
+plot dir."/summary.dat" using 7:xtic(1) title "teacher-forced: the whole fortune in one pass" lc "#2b6cb0", \
+     "" using 6 title "causal: byte t from bytes 0..t-1 only, as generation runs" lc "#c53030"

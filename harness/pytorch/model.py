@@ -28,7 +28,14 @@ ARCHITECTURES = {"qwen3_moe": "Qwen3MoeForCausalLM", "qwen2_moe": "Qwen2MoeForCa
 #   dense:      every expert on every token, weighted by the softmax over all E
 #   shared:     a shared expert on every token, ungated, beside the routed top-k
 #               (DeepSeekMoE, Dai et al. 2024, section 3.2 "shared expert isolation")
-ROUTERS = ("topk", "noisy-topk", "dense", "shared")
+#   expert-choice: each expert takes the c = ceil(T k / E) tokens of the sequence with the
+#               highest softmax probability for it (Zhou et al. 2022, section 3.1)
+#   soft-moe:   S = T_train k slots, S / E per expert; a slot is a softmax-over-tokens mix
+#               of the sequence, a token's output a softmax-over-slots mix of the slots'
+#               outputs (Puigcerver et al. 2023, section 2.1); "soft_moe_slots" in config
+# The last two mix the tokens of a sequence: a token's output depends on later tokens, so
+# they are not causal (train.py's --eval-causal measures what that does to bits per byte).
+ROUTERS = ("topk", "noisy-topk", "dense", "shared", "expert-choice", "soft-moe")
 
 
 # ------------------------------------------------------------------------------------
@@ -219,6 +226,9 @@ class SparseMoeBlock(nn.Module):
             self.shared_expert = MLP(C, cfg["moe_intermediate_size"])
         if self.router == "noisy-topk":  # Shazeer et al. 2017, eq. 4: W_noise (E, C)
             self.noise = nn.Linear(C, E, bias=False)
+        if self.router == "soft-moe":  # Puigcerver et al. 2023: Phi (C, S), stored (S, C)
+            self.slots = cfg["soft_moe_slots"]
+            self.gate = nn.Linear(C, self.slots, bias=False)
 
     def forward(self, h: torch.Tensor):
         """h (B, T, C) -> (y (B, T, C), router logits (N, E)).
@@ -234,6 +244,10 @@ class SparseMoeBlock(nn.Module):
         logits = self.gate(x)
         if self.router == "dense":
             return self.dense(x, logits).view(B, T, C), logits
+        if self.router == "expert-choice":
+            return self.expert_choice(h, logits.view(B, T, -1)), logits
+        if self.router == "soft-moe":
+            return self.soft_moe(h, logits.view(B, T, -1))
         chooser = logits
         if self.router == "noisy-topk" and self.training:  # eq. 4: H(x) = logits + noise
             chooser = logits + torch.randn_like(logits) * F.softplus(self.noise(x))
@@ -257,6 +271,42 @@ class SparseMoeBlock(nn.Module):
         (N, C), every expert on every token (a soft mixture of experts, no sparsity)."""
         probs = at_least_f32(logits).softmax(dim=-1).to(x.dtype)
         return sum(probs[:, e, None] * expert(x) for e, expert in enumerate(self.experts))
+
+    def expert_choice(self, h: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """router "expert-choice": h (B, T, C), logits (B, T, E) -> y (B, T, C). Within each
+        sequence, expert e takes the c tokens with the largest probs[:, e] and adds
+        gate * expert_e(h[t]) to each; a token no expert took gets 0 (the residual carries it).
+        PyTorch of the paper: G, I = torch.topk(S.T, c) with S = softmax(X W_g) (T, E)."""
+        B, T, C = h.shape
+        c = min(T, math.ceil(T * self.top_k / len(self.experts)))
+        probs = at_least_f32(logits).softmax(dim=-1).transpose(1, 2)   # (B, E, T)
+        gates, tokens = probs.topk(c, dim=-1)                           # (B, E, c)
+        y = h.new_zeros(B, T, C)
+        for e, expert in enumerate(self.experts):
+            index = tokens[:, e, :, None].expand(B, c, C)               # (B, c, C)
+            out = expert(h.gather(1, index)) * gates[:, e, :, None].to(h.dtype)
+            y = y.scatter_add(1, index, out)
+        return y
+
+    def soft_moe(self, h: torch.Tensor, logits: torch.Tensor):
+        """router "soft-moe": h (B, T, C), logits = h Phi (B, T, S) -> (y (B, T, C), per-token
+        expert logits (N, E)). dispatch = softmax over the T tokens (each slot a convex mix of
+        the sequence), combine = softmax over the S slots (each token a mix of slot outputs);
+        expert e runs on slots e*p .. e*p+p-1, p = S / E. The paper also L2-normalises h and
+        Phi with a learned scale (section 2.3); this sketch leaves that out. The returned
+        logits, logsumexp over each expert's p slots, softmax to a token's combine weight on
+        each expert: what the balance loss and the load statistics read."""
+        B, T, C = h.shape
+        E = len(self.experts)
+        p = self.slots // E
+        lf = at_least_f32(logits)
+        dispatch = lf.softmax(dim=1).to(h.dtype)                         # (B, T, S) over T
+        combine = lf.softmax(dim=2).to(h.dtype)                          # (B, T, S) over S
+        slots_in = dispatch.transpose(1, 2) @ h                          # (B, S, C)
+        slots_out = torch.cat([expert(slots_in[:, e * p:(e + 1) * p])
+                               for e, expert in enumerate(self.experts)], dim=1)
+        per_expert = lf.view(B, T, E, p).logsumexp(dim=-1).reshape(B * T, E)
+        return combine @ slots_out, per_expert
 
 
 class DecoderLayer(nn.Module):
