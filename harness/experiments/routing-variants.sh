@@ -151,13 +151,13 @@ top-1 routed expert; for dense, where every expert runs, the top 2 by router pro
 
 ![training loss](routing-variants-training.png)
 
-![teacher-forced against causal](routing-variants-causal.png)
+![causal minus teacher-forced](routing-variants-causal.png)
 
 The first figure puts each variant at its MoE layer's FLOPs per token (x) and its held-out
 bits per byte (y): lower and further left is better. The heatmaps show each variant's
 held-out load per (layer, expert), white balanced, red over-used, blue under-used. The last
-figure is the training loss every $EVERY steps. The fourth scores the same fortunes
-teacher-forced (blue) and causally (red): the bars differ only where a router looks ahead.
+figure is the training loss every $EVERY steps. The fourth shows, per variant, the causal
+minus the teacher-forced bits per byte on the same fortunes: 0 where the router is causal.
 
 ## What to conclude
 
@@ -180,7 +180,7 @@ expert-choice's and soft-moe's figures there read later bytes, see below.)
   noise. Compare its training loss and bits per byte with topk's, and its heatmap and
   min/max row: the noise is meant to spread the load and let experts be tried (Shazeer et
   al. 2017 use it with thousands of experts and long training, not $STEPS steps).
-- Expert choice and Soft MoE: compare their two bars in the fourth figure. Teacher-forced,
+- Expert choice and Soft MoE: see their bars in the fourth figure. Teacher-forced,
   they are scored like the others; causally, as they would generate, they lose
   $(gap expert-choice) and $(gap soft-moe) bits per byte (topk: $(gap topk)). A held-out figure
   computed in one pass says nothing about generation unless the model is causal: test it
