@@ -40,6 +40,19 @@ PREFIX = corpus.SEPARATOR.encode()  # b"%\n": what precedes every fortune
 # --balance: none; the f*P loss pooled over the layers (Hugging Face); per layer (Switch,
 # ST-MoE); per layer with f over the whole step (global-batch, Qwen3); DeepSeek-V3's bias.
 BALANCE = ("pooled", "per-layer", "global-batch", "bias", "none")
+# how the model card names each --balance
+BALANCE_WORDS = {
+    "pooled": "Hugging Face's form, one E * sum f * P loss over the tokens of all MoE layers "
+              "pooled together",
+    "per-layer": "one E * sum f * P loss per MoE layer, averaged over the layers (Switch "
+                 "Transformers, ST-MoE)",
+    "global-batch": "one E * sum f * P loss per MoE layer (averaged), f counted over the whole optimizer "
+                    "step (every micro-batch) and P from each micro-batch: the global-batch "
+                    "loss Qwen3 was trained with (Qiu et al. 2025)",
+    "bias": "none in the loss (the term is logged only): DeepSeek-V3's per-expert selection "
+            "bias does the balancing",
+    "none": "logged only, not in the loss",
+}
 # --router: topk (Qwen3-MoE, the default), switch (top-1, Fedus et al. 2021) and
 # model.ROUTERS's variants (noisy-topk, dense, shared, expert-choice, soft-moe)
 ROUTERS = ("topk", "switch") + tuple(r for r in moe.ROUTERS if r != "topk")
@@ -559,10 +572,9 @@ keep the first ~60 KB of each language's held-out fortunes.
 AdamW (betas 0.9/0.95, weight decay {a.weight_decay} on matrices), lr {a.lr:g} with
 {a.warmup} warmup steps and cosine decay to {a.min_lr:g}, gradient clipping 1.0, seed
 {a.seed}, {a.micro_batches} micro-batch(es) per step, --balance {a.balance}. Loss =
-next-byte cross-entropy + {a.aux_coef:g} x load-balancing loss (with --balance pooled,
-Hugging Face's form: one f * P loss over the tokens of all MoE layers pooled together, where
-Switch Transformers add one per layer; {cfg['num_experts_per_tok']} when balanced, at most
-{cfg['num_experts']}; train.py's balance_loss has the other forms).
+next-byte cross-entropy + {a.aux_coef:g} x load-balancing loss: {BALANCE_WORDS[a.balance]}
+({cfg['num_experts_per_tok']} when balanced, at most {cfg['num_experts']}; train.py's
+balance_loss has every form, and docs/experiments/balance-losses compares them).
 Final training loss {info['loss']:.4f} nats/byte, aux loss {info['aux_loss']:.4f}.
 
 The aux coefficient {a.aux_coef:g}: the Switch Transformer paper uses 0.01. Released configs
