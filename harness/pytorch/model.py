@@ -293,9 +293,9 @@ class SparseMoeBlock(nn.Module):
         expert logits (N, E)). dispatch = softmax over the T tokens (each slot a convex mix of
         the sequence), combine = softmax over the S slots (each token a mix of slot outputs);
         expert e runs on slots e*p .. e*p+p-1, p = S / E. The paper also L2-normalises h and
-        Phi with a learned scale (section 2.3); this sketch leaves that out. The returned
-        logits, logsumexp over each expert's p slots, softmax to a token's combine weight on
-        each expert: what the balance loss and the load statistics read."""
+        Phi with a learned scale (its "Normalization" notes); this sketch leaves that out. The
+        returned logits, logsumexp over each expert's p slots, softmax to a token's combine
+        weight on each expert: what the balance loss and the load statistics read."""
         B, T, C = h.shape
         E = len(self.experts)
         p = self.slots // E
