@@ -74,6 +74,7 @@ REQUIRED = {
     ("10-routing", "ecmoe_basic"): ["out~ec_softmax_over_tokens"],
     ("10-routing", "noisy_e8_k2"): ["weights~noisy_softmax_over_all"],
     ("10-routing", "noisy_eval"): ["weights~noisy_softmax_over_all"],
+    ("10-routing", "noisy_big"): ["weights~nonfinite"],
     ("10-routing", "noisymoe_e8_k2"): ["out~noisy_softmax_over_all"],
     ("10-routing", "dense_basic"): ["out~dense_logits_as_weights"],
     ("10-routing", "soft_basic"): ["out~soft_dispatch_over_slots"],
@@ -721,6 +722,8 @@ def noisy_case(g, cid, T, E, k, noisy=True, scale=1.0, noise_scale=1.0) -> Case:
     add_ints(case, "experts", experts)
     add_output(case, "weights", weights, {
         mistakes.noisy_softmax_over_all.__name__: mistakes.noisy_softmax_over_all(*args)})
+    if not torch.isfinite(mistakes.softplus_overflow(logits, noise_logits, noise, k)).all():
+        case.nonfinite["weights"] = mistakes.softplus_overflow.__name__
     return case
 
 

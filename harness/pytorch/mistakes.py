@@ -230,6 +230,18 @@ def noisy_softmax_over_all(logits, noise_logits, noise, k: int):
     return ref.noisy_topk_route(logits, noise_logits, noise, k, keep_topk=False)[1]
 
 
+def softplus_overflow(logits, noise_logits, noise, k: int):
+    """Noisy top-k with softplus as log(1 + exp(x)) in float32: exp() overflows to inf for
+    x > 88, and H, then the weights, become inf or NaN. -> weights (T, k).
+
+    Not stored as a variant (NaN matches nothing); the exporter runs it to check that a
+    case marked `weights~nonfinite = softplus_overflow` really overflows this way.
+    """
+    x = noise_logits.float()
+    H = logits.float() + noise.float() * torch.log(1 + torch.exp(x))
+    return ref.softmax(H.topk(k, dim=-1).values)
+
+
 def dense_logits_as_weights(h, w: dict):
     """The dense mixture weighted by the raw router logits, the softmax forgotten.
     -> out (T, C)."""

@@ -437,6 +437,9 @@ class ExportTest(unittest.TestCase):
         _, meta = self.load("06-router")
         self.assertEqual(meta["route_big/probs~nonfinite"], "softmax_overflow")
         self.assertEqual(meta["loss_big/z_loss~nonfinite"], "logsumexp_overflow")
+        _, meta = self.load("10-routing")
+        self.assertEqual(meta["noisy_big/weights~nonfinite"], "softplus_overflow")
+        self.assertNotIn("noisy_e8_k2/weights~nonfinite", meta)
 
     def test_routing_margins(self):
         # float32 in C must choose what float64 chose: a safe gap at the k-th place

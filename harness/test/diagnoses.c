@@ -98,6 +98,10 @@ static const Diagnosis CATALOGUE[] = {
      "KeepTopK sets the other E - k noisy logits to -inf first: weights = softmax of the k "
      "kept values of H, so they sum to 1.",
      "Noisy top-k: keep k, then the softmax"},
+    {"softplus_overflow", "10-routing",
+     "softplus computed as log(1 + exp(x)): exp() overflowed to inf.",
+     "softplus(x) = max(x, 0) + log1p(exp(-|x|)): exp never sees a positive number.",
+     "Noisy top-k: keep k, then the softmax"},
     {"dense_logits_as_weights", "10-routing",
      "the dense mixture weighted by the raw router logits: the softmax is missing.",
      "Each expert's weight is softmax(h . gate^T)[e] over the E experts: positive, summing to 1.",

@@ -99,6 +99,12 @@ static TestStatus test_noisy_topk_route(TestCtx *ctx) {
     if (student_todo(ctx)) return TEST_TODO;
     observe_ints(ctx, "experts", experts, (long)T * k);
     observe(ctx, "weights", weights, (long)T * k);
+    Layout l = {2, {"token", "slot"}, {T, k}};
+    /* an inf or NaN in H scrambles the choice too: the weights say why, so they go first */
+    for (long i = 0; i < (long)T * k; i++)
+        if (!isfinite(weights[i]))
+            return expect_close(ctx, "weights", weights, &l, 1e-5f, 1e-4f,
+                                "noisy_topk_route, weights (not finite)");
     const int *want = want_ints(ctx, "experts", (long)T * k);
     ChoiceShape shape = {"token", "expert", T, k, E, 0};
     int *match = out_ints(ctx, (long)T * k);
@@ -107,7 +113,6 @@ static TestStatus test_noisy_topk_route(TestCtx *ctx) {
     if (st != TEST_PASS) return st;
     float *aligned = out_buffer(ctx, (long)T * k);
     align_to_expected(aligned, weights, match, T, k);
-    Layout l = {2, {"token", "slot"}, {T, k}};
     return expect_close(ctx, "weights", aligned, &l, 1e-5f, 1e-4f,
                         "noisy_topk_route, weights = softmax over the k kept");
 }
