@@ -370,4 +370,57 @@ void expert_choice_route(int *tokens, float *gates, const float *probs, int T, i
 void expert_choice_forward(float *out, const float *h, int T, int capacity, const MoeConfig *c,
                            const MoeWeights *w, MoeScratch *s);
 
+/* log(1 + exp(x)) (F.softplus), without overflow for large x. */
+float softplus(float x);
+
+/* Noisy top-k gating (Shazeer et al., 2017, section 2.1, eqs. 3 to 5) of T tokens.
+ * logits = x W_g, noise_logits = x W_noise and noise (a standard-normal draw the caller
+ * makes; all zeros at evaluation), each (T, E):
+ *   H = logits + noise * softplus(noise_logits);  experts (T, k) = the top-k of each row of
+ *   H (descending, the lower index on ties);  weights (T, k) = the softmax of those k values
+ *   (KeepTopK sets the rest to -inf), so each row sums to 1.  scratch: E floats.
+ * PyTorch: H = logits + noise * F.softplus(noise_logits); v, e = H.topk(k); w = v.softmax(-1) */
+void noisy_topk_route(int *experts, float *weights, const float *logits,
+                      const float *noise_logits, const float *noise, int T, int E, int k,
+                      float *scratch);
+
+/* The MoE layer with noisy top-k gating: logits = h . gate^T, noise_logits = h . w_noise^T
+ * (w_noise (E, C)), noise (T, E) as above; k = c->router.num_experts_per_tok; then lesson
+ * 07's combine, without a capacity limit. Fills s->stats: T, logits (the clean x W_g),
+ * probs (here the noise logits x W_noise, not probabilities), experts, weights,
+ * expert_count, expert_rows (T * k), dropped (0). */
+void noisy_topk_forward(float *out, const float *h, const float *w_noise, const float *noise,
+                        int T, const MoeConfig *c, const MoeWeights *w, MoeScratch *s);
+
+/* The dense softmax mixture: every expert on every token,
+ * out[t] = sum_e softmax(h[t] . gate^T)[e] * expert_e(h[t]). Fills s->stats: T, logits,
+ * probs, expert_count (T each), expert_rows (E * T), dropped (0). */
+void dense_moe_forward(float *out, const float *h, int T, const MoeConfig *c,
+                       const MoeWeights *w, MoeScratch *s);
+
+/* Scratch of Soft MoE for up to max_tokens tokens and S = E * slots_per_expert slots. */
+typedef struct {
+    float *logits;   /* (max_tokens, S) h . phi^T */
+    float *dispatch; /* (S, max_tokens) D^T: row s = slot s's weights over the tokens */
+    float *combine;  /* (max_tokens, S) each token's weights over the slots */
+    float *slot_in;  /* (S, C) */
+    float *slot_out; /* (S, C) */
+    float *hidden;   /* (2 * slots_per_expert * I) expert scratch */
+    int max_tokens, slots_per_expert;
+} SoftMoeScratch;
+
+int soft_moe_scratch_init(SoftMoeScratch *s, const MoeConfig *c, int max_tokens,
+                          int slots_per_expert); /* 0 or -1 */
+void soft_moe_scratch_free(SoftMoeScratch *s);
+
+/* Soft MoE (Puigcerver et al., 2023, section 2.1, without its L2 normalisation):
+ * h (T, C), phi (S, C) one row per slot (the paper's Phi transposed), S = E * p, slots
+ * e*p .. e*p+p-1 are expert e's:  logits = h . phi^T (T, S);  D = softmax over the tokens
+ * (each column); slot_in = D^T h (S, C); each expert runs on its p slots; Cw = softmax over
+ * the slots (each row); out = Cw . slot_out (T, C). Every token's output depends on every
+ * other token of the call: not causal. Uses c->hidden_size, c->moe_intermediate_size,
+ * c->router.num_experts; T <= s->max_tokens. */
+void soft_moe_forward(float *out, const float *h, const float *phi, int T, const MoeConfig *c,
+                      const MoeWeights *w, SoftMoeScratch *s);
+
 #endif /* MOEKIT_H */

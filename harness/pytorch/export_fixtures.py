@@ -72,6 +72,13 @@ REQUIRED = {
     ("10-routing", "switch_e8"): ["weights~switch_weight_one"],
     ("10-routing", "switch_big"): ["weights~nonfinite"],
     ("10-routing", "ecmoe_basic"): ["out~ec_softmax_over_tokens"],
+    ("10-routing", "noisy_e8_k2"): ["weights~noisy_softmax_over_all"],
+    ("10-routing", "noisy_eval"): ["weights~noisy_softmax_over_all"],
+    ("10-routing", "noisy_big"): ["weights~nonfinite"],
+    ("10-routing", "noisymoe_e8_k2"): ["out~noisy_softmax_over_all"],
+    ("10-routing", "dense_basic"): ["out~dense_logits_as_weights"],
+    ("10-routing", "soft_basic"): ["out~soft_dispatch_over_slots"],
+    ("10-routing", "soft_p2"): ["out~soft_dispatch_over_slots"],
     ("12-expert-parallel", "ep_p2"): ["out~ep_arrival_order", "out~ep_weights_twice",
                                       "send_displs~ep_counts_as_displs"],
     ("12-expert-parallel", "ep_p3"): ["out~ep_arrival_order"],
@@ -686,7 +693,97 @@ def ecmoe_case(g, cid, T, C, I, E, capacity, popular=()) -> Case:
     return case
 
 
-LESSON_10 = [  # the id prefix picks the C test: switch_*, ecroute_*, ecmoe_*
+def noisy_rows(g, T, E, k, scale, noise_scale, noisy):
+    """(T, 3, E) float32: per token its logits ~ N(0, scale^2), noise logits ~
+    N(0, noise_scale^2) and standard-normal noise (zeros unless `noisy`), drawn again until
+    the noisy logits H keep a safe top-k margin."""
+    def draw():
+        return torch.stack([randn(g, E, scale=scale), randn(g, E, scale=noise_scale),
+                            randn(g, E) * (1.0 if noisy else 0.0)])
+
+    def score(row):
+        r = f64(row)
+        return r[0] + r[2] * ref.softplus(r[1])
+    return draw_rows(g, T, draw, score, k)
+
+
+def noisy_case(g, cid, T, E, k, noisy=True, scale=1.0, noise_scale=1.0) -> Case:
+    """logits, noise_logits, noise (T, E) through noisy_topk_route; noisy=False is the
+    evaluation case (noise all zeros: plain top-k, softmax over the kept k)."""
+    rows = noisy_rows(g, T, E, k, scale, noise_scale, noisy)
+    logits, noise_logits, noise = (rows[:, i].contiguous() for i in range(3))
+    title = (f"T={T} E={E} k={k}" + ("" if noisy else " noise = 0 (evaluation)")
+             + (f" |logits|~{short(scale)}" if scale != 1 else "")
+             + (f" |noise_logits|~{short(noise_scale)}" if noise_scale != 1 else ""))
+    case = Case(cid, title, {"T": T, "num_experts": E, "num_experts_per_tok": k},
+                {"logits": logits, "noise_logits": noise_logits, "noise": noise})
+    args = (f64(logits), f64(noise_logits), f64(noise), k)
+    experts, weights = ref.noisy_topk_route(*args)
+    add_ints(case, "experts", experts)
+    add_output(case, "weights", weights, {
+        mistakes.noisy_softmax_over_all.__name__: mistakes.noisy_softmax_over_all(*args)})
+    if not torch.isfinite(mistakes.softplus_overflow(logits, noise_logits, noise, k)).all():
+        case.nonfinite["weights"] = mistakes.softplus_overflow.__name__
+    return case
+
+
+def noisymoe_case(g, cid, T, C, I, E, k) -> Case:
+    """h (T, C) ~ N(0, 1) and noise (T, E) through the noisy top-k MoE layer; 'noise.weight'
+    (E, C) ~ N(0, 1/C) is W_noise. Tokens are drawn again until H keeps a safe margin."""
+    w = moe_weights(g, C, I, E, 0, (), None)
+    w["noise.weight"] = randn(g, E, C, scale=1 / math.sqrt(C))
+    gate64, noise64 = f64(w["gate.weight"]), f64(w["noise.weight"])
+
+    def score(row):
+        x, z = f64(row[:C]), f64(row[C:])
+        return ref.linear(x, gate64) + z * ref.softplus(ref.linear(x, noise64))
+    rows = draw_rows(g, T, lambda: torch.cat([randn(g, C), randn(g, E)]), score, k)
+    h, noise = rows[:, :C].contiguous(), rows[:, C:].contiguous()
+    title = f"T={T} hidden={C} I={I} E={E} k={k}"
+    case = Case(cid, title, {"T": T, "hidden_size": C, "moe_intermediate_size": I,
+                             "num_experts": E, "num_experts_per_tok": k},
+                {"h": h, "noise": noise, **w})
+    args = (f64(h), f64(w), f64(noise), k)
+    out, experts, weights = ref.noisy_topk_moe(*args)
+    add_output(case, "out", out, {mistakes.noisy_softmax_over_all.__name__:
+                                  ref.noisy_topk_moe(*args, keep_topk=False)[0]})
+    add_ints(case, "experts", experts)
+    add_output(case, "weights", weights, {})
+    return case
+
+
+def dense_case(g, cid, T, C, I, E) -> Case:
+    """h (T, C) ~ N(0, 1) through the dense softmax mixture of E experts."""
+    w = moe_weights(g, C, I, E, 0, (), None)
+    h = randn(g, T, C)
+    title = f"T={T} hidden={C} I={I} E={E}"
+    case = Case(cid, title, {"T": T, "hidden_size": C, "moe_intermediate_size": I,
+                             "num_experts": E}, {"h": h, **w})
+    add_output(case, "out", *with_mistakes(ref.dense_moe, [mistakes.dense_logits_as_weights],
+                                           f64(h), f64(w)))
+    add_output(case, "probs", ref.softmax(ref.linear(f64(h), f64(w["gate.weight"]))), {})
+    return case
+
+
+def soft_case(g, cid, T, C, I, E, p) -> Case:
+    """h (T, C) ~ N(0, 1) through Soft MoE with p slots per expert; phi (E * p, C) ~
+    N(0, 1/C), so the slot logits are ~ N(0, 1)."""
+    w = moe_weights(g, C, I, E, 0, (), None)
+    # (its 'gate.weight' is drawn and stored, as by every layer's helper, and never read:
+    # Soft MoE routes with phi)
+    phi = randn(g, E * p, C, scale=1 / math.sqrt(C))
+    h = randn(g, T, C)
+    title = f"T={T} hidden={C} I={I} E={E} slots_per_expert={p} (S={E * p})"
+    case = Case(cid, title, {"T": T, "hidden_size": C, "moe_intermediate_size": I,
+                             "num_experts": E, "slots_per_expert": p},
+                {"h": h, "phi": phi, **w})
+    add_output(case, "out", *with_mistakes(ref.soft_moe, [mistakes.soft_dispatch_over_slots],
+                                           f64(h), f64(phi), f64(w), p))
+    return case
+
+
+LESSON_10 = [  # the id prefix picks the C test: switch_, ecroute_, ecmoe_, noisy_, noisymoe_,
+    # dense_, soft_
     ("switch_e8", switch_case, (8, 8)),
     ("switch_e128", switch_case, (4, 128)),
     ("switch_big", switch_case, (4, 16, 60.0)),
@@ -697,6 +794,23 @@ LESSON_10 = [  # the id prefix picks the C test: switch_*, ecroute_*, ecmoe_*
     # (T, hidden, I, E, capacity, popular)
     ("ecmoe_basic", ecmoe_case, (8, 16, 8, 4, 4)),
     ("ecmoe_cap2", ecmoe_case, (8, 16, 8, 4, 2)),  # 8 picks for 8 tokens: some get none
+    # (T, E, k, noisy, |logits|, |noise_logits|)
+    ("noisy_e8_k2", noisy_case, (8, 8, 2)),
+    ("noisy_eval", noisy_case, (6, 8, 2, False)),  # noise = 0: plain top-k
+    ("noisy_e64_k4", noisy_case, (4, 64, 4)),
+    ("noisy_big", noisy_case, (4, 16, 2, True, 30.0, 100.0)),  # softplus(100): exp overflows
+    # (T, hidden, I, E, k)
+    ("noisymoe_e8_k2", noisymoe_case, (8, 16, 8, 8, 2)),
+    ("noisymoe_k1", noisymoe_case, (5, 16, 8, 4, 1)),  # k = 1: the weight is always 1
+    # (T, hidden, I, E)
+    ("dense_basic", dense_case, (6, 16, 8, 4)),
+    ("dense_e8", dense_case, (3, 8, 4, 8)),
+    ("dense_t1", dense_case, (1, 16, 8, 4)),
+    # (T, hidden, I, E, slots per expert)
+    ("soft_basic", soft_case, (8, 16, 8, 4, 1)),
+    ("soft_p2", soft_case, (6, 16, 8, 4, 2)),
+    ("soft_slots", soft_case, (3, 8, 4, 2, 4)),  # 8 slots for 3 tokens
+    ("soft_t1", soft_case, (1, 16, 8, 4, 2)),  # one token: every slot is that token
 ]
 
 

@@ -223,6 +223,37 @@ def ec_softmax_over_tokens(h, w: dict, capacity: int):
     return ref.expert_choice_moe(h, w, capacity, scores=lambda s: ref.softmax(s.t()).t())[0]
 
 
+def noisy_softmax_over_all(logits, noise_logits, noise, k: int):
+    """Noisy top-k with the softmax over all E noisy logits, then the k chosen read off it
+    (lesson 06's habit) instead of KeepTopK's -inf for the others: the k weights no longer
+    sum to 1. -> weights (T, k)."""
+    return ref.noisy_topk_route(logits, noise_logits, noise, k, keep_topk=False)[1]
+
+
+def softplus_overflow(logits, noise_logits, noise, k: int):
+    """Noisy top-k with softplus as log(1 + exp(x)) in float32: exp() overflows to inf for
+    x > 88, and H, then the weights, become inf or NaN. -> weights (T, k).
+
+    Not stored as a variant (NaN matches nothing); the exporter runs it to check that a
+    case marked `weights~nonfinite = softplus_overflow` really overflows this way.
+    """
+    x = noise_logits.float()
+    H = logits.float() + noise.float() * torch.log(1 + torch.exp(x))
+    return ref.softmax(H.topk(k, dim=-1).values)
+
+
+def dense_logits_as_weights(h, w: dict):
+    """The dense mixture weighted by the raw router logits, the softmax forgotten.
+    -> out (T, C)."""
+    return ref.dense_moe(h, w, weights=lambda logits: logits)
+
+
+def soft_dispatch_over_slots(h, phi, w: dict, slots_per_expert: int):
+    """Soft MoE with the dispatch weights normalised over the slots (each token's row, like
+    the combine) instead of over the tokens (each slot's column). -> out (T, C)."""
+    return ref.soft_moe(h, phi, w, slots_per_expert, dispatch_dim=1)
+
+
 # ------------------------------------------------------------------------------------
 # Lesson 12: expert parallelism
 # ------------------------------------------------------------------------------------
@@ -299,7 +330,8 @@ BY_LESSON = {
     "07-moe": [weights_wrong_slot, capacity_slot_major, capacity_floor,
                shared_gate_no_sigmoid],
     "09-fast-matmul": [w_transposed],
-    "10-routing": [switch_weight_one, ec_softmax_over_tokens],
+    "10-routing": [switch_weight_one, ec_softmax_over_tokens, noisy_softmax_over_all,
+                   dense_logits_as_weights, soft_dispatch_over_slots],
     "12-expert-parallel": [ep_arrival_order, ep_weights_twice, ep_capacity_local_T,
                            ep_counts_as_displs],
     "13-quantization": [bf16_truncate, q8_0_truncate, q8_0_scale_128, q4_0_nibbles_interleaved,

@@ -446,6 +446,77 @@ def expert_choice_moe(h: torch.Tensor, w: dict, capacity: int, *, scores=None):
     return out, tokens
 
 
+def softplus(x: torch.Tensor) -> torch.Tensor:
+    """log(1 + exp(x)), elementwise (F.softplus), written so that exp() cannot overflow:
+    max(x, 0) + log(1 + exp(-|x|))."""
+    return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+
+
+def noisy_topk_route(logits: torch.Tensor, noise_logits: torch.Tensor, noise: torch.Tensor,
+                     k: int, *, keep_topk=True):
+    """Noisy top-k gating (Shazeer et al., 2017, section 2.1, equations 3 to 5).
+
+    logits = x W_g, noise_logits = x W_noise and noise ~ StandardNormal(), all (T, E): the
+    caller draws the noise (all zeros at evaluation: plain top-k).
+      H = logits + noise * softplus(noise_logits)                    (eq. 4)
+      G = softmax(KeepTopK(H, k)), the others -inf before the softmax (eqs. 3, 5)
+    -> experts (T, k) long (descending H, lower index on ties), weights (T, k) their G, which
+    sum to 1. keep_topk=False (mistakes.py) takes the softmax over all E instead.
+    """
+    H = logits + noise * softplus(noise_logits)
+    experts = torch.stack([topk(row, k)[0] for row in H])
+    kept = H.gather(1, experts)
+    weights = softmax(kept) if keep_topk else softmax(H).gather(1, experts)
+    return experts, weights
+
+
+def noisy_topk_moe(h: torch.Tensor, w: dict, noise: torch.Tensor, k: int, *, keep_topk=True):
+    """The MoE layer with noisy top-k gating: h (T, C), w with 'gate.weight' (E, C) = W_g
+    and 'noise.weight' (E, C) = W_noise (as nn.Linear weights), noise (T, E)
+    -> out (T, C), experts (T, k), weights (T, k). The combine is lesson 07's (no capacity)."""
+    experts, weights = noisy_topk_route(linear(h, w["gate.weight"]),
+                                        linear(h, w["noise.weight"]), noise, k,
+                                        keep_topk=keep_topk)
+    return moe_combine(h, w, experts, weights), experts, weights
+
+
+def dense_moe(h: torch.Tensor, w: dict, *, weights=None):
+    """The dense softmax mixture: every expert on every token.
+
+    h (T, C) -> out (T, C) = sum_e softmax(h . gate^T)[t, e] * expert_e(h[t]). `weights`
+    replaces the softmax for mistakes.py."""
+    logits = linear(h, w["gate.weight"])
+    probs = softmax(logits) if weights is None else weights(logits)
+    out = torch.zeros_like(h)
+    for e in range(probs.shape[1]):
+        out += probs[:, e, None] * expert(h, *expert_weights(w, e))
+    return out
+
+
+def soft_moe(h: torch.Tensor, phi: torch.Tensor, w: dict, slots_per_expert: int, *,
+             dispatch_dim=0):
+    """Soft MoE (Puigcerver et al., 2023, "From Sparse to Soft Mixtures of Experts",
+    section 2.1), without the paper's L2 normalisation of h and phi.
+
+    h (T, C); phi (S, C), one row per slot, S = E * p, slots e*p .. e*p+p-1 belong to expert
+    e (the paper's Phi is (C, S): this is its transpose, stored like an nn.Linear weight).
+      logits   = h @ phi.T                      (T, S)
+      D        = softmax over the tokens (dim 0): each slot is a convex combination of tokens
+      slot_in  = D.T @ h                        (S, C)
+      slot_out = expert e on its p slots        (S, C)
+      Cw       = softmax over the slots (dim 1): each token a convex combination of slots
+      out      = Cw @ slot_out                  (T, C)
+    dispatch_dim=1 (mistakes.py) normalises the dispatch over the slots instead.
+    """
+    logits = linear(h, phi)
+    D = softmax(logits.t()).t() if dispatch_dim == 0 else softmax(logits)
+    slot_in = D.t() @ h
+    p = slots_per_expert
+    slot_out = torch.cat([expert(slot_in[e * p:(e + 1) * p], *expert_weights(w, e))
+                          for e in range(phi.shape[0] // p)])
+    return softmax(logits) @ slot_out
+
+
 # ------------------------------------------------------------------------------------
 # Lesson 12: expert parallelism (the MoE layer over P ranks, simulated)
 # ------------------------------------------------------------------------------------

@@ -286,6 +286,48 @@ class MoeReferenceTest(unittest.TestCase):
             self.assertEqual(set(tokens[e].tolist()), want)
             self.assertTrue(torch.equal(gates[e], probs[tokens[e], e]))
 
+    def test_noisy_topk(self):
+        x = torch.tensor([-200.0, -30.0, -1.0, 0.0, 1.0, 30.0, 200.0], dtype=torch.float64)
+        self.assertTrue(torch.allclose(ref.softplus(x), torch.nn.functional.softplus(x)))
+        logits, noise_logits, noise = rnd(6, 8), rnd(6, 8), rnd(6, 8)
+        # noise 0 (evaluation): plain top-k, the weights renormalised over the k kept
+        experts, weights = ref.noisy_topk_route(logits, noise_logits, torch.zeros(6, 8), 3)
+        _, want_e, want_w = ref.route(logits, 3, True)
+        self.assertTrue(torch.equal(experts, want_e))
+        self.assertTrue(torch.allclose(weights, want_w))
+        # with noise: the same on H, and KeepTopK's softmax equals route's renormalisation
+        H = logits + noise * torch.nn.functional.softplus(noise_logits)
+        experts, weights = ref.noisy_topk_route(logits, noise_logits, noise, 3)
+        values, idx = torch.topk(H, 3)
+        self.assertTrue(torch.equal(experts, idx))
+        self.assertTrue(torch.allclose(weights, torch.softmax(values, -1)))
+        self.assertTrue(torch.allclose(weights.sum(-1), torch.ones(6, dtype=weights.dtype)))
+
+    def test_dense_is_topk_with_k_equal_e(self):
+        T, C, I, E = 5, 4, 3, 4
+        w = export_fixtures.f64(export_fixtures.moe_weights(G, C, I, E, 0, (), None))
+        h = rnd(T, C)
+        self.assertTrue(torch.allclose(ref.dense_moe(h, w),
+                                       ref.moe_layer(h, w, ref.MoeConfig(E, E, False))))
+
+    def test_soft_moe_matches_the_paper_einsums(self):
+        # Puigcerver et al. 2023, Algorithm 1, with Phi (C, E, p) and no normalisation
+        T, C, I, E, p = 6, 4, 3, 3, 2
+        w = export_fixtures.f64(export_fixtures.moe_weights(G, C, I, E, 0, (), None))
+        h, phi = rnd(T, C), rnd(E * p, C)
+        Phi = phi.reshape(E, p, C).permute(2, 0, 1)                  # (C, E, p)
+        logits = torch.einsum("md,dnp->mnp", h, Phi)                 # (T, E, p)
+        D = torch.softmax(logits, dim=0)                             # over the tokens
+        Cw = torch.softmax(logits.reshape(T, -1), dim=1).reshape(logits.shape)  # over slots
+        Xs = torch.einsum("md,mnp->npd", h, D)                       # (E, p, C)
+        Ys = torch.stack([ref.expert(Xs[e], *ref.expert_weights(w, e)) for e in range(E)])
+        want = torch.einsum("npd,mnp->md", Ys, Cw)
+        self.assertTrue(torch.allclose(ref.soft_moe(h, phi, w, p), want))
+        # not causal: token 0's output moves when the last token changes
+        h2 = h.clone()
+        h2[-1] += 1.0
+        self.assertFalse(torch.allclose(ref.soft_moe(h2, phi, w, p)[0], want[0]))
+
 
 class MistakesTest(unittest.TestCase):
     def test_attention_mistakes(self):
@@ -323,6 +365,20 @@ class MistakesTest(unittest.TestCase):
         self.assertFalse(torch.allclose(mistakes.eps_outside_sqrt(x, rnd(8), 1e-5),
                                         ref.rmsnorm(x, rnd(8), 1e-5)))
         self.assertTrue(torch.isnan(mistakes.softmax_overflow(torch.tensor([1000.0]))).all())
+
+    def test_routing_variant_mistakes(self):
+        logits, noise_logits, noise = rnd(5, 8), rnd(5, 8), rnd(5, 8)
+        H = logits + noise * ref.softplus(noise_logits)
+        # the softmax over all E, read at the k kept: lesson 06's weights without renormalising
+        self.assertTrue(torch.allclose(
+            mistakes.noisy_softmax_over_all(logits, noise_logits, noise, 3), ref.route(H, 3, False)[2]))
+        T, C, I, E = 5, 4, 3, 4
+        w = export_fixtures.f64(export_fixtures.moe_weights(G, C, I, E, 0, (), None))
+        h = rnd(T, C)
+        self.assertFalse(torch.allclose(mistakes.dense_logits_as_weights(h, w), ref.dense_moe(h, w)))
+        phi = rnd(E * 2, C)
+        self.assertFalse(torch.allclose(mistakes.soft_dispatch_over_slots(h, phi, w, 2),
+                                        ref.soft_moe(h, phi, w, 2)))
 
 
 class ExportTest(unittest.TestCase):
@@ -381,6 +437,9 @@ class ExportTest(unittest.TestCase):
         _, meta = self.load("06-router")
         self.assertEqual(meta["route_big/probs~nonfinite"], "softmax_overflow")
         self.assertEqual(meta["loss_big/z_loss~nonfinite"], "logsumexp_overflow")
+        _, meta = self.load("10-routing")
+        self.assertEqual(meta["noisy_big/weights~nonfinite"], "softplus_overflow")
+        self.assertNotIn("noisy_e8_k2/weights~nonfinite", meta)
 
     def test_routing_margins(self):
         # float32 in C must choose what float64 chose: a safe gap at the k-th place

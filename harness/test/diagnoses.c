@@ -93,6 +93,25 @@ static const Diagnosis CATALOGUE[] = {
      "probs = softmax over each token's E logits, as in top-k routing; the experts then pick "
      "from the columns.",
      "Expert choice: the experts pick"},
+    {"noisy_softmax_over_all", "10-routing",
+     "noisy top-k weights read off a softmax over all E noisy logits, not over the k kept.",
+     "KeepTopK sets the other E - k noisy logits to -inf first: weights = softmax of the k "
+     "kept values of H, so they sum to 1.",
+     "Noisy top-k: keep k, then the softmax"},
+    {"softplus_overflow", "10-routing",
+     "softplus computed as log(1 + exp(x)): exp() overflowed to inf.",
+     "softplus(x) = max(x, 0) + log1p(exp(-|x|)): exp never sees a positive number.",
+     "Noisy top-k: keep k, then the softmax"},
+    {"dense_logits_as_weights", "10-routing",
+     "the dense mixture weighted by the raw router logits: the softmax is missing.",
+     "Each expert's weight is softmax(h . gate^T)[e] over the E experts: positive, summing to 1.",
+     "The dense mixture: every expert, softmax weights"},
+    {"soft_dispatch_over_slots", "10-routing",
+     "Soft MoE's dispatch weights normalised over the slots (each token's row) instead of "
+     "over the tokens (each slot's column).",
+     "Dispatch: softmax over the tokens (dim 0), so each slot is an average of tokens; combine: "
+     "softmax over the slots (dim 1), so each token is an average of slot outputs.",
+     "Soft MoE: slots that average tokens"},
     {"ep_arrival_order", "12-expert-parallel",
      "the returned rows were added to the tokens in the order they came back (grouped by "
      "the rank that ran them), as if that were token order.",
