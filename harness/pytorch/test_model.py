@@ -489,6 +489,11 @@ class RouterVariantsTest(unittest.TestCase):
             torch.testing.assert_close(y[b], combine @ out, rtol=1e-10, atol=1e-10)
             mass = combine.view(7, 6, p).sum(-1)               # a token's weight per expert
             torch.testing.assert_close(per_expert[b * 7:(b + 1) * 7].softmax(-1), mass)
+            stacked = {f"experts.{q}.weight": torch.stack([w[f"experts.{e}.{q}.weight"]
+                                                            for e in range(6)])
+                       for q in ("gate_proj", "up_proj", "down_proj")}  # lesson 10's reference
+            torch.testing.assert_close(y[b], ref.soft_moe(h[b], w["gate.weight"], stacked, p),
+                                       rtol=1e-10, atol=1e-10)
 
     def test_which_routers_are_causal(self):
         """Changing the last token must not change the earlier outputs of a causal MoE
