@@ -22,7 +22,7 @@ ifeq ($(NAME),)
 else
 	@$(if $(filter $(NAME),$(EXPERIMENTS)),,echo "make experiment: NAME=$(NAME) is not an experiment; one of: $(EXPERIMENTS)" >&2; exit 2)
 	@$(MAKE) -s --no-print-directory cli-build SRC=$(RUN_SRC)
-	@rm -rf $(EXP_OUT)/$(NAME)
+	@$(if $(REPORT_ONLY),,rm -rf $(EXP_OUT)/$(NAME))
 	@MOEKIT=$$($(MAKE) -s --no-print-directory print-cli-bin SRC=$(RUN_SRC)) \
 	    OUT=$(EXP_OUT)/$(NAME) SIZE=$(SIZE) MODEL=$(MODEL) PYTHON=$(PYTHON) $(if $(STEPS),STEPS=$(STEPS)) \
 	    RUN_COMMAND="make experiment NAME=$(NAME)$(if $(filter-out full,$(SIZE)), SIZE=$(SIZE))$(if $(STEPS), STEPS=$(STEPS))" \

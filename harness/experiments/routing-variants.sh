@@ -143,7 +143,9 @@ $(for l in $LANGS; do printf '| held-out bits per byte, %s | ' "$l"; for v in $V
 Load share: an expert's share of its layer's routed assignments on the held-out bytes (all
 languages), $(awk -v E="$E" 'BEGIN { printf "%.3f", 1 / E }') = 1/E each when balanced. For switch and shared it counts the
 top-1 routed expert; for dense, where every expert runs, the top 2 by router probability
-(where a top-2 router would send the token).
+(where a top-2 router would send the token), and the same for expert choice (where each
+expert takes c bytes of every sequence, so its real load is even by construction) and Soft
+MoE (the 2 experts with the largest combine weight).
 
 ![held-out bits per byte against FLOPs](routing-variants-bpb.png)
 
