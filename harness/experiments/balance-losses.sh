@@ -64,7 +64,7 @@ f_e is expert e's share of the top-k assignments, P_e its mean router probabilit
 loss is E * sum_e f_e * P_e (k when balanced); coefficient 0.01 for the three losses. The
 recipe (train.py flags): \`$RECIPE\`. It is a short run
 ($STEPS steps of 16 x 128 bytes, context 128 instead of the demo model's 256) so that five
-runs fit the time limit: its bits per byte are far from the 50-minute demo model's. The bias
+runs fit the time limit: its bits per byte are far from the demo model's (3926 steps). The bias
 rate 0.01 is ten times DeepSeek-V3's 0.001 because the run has only $STEPS updates to move it.
 Held-out figures: the first $EVAL fortunes of each language's held-out file, scored by
 train.py's \`evaluate\` (the C \`perplexity\` method); with \`bias\` the selection bias

@@ -186,8 +186,7 @@ $(for f in $factors; do [ "$f" = "$FULL" ] && continue; p=$(first_drop "$f"); pr
   reaches E times the largest expert's share of its layer, and the demo model's busiest expert takes $(need share) of its layer's assignments
   (all languages as one batch: F >= $(need f) would be needed), against the fair share 1/E = $(awk -v e="$E" 'BEGIN { printf "%.3f", 1 / e }').
   A capacity near 1 assumes a router whose load is close to even (Switch Transformers
-  trained with F = 1 to 1.25, lesson 07); this router's is not (the balance-losses
-  experiment shows what training does to that).
+  trained with F = 1 to 1.25, lesson 07); $(awk -v f="$(need f)" 'BEGIN { if (f <= 1.5) print "this router'"'"'s is, over the whole set (its balance loss, the model card), so the drops call by call come from short calls: a call of a few dozen tokens is a small sample of the routing"; else print "this router'"'"'s is not (the balance-losses experiment shows what training does to that)" }').
 - The model never saw dropped assignments in training: it was trained dropless, so every
   drop is a mixture it never produced. A model trained with a capacity learns to live
   with some drops (the residual carries the token); this measures a dropless model under

@@ -5,7 +5,7 @@
 # (teacher-forced, and one prefix at a time on fewer fortunes: the last two routers are not
 # causal), the experts' load per layer, and the forward FLOPs per token computed from the
 # shapes. Held-out figures come from PyTorch (train.py's evaluate): moekit runs only the
-# Qwen3-MoE router. The seven runs train at once (one ATen thread each). SIZE=smoke: 4 steps
+# Qwen3-MoE router (lesson 10 has the others' forward passes in C). The seven runs train at once (one ATen thread each). SIZE=smoke: 4 steps
 # each, 3 held-out fortunes per language (2 scored causally).
 # Usage (make experiment NAME=routing-variants): OUT=dir sh harness/experiments/routing-variants.sh
 HERE=$(dirname "$0")
@@ -89,10 +89,12 @@ order, identical but for \`--router\`:
 | noisy-topk | 2 | noisy top-k gating (Shazeer et al. 2017, section 2.1, eq. 3-5): while training, the top 2 of logits + N(0, 1) x softplus(x W_noise), with a learned W_noise (E x C), weights a softmax over the 2 kept; at evaluation no noise |
 | dense | $E | a dense softmax mixture: every expert on every token, weighted by the softmax over all E |
 | shared | 2 | one shared expert (as wide as a routed one) on every token, ungated, plus the routed top 1: DeepSeekMoE's shared expert isolation (Dai et al. 2024, section 3.2), which subtracts the shared experts from the routed k to keep the computation constant |
-| expert-choice | 2 on average | expert choice (Zhou et al. 2022, section 3.1): within each sequence of T bytes, every expert takes the c = ceil(T x 2 / E) bytes with the highest softmax probability for it, weighted by that probability; a byte may get several experts, one, or none |
+| expert-choice | 2 on average | expert choice (Zhou et al. 2022, section 3.2; their c is the capacity factor, the kit's c the bytes per expert): within each sequence of T bytes, every expert takes the c = ceil(T x 2 / E) bytes with the highest softmax probability for it, weighted by that probability; a byte may get several experts, one, or none |
 | soft-moe | 2 (slot rows) | Soft MoE (Puigcerver et al. 2023, section 2.1): S = 128 x 2 = $(sed -n 's/.*"soft_moe_slots": *\([0-9]*\).*/\1/p' "$OUT/soft-moe/config.json") slots, S / E per expert; each slot is a softmax-over-the-sequence mix of its bytes, each byte's output a softmax-over-slots mix of the slots' outputs (the paper's L2 normalisation of h and Phi left out) |
 
-Every variant keeps the pooled load-balancing loss (0.01) of the demo model. The recipe
+Every variant uses train.py's default balance loss, the pooled one (0.01), so that the
+seven differ only in the router (the shipped demo model is trained with the global-batch
+loss; expert choice and Soft MoE need none, but keep it here for the same reason). The recipe
 (train.py flags): \`$RECIPE\`. It is a short run ($STEPS steps of 16 x 128 bytes): bits per
 byte are far from the demo model's. Noisy top-k adds noise for the whole training run,
 as in the paper (not only during warm-up). For expert choice and Soft MoE the balance
@@ -121,7 +123,7 @@ projections); the whole model adds, per layer, the q, k, v, o projections 2 C (H
 2 KV D) + 2 H D C, the dense layer's 3 x 2 C I_dense, and the LM head 2 C V. Attention
 scores (4 H D t at position t) are left out: the same for every variant. Noisy top-k's
 W_noise adds 2 C E while training only. Soft MoE's router is Phi (C x S), and dispatch
-(D^T h) and combine (C Y) cost 2 C S each per byte: its S slot rows cost k expert rows per
+(D^T h) and combine (Cw Y) cost 2 C S each per byte: its S slot rows cost k expert rows per
 byte on a 128-byte window (fewer per byte on a longer one, more on a shorter one).
 
 ## Results
@@ -157,7 +159,7 @@ MoE (the 2 experts with the largest combine weight).
 
 The first figure puts each variant at its MoE layer's FLOPs per token (x) and its held-out
 bits per byte (y): lower and further left is better. The heatmaps show each variant's
-held-out load per (layer, expert), white balanced, red over-used, blue under-used. The last
+held-out load per (layer, expert), white balanced, red over-used, blue under-used. The third
 figure is the training loss every $EVERY steps. The fourth shows, per variant, the causal
 minus the teacher-forced bits per byte on the same fortunes: 0 where the router is causal.
 
@@ -176,7 +178,8 @@ expert-choice's and soft-moe's figures there read later bytes, see below.)
   parameters row) and each routed expert gets half the routed slots. One short run cannot
   show specialisation; the bits per byte say whether it hurt or helped here.
 - Noisy top-k's noise scale softplus(x W_noise) starts at softplus(0) = ln 2 = 0.69
-  (W_noise is initialised like every weight, N(0, 0.02)) while the router logits start
+  (W_noise is initialised like every weight, N(0, 0.02); Shazeer et al. 2017, appendix A,
+  start W_g and W_noise at zero: no signal and some noise) while the router logits start
   near 0: at first the choice of experts is close to random, and it stays noisy until the
   logits outgrow the noise or W_noise learns to shrink it; evaluation then runs without
   noise. Compare its training loss and bits per byte with topk's, and its heatmap and
@@ -187,8 +190,8 @@ expert-choice's and soft-moe's figures there read later bytes, see below.)
   $(gap expert-choice) and $(gap soft-moe) bits per byte (topk: $(gap topk)). A held-out figure
   computed in one pass says nothing about generation unless the model is causal: test it
   by scoring one prefix at a time. Both papers say so in their limitations: Zhou et al.
-  2022 note that their top-k selection takes past and future tokens, so it does not apply
-  as is to auto-regressive generation; Puigcerver et al. 2023 list auto-regressive
+  2022 (section 6) note that their top-k selection takes past and future tokens, so it does not apply
+  as is to auto-regressive generation; Puigcerver et al. 2023 (section 6) list auto-regressive
   decoding as a current limitation of Soft MoE, which merges all tokens of the input.
 - One short run per variant and one seed: differences of a few hundredths of a bit per
   byte are within what another seed would change.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# z-loss.sh: the router z-loss (ST-MoE, Zoph et al. 2022, section 3.1, eq. 5). The demo
+# z-loss.sh: the router z-loss (ST-MoE, Zoph et al. 2022, section 3.3, eq. 5). The demo
 # model's architecture is trained three times, identical but for train.py --z-loss: 0, the
 # paper's 0.001 and 0.1, at a learning rate above the demo recipe's (where instability
 # shows first). Plotted per step (train.py --log-router): each MoE layer's mean max |router
@@ -55,7 +55,7 @@ dense, 8 experts top-2 in layers $(echo $SPARSE | sed 's/ /, /g')) is trained th
 same seed on the same data order, identical but for \`--z-loss\`: $(echo $COEFS | sed 's/ /, /g').
 
 The router z-loss is ST-MoE's (Zoph et al. 2022, "ST-MoE: Designing Stable and
-Transferable Sparse Expert Models", section 3.1, eq. 5): for a layer's router logits x
+Transferable Sparse Expert Models", section 3.3, eq. 5): for a layer's router logits x
 (N tokens, E experts), L_z = (1/N) sum_i (logsumexp_j x_ij)^2. It is small when the
 logits are small, so it pulls them towards zero; the paper adds it with coefficient 0.001
 because large router logits go through exp() in the softmax, where (in bfloat16 above all)
@@ -63,8 +63,8 @@ rounding errors grow with the logit and can destabilise training. train.py
 (\`model.router_z_loss\`) averages L_z over the MoE layers and adds coef x L_z to the loss;
 at initialisation every logsumexp is about ln 8 = 2.08, so L_z is about 4.3.
 
-The recipe (train.py flags): \`$RECIPE\`, with the pooled load-balancing loss (0.01) as in the
-demo model. The learning rate $LR is above the demo model's 3e-3 on purpose: this is a
+The recipe (train.py flags): \`$RECIPE\`, with train.py's default pooled load-balancing loss (0.01),
+that of the first demo model (the shipped one uses the global-batch loss). The learning rate $LR is above the demo model's 3e-3 on purpose: this is a
 short run ($STEPS steps of 16 x 128 bytes) in float32, and the z-loss is about stability,
 which a gentle run does not test. Held-out figures: the first $EVAL fortunes of each language,
 scored by train.py's \`evaluate\` in PyTorch (the same bits per byte as the C \`perplexity\`).

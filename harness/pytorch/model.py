@@ -29,7 +29,7 @@ ARCHITECTURES = {"qwen3_moe": "Qwen3MoeForCausalLM", "qwen2_moe": "Qwen2MoeForCa
 #   shared:     a shared expert on every token, ungated, beside the routed top-k
 #               (DeepSeekMoE, Dai et al. 2024, section 3.2 "shared expert isolation")
 #   expert-choice: each expert takes the c = ceil(T k / E) tokens of the sequence with the
-#               highest softmax probability for it (Zhou et al. 2022, section 3.1)
+#               highest softmax probability for it (Zhou et al. 2022, section 3.2)
 #   soft-moe:   S = T_train k slots, S / E per expert; a slot is a softmax-over-tokens mix
 #               of the sequence, a token's output a softmax-over-slots mix of the slots'
 #               outputs (Puigcerver et al. 2023, section 2.1); "soft_moe_slots" in config
@@ -412,7 +412,7 @@ def load_balancing_loss(router_logits: list, k: int, num_experts: int) -> torch.
 
 
 def router_z_loss(router_logits: list) -> torch.Tensor:
-    """ST-MoE's router z-loss (Zoph et al. 2022, section 3.1, eq. 5), averaged over the
+    """ST-MoE's router z-loss (Zoph et al. 2022, section 3.3, eq. 5), averaged over the
     layers: each layer's mean over its N tokens of logsumexp(logits[t])^2, logits (N, E) in
     float32. It penalises large router logits (the softmax's exp overflows and rounds
     badly when they grow) and reaches only the routers: it is a function of their output."""

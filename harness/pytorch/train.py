@@ -572,8 +572,8 @@ keep the first ~60 KB of each language's held-out fortunes.
 AdamW (betas 0.9/0.95, weight decay {a.weight_decay} on matrices), lr {a.lr:g} with
 {a.warmup} warmup steps and cosine decay to {a.min_lr:g}, gradient clipping 1.0, seed
 {a.seed}, {a.micro_batches} micro-batch(es) per step, --balance {a.balance}. Loss =
-next-byte cross-entropy + {a.aux_coef:g} x load-balancing loss: {BALANCE_WORDS[a.balance]}
-({cfg['num_experts_per_tok']} when balanced, at most {cfg['num_experts']}; train.py's
+next-byte cross-entropy + {a.aux_coef:g} x load-balancing loss: {BALANCE_WORDS[a.balance]};
+{cfg['num_experts_per_tok']} when balanced, at most {cfg['num_experts']} (train.py's
 balance_loss has every form, and docs/experiments/balance-losses compares them).
 Final training loss {info['loss']:.4f} nats/byte, aux loss {info['aux_loss']:.4f}.
 
@@ -617,6 +617,9 @@ Share of held-out routing (top-k assignments) per expert, per MoE layer:
 
 With `--minutes` the run stops on wall-clock time, so the step count (and the model)
 depends on the machine's speed; `--steps N` trains exactly N steps and is reproducible.
+train.py writes this card; the C model's figures, the routing balance and the sampled text
+of data/model's card are added by hand after `sh harness/test/demo_model_check.sh` and
+`build/moekit generate`, so retrain into another directory and copy them over.
 Written {datetime.date.today().isoformat()}.
 """
 
