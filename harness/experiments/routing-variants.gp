@@ -1,4 +1,4 @@
-# routing-variants.gp: the routers side by side. Variables: dir, variants, E.
+# routing-variants.gp: the routers side by side. Variables: dir, variants, Es (each variant's E).
 #   routing-variants-bpb.png        held-out bits per byte against MoE-layer FLOPs per token
 #   routing-variants-heatmaps.png   one layer x expert heatmap of held-out load per variant
 #   routing-variants-training.png   training loss (train_log.tsv) per variant
@@ -17,24 +17,27 @@ set offsets 0, 0, 0, 0
 
 set terminal pngcairo size 300*n+200,420 font ",11"
 set output dir."/routing-variants-heatmaps.png"
-set multiplot layout 1,n title sprintf("Held-out load share per (layer, expert): white = balanced 1/E = %.3f, red = over-used (>= 3/E), blue = under-used", 1.0/E)
+set multiplot layout 1,n title "Held-out load share per (layer, expert), in fair shares 1/E of that variant's E: white = balanced, red = over-used (>= 3/E), blue = under-used"
 set palette defined (0 "#2b6cb0", 1 "#ffffff", 3 "#c53030")
-set cbrange [0:3.0/E]
-set xrange [-0.5:E-0.5]
+set cbrange [0:3]
 set xlabel "expert"
 set ylabel "MoE layer"
 unset grid
 unset colorbox
 do for [i=1:n] {
     v = word(variants, i)
+    Ev = word(Es, i) + 0
     stats dir."/".v."/heldout_share.dat" using 1 nooutput
     set yrange [STATS_min-0.5:STATS_max+0.5]
+    set xrange [-0.5:Ev-0.5]
     set ytics 1
+    set xtics 0, (Ev > 8 ? 2 : 1)
     set title v
-    if (i == n) { set colorbox; set cbtics ("0" 0, "1/E" 1.0/E, "2/E" 2.0/E, ">=3/E" 3.0/E) }
-    plot dir."/".v."/heldout_share.dat" matrix every ::1 using ($1-1):($2+STATS_min):3 with image notitle
+    if (i == n) { set colorbox; set cbtics ("0" 0, "1/E" 1, "2/E" 2, ">=3/E" 3) }
+    plot dir."/".v."/heldout_share.dat" matrix every ::1 using ($1-1):($2+STATS_min):($3*Ev) with image notitle
 }
 unset multiplot
+set xtics autofreq
 
 set terminal pngcairo size 900,480 font ",11"
 set output dir."/routing-variants-training.png"

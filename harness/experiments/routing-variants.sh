@@ -1,24 +1,24 @@
 #!/bin/sh
-# routing-variants.sh: seven routers for the same experts. The demo model's architecture is
+# routing-variants.sh: eight routers for the same experts. The demo model's architecture is
 # trained once per train.py --router (topk, switch, noisy-topk, dense, shared,
-# expert-choice, soft-moe), same seed, data order and steps; then held-out bits per byte
+# deepseek-moe, expert-choice, soft-moe), same seed, data order and steps; then held-out bits per byte
 # (teacher-forced, and one prefix at a time on fewer fortunes: the last two routers are not
 # causal), the experts' load per layer, and the forward FLOPs per token computed from the
 # shapes. Held-out figures come from PyTorch (train.py's evaluate): moekit runs only the
-# Qwen3-MoE router (lesson 10 has the others' forward passes in C). The seven runs train at once (one ATen thread each). SIZE=smoke: 4 steps
+# Qwen3-MoE router (lesson 10 has the others' forward passes in C). The eight runs train at once (one ATen thread each). SIZE=smoke: 4 steps
 # each, 3 held-out fortunes per language (2 scored causally).
 # Usage (make experiment NAME=routing-variants): OUT=dir sh harness/experiments/routing-variants.sh
 HERE=$(dirname "$0")
 . "$HERE/common.sh"
 LOAD0=$(loadavg)
-VARIANTS="topk switch noisy-topk dense shared expert-choice soft-moe"
+VARIANTS="topk switch noisy-topk dense shared deepseek-moe expert-choice soft-moe"
 STEPS=${STEPS:-60} EVAL=40 CAUSAL=15 WARMUP=10 EVERY=10 # STEPS=n: a shorter (or longer) run
 [ "$SIZE" = smoke ] && STEPS=4 EVAL=3 CAUSAL=2 WARMUP=2 EVERY=2
 RECIPE="--steps $STEPS --warmup $WARMUP --ctx 128 --batch 16 --micro-batches 4 --lr 3e-3 \
 --seed 1234 --eval-fortunes $EVAL --eval-causal $CAUSAL --no-samples --log-every $EVERY"
 t_start=$(now)
 
-train_runs --router "" 99 $VARIANTS # all seven at once
+train_runs --router "" 99 $VARIANTS # all eight at once
 E=$(num_experts "$OUT/topk")
 
 # flops VARIANT: "experts-per-token moe-layer-flops model-flops" per token, forward, from
@@ -30,7 +30,8 @@ c = json.load(open(sys.argv[1]))
 C, I, E, k = c["hidden_size"], c["moe_intermediate_size"], c["num_experts"], c["num_experts_per_tok"]
 H, KV, D, V = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"], c["vocab_size"]
 router = c.get("router", "topk")
-n = {"dense": E, "shared": k + 1}.get(router, k)         # SwiGLU experts run per token
+n = {"dense": E, "shared": k + 1,                        # SwiGLU experts run per token
+     "deepseek-moe": k + c.get("num_shared_experts", 0)}.get(router, k)
 moe = 2 * C * E + n * 3 * 2 * C * I                       # router + n experts (3 matmuls each)
 if router == "soft-moe":   # S slots per window of S / k tokens: n = k per token; the logits
     S = c["soft_moe_slots"]  # h Phi, the dispatch D^T h and the combine C Y cost 2 C S each
@@ -58,7 +59,8 @@ minmax() { # VARIANT: per layer "min/max" of the experts' held-out load shares
 }
 LAYERS=$(awk '{ printf "%s ", $1 }' "$OUT/topk/heldout_share.dat")
 
-gnuplot -e "dir='$OUT'; variants='$VARIANTS'; E=$E" "$HERE/routing-variants.gp"
+gnuplot -e "dir='$OUT'; variants='$VARIANTS'; Es='$(for v in $VARIANTS; do printf '%s ' "$(num_experts "$OUT/$v")"; done)'" \
+    "$HERE/routing-variants.gp"
 
 final() { tail -1 "$OUT/$1/train_log.tsv" | cut -f2; }
 secs() { sed -n 's/.*elapsed \([0-9:]*\) .*/\1/p' "$OUT/$1.log" | tail -1; }
@@ -89,11 +91,12 @@ order, identical but for \`--router\`:
 | noisy-topk | 2 | noisy top-k gating (Shazeer et al. 2017, section 2.1, eq. 3-5): while training, the top 2 of logits + N(0, 1) x softplus(x W_noise), with a learned W_noise (E x C), weights a softmax over the 2 kept; at evaluation no noise |
 | dense | $E | a dense softmax mixture: every expert on every token, weighted by the softmax over all E |
 | shared | 2 | one shared expert (as wide as a routed one) on every token, ungated, plus the routed top 1: DeepSeekMoE's shared expert isolation (Dai et al. 2024, section 3.2), which subtracts the shared experts from the routed k to keep the computation constant |
+| deepseek-moe | 4 of half width | DeepSeekMoE (Dai et al. 2024): fine-grained expert segmentation (section 3.1), every expert split in two, $(num_experts "$OUT/deepseek-moe") experts of I / 2, and shared expert isolation (section 3.2), 2 of them always on, ungated, plus the routed top 2: the expert FLOPs of topk |
 | expert-choice | 2 on average | expert choice (Zhou et al. 2022, section 3.2; their c is the capacity factor, the kit's c the bytes per expert): within each sequence of T bytes, every expert takes the c = ceil(T x 2 / E) bytes with the highest softmax probability for it, weighted by that probability; a byte may get several experts, one, or none |
 | soft-moe | 2 (slot rows) | Soft MoE (Puigcerver et al. 2023, section 2.1): S = 128 x 2 = $(sed -n 's/.*"soft_moe_slots": *\([0-9]*\).*/\1/p' "$OUT/soft-moe/config.json") slots, S / E per expert; each slot is a softmax-over-the-sequence mix of its bytes, each byte's output a softmax-over-slots mix of the slots' outputs (the paper's L2 normalisation of h and Phi left out) |
 
 Every variant uses train.py's default balance loss, the pooled one (0.01), so that the
-seven differ only in the router (the shipped demo model is trained with the global-batch
+eight differ only in the router (the shipped demo model is trained with the global-batch
 loss; expert choice and Soft MoE need none, but keep it here for the same reason). The recipe
 (train.py flags): \`$RECIPE\`. It is a short run ($STEPS steps of 16 x 128 bytes): bits per
 byte are far from the demo model's. Noisy top-k adds noise for the whole training run,
@@ -143,7 +146,7 @@ $(for l in $LANGS; do printf '| held-out bits per byte, %s | ' "$l"; for v in $V
 | training time (m:ss) | $(row secs)
 
 Load share: an expert's share of its layer's routed assignments on the held-out bytes (all
-languages), $(awk -v E="$E" 'BEGIN { printf "%.3f", 1 / E }') = 1/E each when balanced. For switch and shared it counts the
+languages), $(awk -v E="$E" 'BEGIN { printf "%.3f", 1 / E }') = 1/E each when balanced ($(awk -v E="$(num_experts "$OUT/deepseek-moe")" 'BEGIN { printf "%.4f", 1 / E }') for deepseek-moe's routed experts). For switch and shared it counts the
 top-1 routed expert; for dense, where every expert runs, the top 2 by router probability
 (where a top-2 router would send the token), and the same for expert choice (where each
 expert takes c bytes of every sequence, so its real load is even by construction) and Soft
@@ -177,6 +180,9 @@ expert-choice's and soft-moe's figures there read later bytes, see below.)
   DeepSeekMoE argument), but it has one more expert per MoE layer to train (see the
   parameters row) and each routed expert gets half the routed slots. One short run cannot
   show specialisation; the bits per byte say whether it hurt or helped here.
+- deepseek-moe runs the same expert FLOPs as topk in four half-width experts, two of them
+  shared: many more combinations of experts per token ($(num_experts "$OUT/deepseek-moe") choose 2 against 8 choose 2),
+  the DeepSeekMoE argument for finer experts. Its heatmap has $(num_experts "$OUT/deepseek-moe") columns of routed experts.
 - Noisy top-k's noise scale softplus(x W_noise) starts at softplus(0) = ln 2 = 0.69
   (W_noise is initialised like every weight, N(0, 0.02); Shazeer et al. 2017, appendix A,
   start W_g and W_noise at zero: no signal and some noise) while the router logits start
@@ -198,7 +204,7 @@ expert-choice's and soft-moe's figures there read later bytes, see below.)
 
 ## Measured
 
-Whole run: $(date -u -d "@${t_start%.*}" +%H:%M) to $(date -u -d "@${t_end%.*}" +%H:%M) UTC, $(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.0f", b - a }') s wall time for the seven trainings (at once), $(cpu_seconds) s of CPU
+Whole run: $(date -u -d "@${t_start%.*}" +%H:%M) to $(date -u -d "@${t_end%.*}" +%H:%M) UTC, $(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.0f", b - a }') s wall time for the eight trainings (at once), $(cpu_seconds) s of CPU
 time; load average at the end $LOAD1. Each run's log is \`VARIANT.log\`, its model,
 \`train_log.tsv\`, \`heldout_bpb.json\` and \`heldout_share.dat\` in \`VARIANT/\`;
 \`summary.dat\` has per variant: experts per token, MoE-layer and model FLOPs, bits per byte

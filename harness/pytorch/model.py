@@ -28,6 +28,9 @@ ARCHITECTURES = {"qwen3_moe": "Qwen3MoeForCausalLM", "qwen2_moe": "Qwen2MoeForCa
 #   dense:      every expert on every token, weighted by the softmax over all E
 #   shared:     a shared expert on every token, ungated, beside the routed top-k
 #               (DeepSeekMoE, Dai et al. 2024, section 3.2 "shared expert isolation")
+#   deepseek-moe: DeepSeekMoE's two ideas together (Dai et al. 2024, sections 3.1-3.2):
+#               fine-grained experts (config num_experts, moe_intermediate_size already
+#               split) and "num_shared_experts" ungated shared experts beside the routed top-k
 #   expert-choice: each expert takes the c = ceil(T k / E) tokens of the sequence with the
 #               highest softmax probability for it (Zhou et al. 2022, section 3.2)
 #   soft-moe:   S = T_train k slots, S / E per expert; a slot is a softmax-over-tokens mix
@@ -35,7 +38,7 @@ ARCHITECTURES = {"qwen3_moe": "Qwen3MoeForCausalLM", "qwen2_moe": "Qwen2MoeForCa
 #               outputs (Puigcerver et al. 2023, section 2.1); "soft_moe_slots" in config
 # The last two mix the tokens of a sequence: a token's output depends on later tokens, so
 # they are not causal (train.py's --eval-causal measures what that does to bits per byte).
-ROUTERS = ("topk", "noisy-topk", "dense", "shared", "expert-choice", "soft-moe")
+ROUTERS = ("topk", "noisy-topk", "dense", "shared", "deepseek-moe", "expert-choice", "soft-moe")
 
 
 # ------------------------------------------------------------------------------------
@@ -224,6 +227,9 @@ class SparseMoeBlock(nn.Module):
         self.router = cfg.get("router", "topk")
         if self.router == "shared":  # DeepSeekMoE: ungated, as wide as a routed expert
             self.shared_expert = MLP(C, cfg["moe_intermediate_size"])
+        if self.router == "deepseek-moe":  # as narrow as the fine-grained routed experts
+            self.shared_experts = nn.ModuleList(MLP(C, cfg["moe_intermediate_size"])
+                                                for _ in range(cfg["num_shared_experts"]))
         if self.router == "noisy-topk":  # Shazeer et al. 2017, eq. 4: W_noise (E, C)
             self.noise = nn.Linear(C, E, bias=False)
         if self.router == "soft-moe":  # Puigcerver et al. 2023: Phi (C, S), stored (S, C)
@@ -264,6 +270,8 @@ class SparseMoeBlock(nn.Module):
             y = y + torch.sigmoid(self.shared_expert_gate(x)) * self.shared_expert(x)
         elif self.router == "shared":
             y = y + self.shared_expert(x)
+        elif self.router == "deepseek-moe":
+            y = y + sum(shared(x) for shared in self.shared_experts)
         return y.view(B, T, C), logits
 
     def dense(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

@@ -383,6 +383,8 @@ def block_loop(block, h, chooser_logits=None):
             y[t] += wk * swiglu(h[t], w, f"experts.{e}.")
         if block.router == "shared":
             y[t] += swiglu(h[t], w, "shared_expert.")
+        for i in range(len(getattr(block, "shared_experts", []))):  # deepseek-moe
+            y[t] += swiglu(h[t], w, f"shared_experts.{i}.")
     return y
 
 
@@ -408,7 +410,7 @@ class RouterVariantsTest(unittest.TestCase):
                 m, block, h = self.block(router)
                 y, logits = block(h)
                 self.assertEqual(y.shape, h.shape)
-                self.assertEqual(logits.shape, (14, 6))
+                self.assertEqual(logits.shape, (14, len(block.experts)))
                 torch.testing.assert_close(y.reshape(14, 24), block_loop(block, h.reshape(14, 24)),
                                            rtol=1e-10, atol=1e-10)
 
@@ -434,6 +436,18 @@ class RouterVariantsTest(unittest.TestCase):
         torch.testing.assert_close(block(h)[0].reshape(14, 24), block.shared_expert(x))
         with self.assertRaises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
             train.parse_args(["--out", "x", "--router", "shared", "--top-k", "1"])
+
+    def test_deepseek_moe_is_fine_grained_and_shared(self):
+        m, block, h = self.block("deepseek-moe")  # --experts 6 --moe-inter 12 --top-k 2
+        self.assertEqual((len(block.experts), block.top_k, len(block.shared_experts)), (12, 2, 2))
+        self.assertEqual(block.experts[0].up_proj.weight.shape, (6, 24))
+        self.assertIn("model.layers.1.mlp.shared_experts.1.up_proj.weight", m.state_dict())
+        with torch.no_grad():  # routed experts off: the two shared experts alone remain
+            for e in block.experts:
+                e.down_proj.weight.zero_()
+        x = h.reshape(14, 24)
+        torch.testing.assert_close(block(h)[0].reshape(14, 24),
+                                   block.shared_experts[0](x) + block.shared_experts[1](x))
 
     def test_dense_uses_every_expert(self):
         m, block, h = self.block("dense")

@@ -151,7 +151,10 @@ def make_config(a) -> dict:
     --router switch is Qwen3-MoE at k = 1 without renormalisation (renormalised, the one
     weight would be 1 and the router get no gradient); --router shared keeps the experts
     run per token at --top-k: the shared expert + top-(k-1) routed (DeepSeekMoE, Dai et
-    al. 2024, section 3.2, which also subtracts the shared experts from the routed k)."""
+    al. 2024, section 3.2, which also subtracts the shared experts from the routed k);
+    --router deepseek-moe splits every expert in two (2E experts of moe_inter / 2, their
+    section 3.1, fine-grained segmentation with m = 2), so the 2k half-width experts a
+    token runs cost what k full ones did, and makes k of them shared (section 3.2)."""
     cfg = base_config(a)
     if a.router == "switch":
         cfg.update(num_experts_per_tok=1, norm_topk_prob=False)
@@ -159,6 +162,9 @@ def make_config(a) -> dict:
         cfg["router"] = a.router
     if a.router == "shared":
         cfg["num_experts_per_tok"] = a.top_k - 1
+    if a.router == "deepseek-moe":  # each expert split in two, half of the 2k on always
+        cfg.update(num_experts=2 * a.experts, moe_intermediate_size=a.moe_inter // 2,
+                   num_experts_per_tok=a.top_k, num_shared_experts=a.top_k)
     if a.router == "soft-moe":  # as many slot rows as top-k runs on a training window,
         per_expert = -(-a.ctx * a.top_k // a.experts)  # rounded up to a multiple of E
         cfg["soft_moe_slots"] = per_expert * a.experts
