@@ -1,24 +1,24 @@
 #!/bin/sh
-# routing-variants.sh: eight routers for the same experts. The demo model's architecture is
-# trained once per train.py --router (topk, switch, noisy-topk, dense, shared,
-# deepseek-moe, expert-choice, soft-moe), same seed, data order and steps; then held-out bits per byte
+# routing-variants.sh: nine routers for the same experts. The demo model's architecture is
+# trained once per train.py --router (topk, switch, noisy-topk, noisy-warmup, dense,
+# shared, deepseek-moe, expert-choice, soft-moe), same seed, data order and steps; then held-out bits per byte
 # (teacher-forced, and one prefix at a time on fewer fortunes: the last two routers are not
 # causal), the experts' load per layer, and the forward FLOPs per token computed from the
 # shapes. Held-out figures come from PyTorch (train.py's evaluate): moekit runs only the
-# Qwen3-MoE router (lesson 10 has the others' forward passes in C). The eight runs train at once (one ATen thread each). SIZE=smoke: 4 steps
+# Qwen3-MoE router (lesson 10 has the others' forward passes in C). The nine runs train at once (one ATen thread each). SIZE=smoke: 4 steps
 # each, 3 held-out fortunes per language (2 scored causally).
 # Usage (make experiment NAME=routing-variants): OUT=dir sh harness/experiments/routing-variants.sh
 HERE=$(dirname "$0")
 . "$HERE/common.sh"
 LOAD0=$(loadavg)
-VARIANTS="topk switch noisy-topk dense shared deepseek-moe expert-choice soft-moe"
+VARIANTS="topk switch noisy-topk noisy-warmup dense shared deepseek-moe expert-choice soft-moe"
 STEPS=${STEPS:-60} EVAL=40 CAUSAL=15 WARMUP=10 EVERY=10 # STEPS=n: a shorter (or longer) run
 [ "$SIZE" = smoke ] && STEPS=4 EVAL=3 CAUSAL=2 WARMUP=2 EVERY=2
 RECIPE="--steps $STEPS --warmup $WARMUP --ctx 128 --batch 16 --micro-batches 4 --lr 3e-3 \
 --seed 1234 --eval-fortunes $EVAL --eval-causal $CAUSAL --no-samples --log-every $EVERY"
 t_start=$(now)
 
-train_runs --router "" 99 $VARIANTS # all eight at once
+train_runs --router "" 99 $VARIANTS # all nine at once
 E=$(num_experts "$OUT/topk")
 
 # flops VARIANT: "experts-per-token moe-layer-flops model-flops" per token, forward, from
@@ -89,6 +89,7 @@ order, identical but for \`--router\`:
 | topk | 2 | Qwen3-MoE: softmax over E, the top 2, their weights renormalised to sum 1 (the demo model's router) |
 | switch | 1 | Switch Transformer top-1 (Fedus et al. 2021, section 2.1): the argmax expert, weighted by its softmax probability (not renormalised: renormalised, the weight would be 1 and the router would get no gradient) |
 | noisy-topk | 2 | noisy top-k gating (Shazeer et al. 2017, section 2.1, eq. 3-5): while training, the top 2 of logits + N(0, 1) x softplus(x W_noise), with a learned W_noise (E x C), weights a softmax over the 2 kept; at evaluation no noise |
+| noisy-warmup | 2 | the same router with the noise during the $WARMUP warm-up steps only, then plain top-k: noisy routing as a warm-up, as the MoE notes this kit started from describe it |
 | dense | $E | a dense softmax mixture: every expert on every token, weighted by the softmax over all E |
 | shared | 2 | one shared expert (as wide as a routed one) on every token, ungated, plus the routed top 1: DeepSeekMoE's shared expert isolation (Dai et al. 2024, section 3.2), which subtracts the shared experts from the routed k to keep the computation constant |
 | deepseek-moe | 4 of half width | DeepSeekMoE (Dai et al. 2024): fine-grained expert segmentation (section 3.1), every expert split in two, $(num_experts "$OUT/deepseek-moe") experts of I / 2, and shared expert isolation (section 3.2), 2 of them always on, ungated, plus the routed top 2: the expert FLOPs of topk |
@@ -96,7 +97,7 @@ order, identical but for \`--router\`:
 | soft-moe | 2 (slot rows) | Soft MoE (Puigcerver et al. 2023, section 2.1): S = 128 x 2 = $(sed -n 's/.*"soft_moe_slots": *\([0-9]*\).*/\1/p' "$OUT/soft-moe/config.json") slots, S / E per expert; each slot is a softmax-over-the-sequence mix of its bytes, each byte's output a softmax-over-slots mix of the slots' outputs (the paper's L2 normalisation of h and Phi left out) |
 
 Every variant uses train.py's default balance loss, the pooled one (0.01), so that the
-eight differ only in the router (the shipped demo model is trained with the global-batch
+nine differ only in the router (the shipped demo model is trained with the global-batch
 loss; expert choice and Soft MoE need none, but keep it here for the same reason). The recipe
 (train.py flags): \`$RECIPE\`. It is a short run ($STEPS steps of 16 x 128 bytes): bits per
 byte are far from the demo model's. Noisy top-k adds noise for the whole training run,
@@ -191,6 +192,8 @@ expert-choice's and soft-moe's figures there read later bytes, see below.)
   noise. Compare its training loss and bits per byte with topk's, and its heatmap and
   min/max row: the noise is meant to spread the load and let experts be tried (Shazeer et
   al. 2017 use it with thousands of experts and long training, not $STEPS steps).
+  noisy-warmup keeps the noise for the first $WARMUP steps only: early exploration, then
+  the same router as topk for the rest of the run.
 - Expert choice and Soft MoE: see their bars in the fourth figure. Teacher-forced,
   they are scored like the others; causally, as they would generate, they lose
   $(gap expert-choice) and $(gap soft-moe) bits per byte (topk: $(gap topk)). A held-out figure
@@ -204,7 +207,7 @@ expert-choice's and soft-moe's figures there read later bytes, see below.)
 
 ## Measured
 
-Whole run: $(date -u -d "@${t_start%.*}" +%H:%M) to $(date -u -d "@${t_end%.*}" +%H:%M) UTC, $(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.0f", b - a }') s wall time for the eight trainings (at once), $(cpu_seconds) s of CPU
+Whole run: $(date -u -d "@${t_start%.*}" +%H:%M) to $(date -u -d "@${t_end%.*}" +%H:%M) UTC, $(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.0f", b - a }') s wall time for the nine trainings (at once), $(cpu_seconds) s of CPU
 time; load average at the end $LOAD1. Each run's log is \`VARIANT.log\`, its model,
 \`train_log.tsv\`, \`heldout_bpb.json\` and \`heldout_share.dat\` in \`VARIANT/\`;
 \`summary.dat\` has per variant: experts per token, MoE-layer and model FLOPs, bits per byte

@@ -220,6 +220,8 @@ class SparseMoeBlock(nn.Module):
         # the checkpoint: Qwen3-MoE has no such key, and neither moekit nor transformers'
         # Qwen3-MoE would apply it.
         self.selection_bias = None
+        self.add_noise = True  # router "noisy-topk", while training; train.py's noisy-warmup
+                               # turns it off after the warm-up steps
         self.experts = nn.ModuleList(MLP(C, cfg["moe_intermediate_size"]) for _ in range(E))
         if cfg["model_type"] == "qwen2_moe":
             self.shared_expert = MLP(C, cfg["shared_expert_intermediate_size"])
@@ -255,7 +257,7 @@ class SparseMoeBlock(nn.Module):
         if self.router == "soft-moe":
             return self.soft_moe(h, logits.view(B, T, -1))
         chooser = logits
-        if self.router == "noisy-topk" and self.training:  # eq. 4: H(x) = logits + noise
+        if self.router == "noisy-topk" and self.training and self.add_noise:  # eq. 4
             chooser = logits + torch.randn_like(logits) * F.softplus(self.noise(x))
         weights, experts = route(chooser, self.top_k, self.norm_topk_prob, self.selection_bias)
         flat_expert = experts.reshape(-1)                 # (N*k), pair j is token j // k

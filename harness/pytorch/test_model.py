@@ -533,6 +533,19 @@ class RouterVariantsTest(unittest.TestCase):
                 self.assertEqual(n, n2)
                 self.assertEqual(abs(nll - causal) < 1e-9, router == "topk")
 
+    def test_noisy_warmup_stops_the_noise(self):
+        a = train.parse_args(["--out", "x", "--router", "noisy-warmup", "--hidden", "24",
+                              "--experts", "6", "--moe-inter", "12"])
+        self.assertEqual(train.make_config(a)["router"], "noisy-topk")  # the same model
+        m, block, h = self.block("noisy-topk")
+        block.train()
+        torch.manual_seed(5)
+        noisy = block(h)[0]
+        train.set_noise(m, False)
+        torch.testing.assert_close(block(h)[0].reshape(14, 24), block_loop(block, h.reshape(14, 24)),
+                                   rtol=1e-10, atol=1e-10)  # training, but no noise
+        self.assertFalse(torch.allclose(noisy, block(h)[0]))
+
     def test_round_trip_and_bad_router(self):
         with tempfile.TemporaryDirectory() as d:
             for router in train.ROUTERS:

@@ -54,8 +54,9 @@ BALANCE_WORDS = {
     "none": "logged only, not in the loss",
 }
 # --router: topk (Qwen3-MoE, the default), switch (top-1, Fedus et al. 2021) and
-# model.ROUTERS's variants (noisy-topk, dense, shared, expert-choice, soft-moe)
-ROUTERS = ("topk", "switch") + tuple(r for r in moe.ROUTERS if r != "topk")
+# model.ROUTERS's variants (noisy-topk, dense, shared, deepseek-moe, expert-choice,
+# soft-moe), and noisy-warmup: noisy-topk with the noise during the warm-up steps only
+ROUTERS = ("topk", "switch") + tuple(r for r in moe.ROUTERS if r != "topk") + ("noisy-warmup",)
 # routers that mix the tokens of a sequence (model.py): not causal
 MIXING = ("expert-choice", "soft-moe")
 SAMPLE_PROMPTS = {"en": "The ", "de": "Der ", "es": "El ", "it": "Il ", "ru": "Жизнь "}
@@ -158,6 +159,8 @@ def make_config(a) -> dict:
     cfg = base_config(a)
     if a.router == "switch":
         cfg.update(num_experts_per_tok=1, norm_topk_prob=False)
+    elif a.router == "noisy-warmup":  # the same model; train() stops the noise
+        cfg["router"] = "noisy-topk"
     elif a.router != "topk":
         cfg["router"] = a.router
     if a.router == "shared":
@@ -334,6 +337,14 @@ def fmt_time(seconds: float) -> str:
     return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
 
 
+def set_noise(model, on: bool) -> None:
+    """Router noisy-topk's noise on or off in every MoE layer (--router noisy-warmup: on
+    for the warm-up steps only, the "noisy warm-up" that MoE notes describe)."""
+    for layer in model.model.layers:
+        if layer.sparse:
+            layer.mlp.add_noise = on
+
+
 def train(model, stream: torch.Tensor, a, log_path: str) -> dict:
     """The training loop. Prints a progress line and appends a row to log_path (TSV) every
     a.log_every steps, averaged over those steps; max_expert_share is the largest share of
@@ -365,6 +376,7 @@ def train(model, stream: torch.Tensor, a, log_path: str) -> dict:
         lr = lr_at(a, step, progress)
         for group in opt.param_groups:
             group["lr"] = lr
+        set_noise(model, a.router != "noisy-warmup" or step < a.warmup)
         loss, aux, n, counts = train_step(model, opt, stream, a, g, k, E, stats)
         step += 1
         if rlog:
