@@ -460,33 +460,40 @@ def causal_nll(model, fortunes: list):
     return nll, scored
 
 
-def evaluate_causal(model, corpus_dir: str, limit: int, langs=corpus.LANGS) -> dict:
-    """{lang: {"bpb", "bytes", "nll"}, "all": ...} of causal_nll on the first limit fortunes."""
+def score(nll: float, n: int) -> dict:
+    """{"bpb", "bytes", "nll"} of a sum of -ln p over n scored bytes."""
+    return {"bpb": nll / n / math.log(2), "bytes": n, "nll": nll}
+
+
+def score_languages(scorer, corpus_dir: str, limit: int, langs) -> dict:
+    """{lang: score, ..., "all": byte-weighted over languages} of scorer(fortunes) ->
+    (nll, n) on the first limit (0: all) held-out fortunes of each language."""
     result = {}
     for lang in langs:
-        fortunes = corpus.read_heldout(os.path.join(corpus_dir, f"heldout-{lang}.txt"))[:limit]
-        nll, n = causal_nll(model, fortunes)
-        result[lang] = {"bpb": nll / n / math.log(2), "bytes": n, "nll": nll}
-    nll = sum(r["nll"] for r in result.values())
-    n = sum(r["bytes"] for r in result.values())
-    result["all"] = {"bpb": nll / n / math.log(2), "bytes": n, "nll": nll}
+        fortunes = corpus.read_heldout(os.path.join(corpus_dir, f"heldout-{lang}.txt"))
+        result[lang] = score(*scorer(fortunes[:limit] if limit else fortunes))
+    result["all"] = score(sum(r["nll"] for r in result.values()),
+                          sum(r["bytes"] for r in result.values()))
     return result
+
+
+def evaluate_causal(model, corpus_dir: str, limit: int, langs=corpus.LANGS) -> dict:
+    """{lang: {"bpb", "bytes", "nll"}, "all": ...} of causal_nll on the first limit fortunes."""
+    return score_languages(lambda f: causal_nll(model, f), corpus_dir, limit, langs)
 
 
 def evaluate(model, corpus_dir: str, limit: int = 0, langs=corpus.LANGS) -> dict:
     """-> {lang: {"bpb", "bytes", "nll"}, ..., "all": byte-weighted over languages,
     "expert_share": (sparse layers, E) list of the experts' share of held-out routing}."""
     model.eval()
-    result, total = {}, 0
-    for lang in langs:
-        fortunes = corpus.read_heldout(os.path.join(corpus_dir, f"heldout-{lang}.txt"))
-        fortunes = fortunes[:limit] if limit else fortunes
-        nll, n, counts = heldout_nll(model, fortunes)
-        result[lang] = {"bpb": nll / n / math.log(2), "bytes": n, "nll": nll}
-        total = total + counts
-    nll = sum(r["nll"] for r in result.values())
-    n = sum(r["bytes"] for r in result.values())
-    result["all"] = {"bpb": nll / n / math.log(2), "bytes": n, "nll": nll}
+    counts = []
+
+    def scorer(fortunes):
+        nll, n, c = heldout_nll(model, fortunes)
+        counts.append(c)
+        return nll, n
+    result = score_languages(scorer, corpus_dir, limit, langs)
+    total = sum(counts)
     result["expert_share"] = (total.double() / total.sum(dim=1, keepdim=True)).tolist()
     return result
 
