@@ -43,15 +43,15 @@ endif
 
 $(BENCH_OBJ): CFLAGS += $(if $(filter 1,$(HAVE_OPENBLAS)),-DHAVE_OPENBLAS)
 
-$(BENCH_BIN): $(BENCH_OBJ) $(BUILD)/harness/bench/use_fast.o $(HARNESS_OBJ) $(LESSON_OBJ)
-	$(CC) $(LDFLAGS) $(WRAP_MATMUL) $^ -o $@ $(LDLIBS) $(if $(filter 1,$(HAVE_OPENBLAS)),-lopenblas)
+$(BENCH_BIN): $(BENCH_OBJ) $(HARNESS_OBJ) $(LESSON_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(if $(filter 1,$(HAVE_OPENBLAS)),-lopenblas)
 
-# llama.cpp on the same weights (harness/bench/llamacpp.py): the kit's side, linked like the CLI
+# llama.cpp on the same weights (harness/bench/llamacpp.py): the kit's side
 MOEKIT_GEN := $(BUILD)/tree-$(TREE_ID)/moekit_gen
 $(BUILD)/harness/bench/moekit_gen.o: CFLAGS += -Iharness/cli # quantize.h: moekit quantize's writer
-$(MOEKIT_GEN): $(BUILD)/harness/bench/moekit_gen.o $(BUILD)/harness/bench/use_fast.o \
-               $(BUILD)/harness/cli/quantize.o $(HARNESS_OBJ) $(LESSON_OBJ)
-	$(CC) $(LDFLAGS) $(WRAP_MATMUL) $^ -o $@ $(LDLIBS)
+$(MOEKIT_GEN): $(BUILD)/harness/bench/moekit_gen.o $(BUILD)/harness/cli/quantize.o \
+               $(HARNESS_OBJ) $(LESSON_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 .PHONY: bench bench-build print-bench-bin bench-llamacpp bench-llamacpp-run
 bench-build: $(BENCH_BIN) $(MOEKIT_GEN)

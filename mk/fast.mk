@@ -12,9 +12,8 @@
 #                       can build an OpenMP program (gcc: libgomp; clang: libomp-14-dev),
 #                       checked once per build directory.
 #
-# The CLI (make run) is linked so that every matmul()/matmul_tokens() call of the model
-# goes through harness/bench/use_fast.c, which sends it to lesson 09's kernel once that
-# lesson is written (lessons/09-fast-matmul/README.md, "How the model picks up your kernel").
+# Which kernel the model's products run on is no build option: the program chooses it
+# (linear_use, harness/src/linear.c; the CLI's --matmul), and the build is the same.
 
 NATIVE     ?= 1
 OPENMP     ?= auto
@@ -52,28 +51,7 @@ LESSON_OPT_FLAGS := -O3 -fassociative-math -fno-signed-zeros -fno-trapping-math
 $(filter-out %/01-matmul/matmul.o %/09-fast-matmul/fast_matmul.o,$(LESSON_OBJ)): \
     CFLAGS += $(LESSON_OPT_FLAGS)
 
-# The CLI: matmul() and matmul_tokens() of the model go through use_fast.o.
-USE_FAST_OBJ := $(BUILD)/harness/bench/use_fast.o
-WRAP_MATMUL  := -Wl,--wrap=matmul -Wl,--wrap=matmul_tokens
-$(CLI_BIN): $(USE_FAST_OBJ)
-$(CLI_BIN): LDFLAGS += $(WRAP_MATMUL)
-
-# The same model test, linked like the CLI (the kit test runs both).
-MODEL_TEST_FAST := $(BUILD)/tree-$(TREE_ID)/model_test_fast
-$(MODEL_TEST_FAST): $(BUILD)/harness/test/model_test.o $(HARNESS_OBJ) $(LESSON_OBJ) $(USE_FAST_OBJ)
-	$(CC) $(LDFLAGS) $(WRAP_MATMUL) $^ -o $@ $(LDLIBS)
-
-# The lesson checks, linked like the CLI: lessons 04-08 then run on lesson 09's kernel.
-CHECK_FAST := $(BUILD)/tree-$(TREE_ID)/check_fast
-$(CHECK_FAST): $(CHECK_OBJ) $(HARNESS_OBJ) $(LESSON_OBJ) $(USE_FAST_OBJ)
-	$(CC) $(LDFLAGS) $(WRAP_MATMUL) $^ -o $@ $(LDLIBS)
-
-.PHONY: fast-test-build print-fast-test print-arch-flags print-build-flags
-fast-test-build: $(MODEL_TEST_FAST) $(CHECK_FAST)
-
-print-fast-test:
-	@echo $(MODEL_TEST_FAST) $(CHECK_FAST)
-
+.PHONY: print-arch-flags print-build-flags
 print-arch-flags:
 	@echo $(ARCH_FLAGS)
 

@@ -29,13 +29,13 @@ FUZZ_TREE    ?= $(if $(wildcard solutions),solutions,lessons)
 # each target's sources besides harness/fuzz/fuzz_NAME.c
 FUZZ_SRC_safetensors := harness/src/safetensors.c harness/src/json.c
 FUZZ_SRC_config      := harness/src/config.c harness/src/json.c
-# args.c names the weight types (weights.c), whose f32 product is lesson 01's
+# args.c names the weight types (weights.c), whose f32 product is the lessons' linear()
 FUZZ_SRC_args        := harness/cli/args.c harness/src/json.c harness/src/weights.c \
-                        $(wildcard $(FUZZ_TREE)/01-*/*.c)
+                        harness/src/linear.c $(wildcard $(FUZZ_TREE)/0[19]-*/*.c)
 FUZZ_SRC_tape        := harness/test/tape.c harness/src/file.c
 FUZZ_SRC_model       := harness/src/model_load.c harness/src/config.c harness/src/safetensors.c \
                         harness/src/file.c harness/src/weights.c harness/src/typed_model.c \
-                        harness/src/json.c harness/src/todo.c \
+                        harness/src/json.c harness/src/todo.c harness/src/linear.c \
                         $(filter-out $(FUZZ_TREE)/11-% $(FUZZ_TREE)/12-%,$(wildcard $(FUZZ_TREE)/[0-9][0-9]-*/*.c))
 FUZZ_SRC_tokenizer   := harness/tokenizer/tokenizer.c harness/src/json.c harness/src/file.c
 FUZZ_LIBS_tokenizer  := -lpcre2-8 -lutf8proc

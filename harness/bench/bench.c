@@ -8,9 +8,8 @@
  *         [--python /usr/bin/python3] [--no-torch] [--quick]
  *
  * Every timing is the median of --reps rounds; within a round the variants being compared
- * run one after the other (round robin), so a burst of noise hits all of them. Linked like
- * the CLI (-Wl,--wrap=matmul,--wrap=matmul_tokens, use_fast.c), so the model's products go
- * to lesson 01 or lesson 09 as use_fast_set() says. OpenBLAS (-DHAVE_OPENBLAS) and OpenMP
+ * run one after the other (round robin), so a burst of noise hits all of them. The model's
+ * products go to lesson 01 or lesson 09 as linear_use() says (moekit.h). OpenBLAS (-DHAVE_OPENBLAS) and OpenMP
  * are optional: without them those figures say "skipped" and why. Never fails on speed.
  * expert_scaling builds its synthetic models in memory: about 1 GB for a few seconds.
  * default_vs_1t_* time the demo model at the default thread count against 1 thread, then
@@ -32,7 +31,6 @@
 #include "moekit.h"
 #include "safetensors.h"
 #include "todo.h"
-#include "use_fast.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -46,11 +44,6 @@ void openblas_set_num_threads(int n);
 #elif defined(__ARM_NEON) && defined(__aarch64__)
 #include <arm_neon.h>
 #endif
-
-/* lesson 01's functions under the --wrap link */
-void __real_matmul(float *y, const float *x, const float *w, int in_features, int out_features);
-void __real_matmul_tokens(float *y, const float *x, const float *w, int T, int in_features,
-                          int out_features);
 
 /* ------------------------------------------------------------------------------------
  * options, clocks, threads
@@ -191,8 +184,8 @@ static void run_kernel(void *arg) {
     const Shape *s = j->sh;
     switch (j->kernel) {
     case K_NAIVE:
-        if (s->T == 1) __real_matmul(j->y, j->x, j->w, s->in, s->out);
-        else __real_matmul_tokens(j->y, j->x, j->w, s->T, s->in, s->out);
+        if (s->T == 1) matmul(j->y, j->x, j->w, s->in, s->out);
+        else matmul_tokens(j->y, j->x, j->w, s->T, s->in, s->out);
         break;
     case K_LOOP: matmul_loop_order(j->y, j->x, j->w, s->T, s->in, s->out); break;
     case K_SIMD: matmul_simd(j->y, j->x, j->w, s->T, s->in, s->out); break;
@@ -467,7 +460,7 @@ typedef struct {
 } ModelTimes;
 
 static void set_mode(int mode) {
-    use_fast_set(mode == M_NAIVE1 ? MATMUL_NAIVE : MATMUL_FAST);
+    linear_use(mode == M_NAIVE1 ? KERNEL_MATMUL : KERNEL_FAST_MATMUL);
     set_threads(mode == M_FAST2 ? 2 : 1);
 }
 
@@ -483,7 +476,7 @@ static void time_model(Bench *b, int rounds, int threads2, double *pre, double *
             n[mode]++;
         }
     }
-    use_fast_set(MATMUL_FAST);
+    linear_use(KERNEL_FAST_MATMUL);
     set_threads(1);
 }
 
@@ -885,7 +878,7 @@ static int scaling_open(Synth *s, Bench *b, const SynthShape *sh, int P, int N, 
  * spoiled. One thread, lesson 09's matmul (lesson 01's while 09 has a TODO). */
 static void scaling_rounds(Scaling *r, Bench *b, int reps) {
     double t[N_SCALE][16], ratio[16];
-    use_fast_set(kernel_todo[K_FAST1] ? MATMUL_NAIVE : MATMUL_FAST);
+    linear_use(kernel_todo[K_FAST1] ? KERNEL_MATMUL : KERNEL_FAST_MATMUL);
     set_threads(1);
     todo_reset();
     for (int i = 0; i < N_SCALE; i++) decode_seconds(&b[i]); /* warm: KV cache, scratch */
@@ -903,7 +896,7 @@ static void scaling_rounds(Scaling *r, Bench *b, int reps) {
     for (int i = 0; i < N_SCALE && !hit; i++) r->us[i] = median(t[i], reps) * 1e6;
     if (!hit) r->ratio = median(ratio, reps);
     todo_reset();
-    use_fast_set(MATMUL_FAST);
+    linear_use(KERNEL_FAST_MATMUL);
 }
 
 /* Decode time per token of the pair of shape sh: prompt P tokens (not timed), N decoded */
@@ -1049,7 +1042,7 @@ int main(int argc, char **argv) {
         snprintf(model_why, sizeof model_why, "skipped: %s", err);
         bench_close(&b);
     } else { /* the model needs lessons 01-08 written */
-        use_fast_set(MATMUL_NAIVE);
+        linear_use(KERNEL_MATMUL);
         todo_reset();
         prefill_job(&b);
         const TodoHit *hit = todo_first();
@@ -1060,7 +1053,7 @@ int main(int argc, char **argv) {
             have_model = 0;
             bench_close(&b);
         }
-        use_fast_set(MATMUL_FAST);
+        linear_use(KERNEL_FAST_MATMUL);
     }
     ModelConfig demo = {0};
     if (have_model) demo = b.m.config;

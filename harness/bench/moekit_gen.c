@@ -16,8 +16,8 @@
  *   prefill_tokens_per_s <median>
  *   decode_tokens_per_s <median>
  *
- * Linked like the CLI (use_fast.c, -Wl,--wrap=matmul...), so the model's products run on
- * lesson 09 when it is written, on lesson 01 otherwise; --threads is OpenMP's count.
+ * The model's float32 products run on lesson 09's kernel (linear_use, moekit.h); --threads
+ * is OpenMP's count.
  * --weights TYPE (auto, f32, bf16, f16, q8_0, q4_0) runs the typed model instead
  * (harness/src/typed_model.h), as `moekit --weights` does.
  * Built from lessons/ that still have a TODO on the model's path, it prints
@@ -33,7 +33,6 @@
 #include "moekit.h"
 #include "quantize.h"
 #include "todo.h"
-#include "use_fast.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -163,6 +162,7 @@ int main(int argc, char **argv) {
     }
     Options o;
     if (parse(&o, argc, argv) != 0) return usage();
+    linear_use(KERNEL_FAST_MATMUL);
 #ifdef _OPENMP
     omp_set_num_threads(o.threads);
 #else
@@ -211,7 +211,7 @@ int main(int argc, char **argv) {
     if (o.weights)
         printf("engine moekit typed weights %s (kernels %s)\nids", o.weights, wdot_isa());
     else
-        printf("engine moekit %s\nids", use_fast_describe());
+        printf("engine moekit %s\nids", linear_describe());
     for (int i = 0; i < N; i++) printf(" %d", out[i]);
     printf("\nprefill_tokens_per_s %.2f\ndecode_tokens_per_s %.2f\nload_s %.3f\n",
            median(pre, o.reps), median(dec, o.reps), load_s);

@@ -86,7 +86,9 @@ static const char *USAGE_ALL =
     "  limit; the dropped count goes to stderr at the end)\n"
     "weights (generate, logits, perplexity, chat): --weights auto|f32|bf16|f16|q8_0|q4_0\n"
     "  runs the matrices in that type (auto: the file's, bf16/f16 in place; the others are\n"
-    "  converted at load; docs/quantization.md). Without it: float32 through the lessons.\n";
+    "  converted at load; docs/quantization.md). Without it: float32 through the lessons.\n"
+    "  --matmul naive|fast: the kernel of the float32 products, lesson 01's matmul or lesson\n"
+    "  09's fast_matmul (default: fast, or naive while lesson 09 is not written).\n";
 
 static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -241,6 +243,7 @@ static const struct {
     {"--greedy", GEN | CHT, 0}, {"--print-ids", GEN, 0}, {"--fortunes", PPL, 0},
     {"--json", TOK, 0}, {"--decode", TOK, 0}, {"--chat", TOK, 0}, {"--system", CHT, 1},
     {"--no-think", CHT, 0}, {"--weights", GEN | LOG | PPL | CHT, 1},
+    {"--matmul", GEN | LOG | PPL | CHT, 1},
 };
 
 /* f's entry in FLAGS, -1 when the command takes no such flag. */
@@ -270,6 +273,10 @@ static int flag(Args *a, const char *f, const char *v) {
         return strcmp(v, "auto") && wtype_parse(v) < 0
                    ? bad("--weights %s: not a type (auto, f32, bf16, f16, q8_0, q4_0)", v)
                    : (a->model.weights = v, 0);
+    if (!strcmp(f, "--matmul"))
+        return strcmp(v, "naive") && strcmp(v, "fast")
+                   ? bad("--matmul %s: not a kernel (naive: lesson 01's matmul, fast: lesson 09's)", v)
+                   : (a->matmul = v, 0);
     if (!strcmp(f, "--ctx")) return to_int(f, v, 1, 1 << 20, &n) ? -1 : (a->model.max_seq = (int)n, 0);
     if (!strcmp(f, "--seed"))
         return to_int(f, v, 0, LONG_MAX, &n) ? -1 : (a->seed = (unsigned long long)n, 0);

@@ -39,6 +39,8 @@ typedef struct {
     unsigned given;   /* GIVEN_*: the sampling flags given (generation_config.json fills the rest) */
     unsigned long long seed;
     ModelOptions model;
+    const char *matmul; /* --matmul naive|fast: the lessons' kernel (NULL: fast, or lesson 01
+                           while lesson 09 is not written; run.c) */
     int disabled_layer[MAX_DISABLED], disabled_expert[MAX_DISABLED];
     int n_replaced;
     ReplaceExpert replaced[MAX_REPLACED];

@@ -58,6 +58,8 @@ int runner_open(Runner *r, const Args *a, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     if (model_load_dir(&r->model, a->model_dir, &a->model, err, errlen) != 0) return -1;
     if (replace_experts(r, a, err, errlen) != 0) return runner_close(r), -1;
+    r->matmul_chosen = a->matmul != NULL;
+    linear_use(a->matmul && !strcmp(a->matmul, "naive") ? KERNEL_MATMUL : KERNEL_FAST_MATMUL);
     const ModelConfig *c = &r->model.config;
     size_t T = (size_t)r->model.max_tokens;
     r->x = malloc(sizeof(float) * T * c->hidden_size);
@@ -152,16 +154,33 @@ static int logits_finite(const Runner *r, int first, int n, int pos0) {
     return 1;
 }
 
+/* Without --matmul the model runs on lesson 09's kernel; while lesson 09 still has its
+ * TODO (a student who has not done it), the products that hit it move to lesson 01's
+ * matmul for good, and the chunk runs again. 1 when that happened. */
+static int fall_back_to_lesson01(Runner *r) {
+    const TodoHit *hit = todo_first();
+    if (!hit || r->matmul_chosen || linear_kernel() != KERNEL_FAST_MATMUL ||
+        !strstr(hit->file, "09-fast-matmul"))
+        return 0;
+    fprintf(stderr, "moekit: lesson 09 is not written yet (%s() has a TODO): the model runs on "
+                    "lesson 01's matmul (--matmul naive)\n", hit->func);
+    linear_use(KERNEL_MATMUL);
+    todo_reset();
+    return 1;
+}
+
 /* ids (n <= max_tokens) at positions pos0..: logits (n, V) in r->logits. last_only: only
  * the last row is wanted (generation), and the typed model computes only that one. */
 static const float *runner_chunk(Runner *r, const int *ids, int n, int pos0, int last_only) {
     todo_reset();
     TypedRun *run;
     const TypedWeights *typed = model_typed(&r->model, &run);
-    if (typed) /* --weights: every product on the weight's own type (typed_model.h) */
-        typed_forward(&r->model, typed, run, ids, n, pos0, r->x, r->logits, last_only);
-    else
-        model_forward(&r->model, ids, n, pos0, r->x, r->logits);
+    do {
+        if (typed) /* --weights: every product on the weight's own type (typed_model.h) */
+            typed_forward(&r->model, typed, run, ids, n, pos0, r->x, r->logits, last_only);
+        else
+            model_forward(&r->model, ids, n, pos0, r->x, r->logits);
+    } while (fall_back_to_lesson01(r));
     int first = typed && last_only ? n - 1 : 0;
     if (lesson_unfinished() || !logits_finite(r, first, n, pos0)) return NULL;
     if (r->routing) dump_routing(r, ids, n, pos0);

@@ -18,6 +18,7 @@ typedef struct {
     FILE *routing; /* --dump-routing, or NULL */
     Model *donors; /* (n_donors) --replace-expert's models, whose weights model points to */
     int n_donors;
+    int matmul_chosen; /* --matmul was given: no fallback to lesson 01 */
     long routed, dropped; /* (token, expert) assignments of the sparse layers; dropped by
                            * --capacity-factor */
 } Runner;

@@ -33,6 +33,27 @@ void matmul_tokens(float *y, const float *x, const float *w, int T, int in_featu
                    int out_features);
 
 /* ------------------------------------------------------------------------------------
+ * The model's products (ready-made: harness/src/linear.c)
+ *
+ * Lessons 04-08 compute every nn.Linear with linear() and linear_tokens(), which take the
+ * arguments of matmul() and matmul_tokens() above and run them on one kernel for the whole
+ * model: lesson 01's loop, or lesson 09's fast_matmul once the program chooses it
+ * (`moekit --matmul fast`, the default once lesson 09 is written).
+ * ---------------------------------------------------------------------------------- */
+
+typedef enum {
+    KERNEL_MATMUL,     /* lesson 01: matmul, matmul_tokens (the default) */
+    KERNEL_FAST_MATMUL /* lesson 09: fast_matmul, fast_matmul_tokens */
+} MatmulKernel;
+
+void linear_use(MatmulKernel k);  /* from now on, every linear() runs on k */
+MatmulKernel linear_kernel(void); /* the kernel in use */
+const char *linear_describe(void); /* "lesson 09 fast_matmul (avx512, 2 threads)" */
+void linear(float *y, const float *x, const float *w, int in_features, int out_features);
+void linear_tokens(float *y, const float *x, const float *w, int T, int in_features,
+                   int out_features);
+
+/* ------------------------------------------------------------------------------------
  * Lesson 02: RMSNorm (lessons/02-rmsnorm/rmsnorm.c)
  * ---------------------------------------------------------------------------------- */
 

@@ -127,7 +127,7 @@ static void route_and_group(const float *h, int T, const MoeConfig *c, const Moe
     int E = c->router.num_experts, k = c->router.num_experts_per_tok;
     int cap = c->capacity_factor <= 0.0f
                   ? T : (int)ceil((double)c->capacity_factor * T * k / E);
-    matmul_tokens(st->logits, h, w->gate, T, c->hidden_size, E);
+    linear_tokens(st->logits, h, w->gate, T, c->hidden_size, E);
     for (int t = 0; t < T; t++)
         route(st->experts + (long)t * k, st->weights + (long)t * k, st->probs + (long)t * E,
               st->logits + (long)t * E, &c->router);
@@ -206,7 +206,7 @@ static void moe(Model *m, int l, const TypedLayer *tl, TypedRun *r, float *out, 
     for (int t = 0; t < T; t++) {
         float g = 1.0f;
         if (w->shared_expert_gate) {
-            matmul(&g, m->h + (long)t * C, w->shared_expert_gate, C, 1);
+            linear(&g, m->h + (long)t * C, w->shared_expert_gate, C, 1);
             g = 1.0f / (1.0f + expf(-g));
         }
         for (int d = 0; d < C; d++) out[(long)t * C + d] += g * s->y_out[(long)t * C + d];

@@ -580,8 +580,8 @@ static void rows_times_tokens(float *y, const char *x, size_t x_stride, int T, c
 void tensor_matmul(float *y, const float *x, int T, const Tensor *w, void *scratch) {
     choose_kernels();
     switch (w->type) {
-    case WT_F32: /* lesson 01's product (lesson 09's kernel in the CLI: use_fast.c) */
-        matmul_tokens(y, x, w->data, T, w->cols, w->rows);
+    case WT_F32: /* the lessons' product: lesson 01's loop or lesson 09's kernel (linear.c) */
+        linear_tokens(y, x, w->data, T, w->cols, w->rows);
         return;
     case WT_BF16:
     case WT_F16:

@@ -55,6 +55,7 @@
 #include "check_internal.h"
 #include "clock.h"
 #include "file.h"
+#include "moekit.h"
 #include "opens.h"
 #include "strip.h"
 #include "tape.h"
@@ -934,7 +935,7 @@ static void close_other_fds(int keep) {
 static void usage(FILE *f) {
     fprintf(f, "usage: check [--lesson 03|rope|03-rope] [--fixtures DIR] [--tree lessons|solutions]\n"
                "             [--timeout SECONDS] [--full] [--seed N] [--no-fork] [--list] [--current]\n"
-               "             [--results FILE [--tag WORD] [--cases] [--max-timeouts N]]\n"
+               "             [--matmul naive|fast] [--results FILE [--tag WORD] [--cases] [--max-timeouts N]]\n"
                "             [--strip DIR | --record-fd N [--test K] [--seccomp FILE] | --judge TAPE]\n"
                "             (the last line: the grader's)\n");
 }
@@ -992,6 +993,12 @@ static int parse_args(int argc, char **argv, Options *o) {
         else if (!strcmp(a, "--strip")) o->strip = argv[++i], o->role = ROLE_STRIP;
         else if (!strcmp(a, "--test")) o->only_test = atoi(argv[++i]);
         else if (!strcmp(a, "--seccomp")) o->seccomp = argv[++i];
+        else if (!strcmp(a, "--matmul")) { /* the kernel of lessons 04-10's linear() */
+            const char *k = argv[++i];
+            if (strcmp(k, "naive") && strcmp(k, "fast"))
+                return fprintf(stderr, "check: --matmul '%s': naive (lesson 01) or fast (lesson 09)\n", k), -1;
+            linear_use(strcmp(k, "fast") ? KERNEL_MATMUL : KERNEL_FAST_MATMUL);
+        }
         else if (!strcmp(a, "--seed")) {
             if (parse_seed(argv[++i], &o->seed) != 0)
                 return fprintf(stderr, "check: --seed '%s' is not a whole number from 0 to 4294967295\n", argv[i]), -1;

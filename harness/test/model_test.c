@@ -4,7 +4,8 @@
  *   - prefill logits within 1e-4 (max abs),
  *   - one-token-at-a-time decode through the KV cache equals those logits,
  *   - the same greedy continuation.
- * usage: model_test DIR...   Ends with "N passed, N failed".
+ * usage: model_test [--matmul fast] DIR...   Ends with "N passed, N failed".
+ * --matmul fast: the model's products on lesson 09's kernel (linear_use), as in the CLI.
  */
 #include <math.h>
 #include <stdio.h>
@@ -101,8 +102,10 @@ static int check_dir(const char *dir) {
 }
 
 int main(int argc, char **argv) {
-    int passed = 0;
-    for (int i = 1; i < argc; i++) passed += check_dir(argv[i]);
-    printf("%d passed, %d failed\n", passed, argc - 1 - passed);
-    return passed == argc - 1 && argc > 1 ? 0 : 1;
+    int first = 1, passed = 0;
+    if (argc > 2 && !strcmp(argv[1], "--matmul") && !strcmp(argv[2], "fast"))
+        linear_use(KERNEL_FAST_MATMUL), first = 3;
+    for (int i = first; i < argc; i++) passed += check_dir(argv[i]);
+    printf("%d passed, %d failed\n", passed, argc - first - passed);
+    return passed == argc - first && argc > first ? 0 : 1;
 }

@@ -31,7 +31,7 @@ case $mode in --check | --write) ;; *) echo "usage: $0 [--check|--write] [README
 
 # the student's environment, not the caller's (make test runs this inside make)
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES SRC FIXTURES LESSON SANITIZE WERROR TIMEOUT \
-    MOEKIT_WATCH_POLL MOEKIT_WATCH_RUNS MOEKIT_MATMUL
+    MOEKIT_WATCH_POLL MOEKIT_WATCH_RUNS
 CC=cc
 # the property checks draw with a fresh seed each run, and print it: one fixed seed (given
 # as a student gives it, SEED=n) keeps that line the same every time

@@ -11,8 +11,9 @@
  *   up   = x . up_proj^T     (I)        up_proj   (I, C)
  *   out  = (silu(gate) * up) . down_proj^T  (C)    down_proj (C, I)
  *
- * The TODOs are the four functions below; matmul and matmul_tokens are yours from
- * lesson 01. Test it: make check LESSON=05   (or `make check` in this directory)
+ * The TODOs are the four functions below. Every product is linear() (one token) or
+ * linear_tokens() (T tokens): your lesson 01 matmul, or lesson 09's kernel once the model
+ * runs on it (moekit.h, "The model's products"). Test it: make check LESSON=05   (or `make check` in this directory)
  *
  * PyTorch (Qwen3MoeMLP.forward):
  *   down_proj = self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
@@ -51,8 +52,8 @@ void expert_forward(float *out, const float *x, const ExpertWeights *w, int hidd
 void expert_forward_tokens(float *out, const float *x, const ExpertWeights *w, int T,
                            int hidden_size, int intermediate_size, float *scratch) {
     float *gate = scratch, *up = scratch + (long)T * intermediate_size;
-    /* TODO: the same for all T rows at once, with matmul_tokens: gate and up are (T, I)
+    /* TODO: the same for all T rows at once, with linear_tokens: gate and up are (T, I)
      * each, the gating is elementwise over all T * I values, and out is (T, C).
      * Done: row t of out equals expert_forward of row t of x. */
-    TODO("out[t] = expert(x[t]) for t in 0..T-1, with matmul_tokens");
+    TODO("out[t] = expert(x[t]) for t in 0..T-1, with linear_tokens");
 }

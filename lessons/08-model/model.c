@@ -12,6 +12,11 @@
  *     residual = x; x = self.post_attention_layernorm(x); x = self.mlp(x); x = residual + x
  *
  * Then sampling turns logits into the next token: greedy, or temperature + top-p.
+ *
+ * Which kernel runs: every product of the model, here and in lessons 04-07, is linear()
+ * (one token) or linear_tokens() (T tokens), and linear.c sends it to one kernel chosen
+ * by the program before the first call (linear_use): lesson 01's matmul, or lesson 09's
+ * fast_matmul. `moekit --matmul naive|fast` picks it; `make check` tests on lesson 01's.
  * Test it: make check LESSON=08   (or `make check` in this directory)
  */
 #include <math.h>

@@ -208,7 +208,7 @@ void ep_moe_forward(float *out, const float *h, int T, const MoeConfig *c, const
                     EpScratch *s) {
     int E = c->router.num_experts, k = c->router.num_experts_per_tok;
     MPI_Allreduce(&T, &s->T_total, 1, MPI_INT, MPI_SUM, s->comm);
-    matmul_tokens(s->logits, h, w->gate, T, c->hidden_size, E);
+    linear_tokens(s->logits, h, w->gate, T, c->hidden_size, E);
     for (int t = 0; t < T; t++)
         route(s->experts + (long)t * k, s->weights + (long)t * k, s->probs + (long)t * E,
               s->logits + (long)t * E, &c->router);

@@ -163,9 +163,9 @@ void self_attn_forward(float *out, const float *h, int T, int pos0, const SelfAt
     int C = c->hidden_size;
     int qd = sh->num_attention_heads * sh->head_dim, kvd = sh->num_key_value_heads * sh->head_dim;
     /* the projections of all T tokens: one product each, every weight row read once */
-    matmul_tokens(s->q, h, w->q_proj, T, C, qd);
-    matmul_tokens(s->k, h, w->k_proj, T, C, kvd);
-    matmul_tokens(s->v, h, w->v_proj, T, C, kvd);
+    linear_tokens(s->q, h, w->q_proj, T, C, qd);
+    linear_tokens(s->k, h, w->k_proj, T, C, kvd);
+    linear_tokens(s->v, h, w->v_proj, T, C, kvd);
     /* Tokens are independent in each loop below, so a long prefill can share the cores
      * (lesson 09). Two loops, not one: every key is in the cache before any token attends,
      * whichever thread wrote it. A fork-join costs 20-25 us (sleeping threads, lesson 09),
@@ -183,5 +183,5 @@ void self_attn_forward(float *out, const float *h, int T, int pos0, const SelfAt
     for (int t = 0; t < T; t++)
         attention(s->o + (size_t)t * qd, s->q + (size_t)t * qd, cache->key, cache->value,
                   pos0 + t + 1, sh, s->att + (size_t)t * s->max_seq);
-    matmul_tokens(out, s->o, w->o_proj, T, qd, C);
+    linear_tokens(out, s->o, w->o_proj, T, qd, C);
 }

@@ -35,10 +35,10 @@ static void swiglu(float *gate, const float *up, long n) {
 void expert_forward(float *out, const float *x, const ExpertWeights *w, int hidden_size,
                     int intermediate_size, float *scratch) {
     float *gate = scratch, *up = scratch + intermediate_size;
-    matmul(gate, x, w->gate_proj, hidden_size, intermediate_size);
-    matmul(up, x, w->up_proj, hidden_size, intermediate_size);
+    linear(gate, x, w->gate_proj, hidden_size, intermediate_size);
+    linear(up, x, w->up_proj, hidden_size, intermediate_size);
     swiglu(gate, up, intermediate_size);
-    matmul(out, gate, w->down_proj, intermediate_size, hidden_size);
+    linear(out, gate, w->down_proj, intermediate_size, hidden_size);
 }
 
 void expert_forward_tokens(float *out, const float *x, const ExpertWeights *w, int T,
@@ -46,8 +46,8 @@ void expert_forward_tokens(float *out, const float *x, const ExpertWeights *w, i
     /* the same three products, each over all T rows at once: every weight row that is
      * read serves T tokens (lesson 09 makes that pay) */
     float *gate = scratch, *up = scratch + (long)T * intermediate_size;
-    matmul_tokens(gate, x, w->gate_proj, T, hidden_size, intermediate_size);
-    matmul_tokens(up, x, w->up_proj, T, hidden_size, intermediate_size);
+    linear_tokens(gate, x, w->gate_proj, T, hidden_size, intermediate_size);
+    linear_tokens(up, x, w->up_proj, T, hidden_size, intermediate_size);
     swiglu(gate, up, (long)T * intermediate_size);
-    matmul_tokens(out, gate, w->down_proj, T, intermediate_size, hidden_size);
+    linear_tokens(out, gate, w->down_proj, T, intermediate_size, hidden_size);
 }

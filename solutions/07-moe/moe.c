@@ -81,7 +81,7 @@ void moe_scratch_free(MoeScratch *s) {
 static void route_tokens(const float *h, int T, const MoeConfig *c, const MoeWeights *w,
                          MoeStats *st) {
     int E = c->router.num_experts, k = c->router.num_experts_per_tok;
-    matmul_tokens(st->logits, h, w->gate, T, c->hidden_size, E);
+    linear_tokens(st->logits, h, w->gate, T, c->hidden_size, E);
     for (int t = 0; t < T; t++)
         route(st->experts + (long)t * k, st->weights + (long)t * k, st->probs + (long)t * E,
               st->logits + (long)t * E, &c->router);
@@ -158,7 +158,7 @@ static void add_shared_expert(float *out, const float *h, int T, const MoeConfig
     for (int t = 0; t < T; t++) {
         float g = 1.0f;
         if (w->shared_expert_gate) {
-            matmul(&g, h + (long)t * C, w->shared_expert_gate, C, 1);
+            linear(&g, h + (long)t * C, w->shared_expert_gate, C, 1);
             g = sigmoid(g);
         }
         for (int d = 0; d < C; d++) out[(long)t * C + d] += g * s->y_out[(long)t * C + d];

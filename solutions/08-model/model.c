@@ -12,6 +12,11 @@
  *     residual = x; x = self.post_attention_layernorm(x); x = self.mlp(x); x = residual + x
  *
  * Then sampling turns logits into the next token: greedy, or temperature + top-p.
+ *
+ * Which kernel runs: every product of the model, here and in lessons 04-07, is linear()
+ * (one token) or linear_tokens() (T tokens), and linear.c sends it to one kernel chosen
+ * by the program before the first call (linear_use): lesson 01's matmul, or lesson 09's
+ * fast_matmul. `moekit --matmul naive|fast` picks it; `make check` tests on lesson 01's.
  * Test it: make check LESSON=08   (or `make check` in this directory)
  */
 #include <math.h>
@@ -73,7 +78,7 @@ void model_forward(Model *m, const int *ids, int T, int pos0, float *x, float *l
         mlp_block(m, l, x, T);
     }
     norm_rows(m->h, x, m->norm, T, C, c->rms_norm_eps);
-    matmul_tokens(logits, m->h, m->lm_head, T, C, V);
+    linear_tokens(logits, m->h, m->lm_head, T, C, V);
 }
 
 /* ------------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ void expert_choice_forward(float *out, const float *h, int T, int capacity, cons
                            const MoeWeights *w, MoeScratch *s) {
     int C = c->hidden_size, E = c->router.num_experts;
     MoeStats *st = &s->stats;
-    matmul_tokens(st->logits, h, w->gate, T, C, E);
+    linear_tokens(st->logits, h, w->gate, T, C, E);
     memcpy(st->probs, st->logits, sizeof(float) * (size_t)T * E);
     for (int t = 0; t < T; t++) softmax(st->probs + (long)t * E, E); /* over the experts */
     /* s->rows and s->slot_weight, viewed as (E, capacity): who each expert took, and how much */
@@ -140,8 +140,8 @@ void noisy_topk_forward(float *out, const float *h, const float *w_noise, const 
                         int T, const MoeConfig *c, const MoeWeights *w, MoeScratch *s) {
     int C = c->hidden_size, E = c->router.num_experts, k = c->router.num_experts_per_tok;
     MoeStats *st = &s->stats;
-    matmul_tokens(st->logits, h, w->gate, T, C, E); /* x W_g */
-    matmul_tokens(st->probs, h, w_noise, T, C, E);  /* x W_noise: probs is free scratch here */
+    linear_tokens(st->logits, h, w->gate, T, C, E); /* x W_g */
+    linear_tokens(st->probs, h, w_noise, T, C, E);  /* x W_noise: probs is free scratch here */
     /* s->slot_weight holds E * max_tokens >= E floats, and combine_routed refills it later */
     noisy_topk_route(st->experts, st->weights, st->logits, st->probs, noise, T, E, k,
                      s->slot_weight);
@@ -157,7 +157,7 @@ void dense_moe_forward(float *out, const float *h, int T, const MoeConfig *c,
                        const MoeWeights *w, MoeScratch *s) {
     int C = c->hidden_size, E = c->router.num_experts;
     MoeStats *st = &s->stats;
-    matmul_tokens(st->logits, h, w->gate, T, C, E);
+    linear_tokens(st->logits, h, w->gate, T, C, E);
     memcpy(st->probs, st->logits, sizeof(float) * (size_t)T * E);
     for (int t = 0; t < T; t++) softmax(st->probs + (long)t * E, E); /* over the experts */
     memset(out, 0, sizeof(float) * (size_t)T * C);
@@ -240,7 +240,7 @@ static void soft_combine(float *out, float *combine, const float *logits,
 void soft_moe_forward(float *out, const float *h, const float *phi, int T, const MoeConfig *c,
                       const MoeWeights *w, SoftMoeScratch *s) {
     int C = c->hidden_size, E = c->router.num_experts, p = s->slots_per_expert, S = E * p;
-    matmul_tokens(s->logits, h, phi, T, C, S);
+    linear_tokens(s->logits, h, phi, T, C, S);
     soft_dispatch(s->slot_in, s->dispatch, s->logits, h, T, S, C);
     for (int e = 0; e < E; e++) /* expert e's p slots are rows e*p .. e*p+p-1 */
         expert_forward_tokens(s->slot_out + (long)e * p * C, s->slot_in + (long)e * p * C,
