@@ -112,9 +112,10 @@ $(MODEL_TEST): $(BUILD)/harness/test/model_test.o $(HARNESS_OBJ) $(LESSON_OBJ)
 $(WEIGHTS_TEST): $(BUILD)/harness/test/weights_test.o $(HARNESS_OBJ) $(LESSON_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-# the self-tests need no lesson code: everything but the model loader and the typed model
+# the self-tests need no lesson code: everything but the model loader, the typed model and
+# the model's products
 $(BUILD)/selftest_%: $(BUILD)/harness/test/selftest_%.o \
-    $(filter-out %/model_load.o %/typed_model.o %/weights.o,$(HARNESS_OBJ))
+    $(filter-out %/model_load.o %/typed_model.o %/weights.o %/linear.o,$(HARNESS_OBJ))
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 check-build: $(CHECK_BIN)
