@@ -1069,7 +1069,8 @@ int main(int argc, char **argv) {
     int P = o.prompt, rows = (P * k + E - 1) / E; /* an expert's rows in a balanced prefill */
     int dense = 0, sparse = 0;
     for (int l = 0; l < L; l++) {
-        int sp = E > 0 && !(have_model && !b.m.layers[l].is_sparse) && !(!have_model && l == 0);
+        int sp = E > 0 && !(have_model && !b.m.weights.layers[l].is_sparse) &&
+                 !(!have_model && l == 0);
         sparse += sp, dense += !sp;
     }
 

@@ -228,7 +228,7 @@ static int *render_ids(const Chat *c, const Tokenizer *tok, int think, int *n) {
  * back tokens until a stop id, -n or the context. The reply's text goes in *reply. */
 static int reply(const Args *a, Runner *r, const Tokenizer *tok, Chat *c, Sampler *s,
                  const int *stop, int n_stop, Buf *out) {
-    int n, ctx = r->model.max_seq, next;
+    int n, ctx = r->model.state.max_seq, next;
     int *ids = render_ids(c, tok, !a->no_think, &n);
     if (!ids) return -1;
     if (n >= ctx) {
@@ -301,7 +301,7 @@ int cmd_chat(const Args *a, Runner *r, const Tokenizer *tok) {
         return 1;
     }
     Chat c = {0};
-    c.cache = malloc(sizeof *c.cache * (size_t)r->model.max_seq);
+    c.cache = malloc(sizeof *c.cache * (size_t)r->model.state.max_seq);
     if (!c.cache || (a->system && chat_add(&c, "system", a->system, strlen(a->system))))
         return free(c.cache), fprintf(stderr, "moekit: out of memory\n"), 1;
     Sampler s = {a->temperature, a->top_p, a->seed * 0x9E3779B97F4A7C15ULL + 1};

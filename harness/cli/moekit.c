@@ -113,7 +113,7 @@ static int cmd_generate(const Args *a, Runner *r, Text *text) {
     }
     /* Stop at the context, as llama2.c clamps its steps to seq_len: each new token but the
      * last is fed back at the next position, so n + n_new positions are enough. */
-    int ctx = r->model.max_seq, n_new = a->n_new;
+    int ctx = r->model.state.max_seq, n_new = a->n_new;
     if (n > ctx) {
         fprintf(stderr, "moekit: the prompt (%d tokens) is more than the context (%d positions; "
                         "--ctx to change)\n", n, ctx);
@@ -152,9 +152,9 @@ static int cmd_generate(const Args *a, Runner *r, Text *text) {
 static int cmd_logits(const Args *a, Runner *r) {
     int *ids, n;
     if (parse_ids(a->ids_text, r->model.config.vocab_size, &ids, &n) != 0) return 1;
-    if (n > r->model.max_seq) {
+    if (n > r->model.state.max_seq) {
         fprintf(stderr, "moekit: %d ids are more than the context (%d positions; --ctx)\n", n,
-                r->model.max_seq);
+                r->model.state.max_seq);
         return free(ids), 1;
     }
     FILE *f = fopen(a->out_path, "wb");

@@ -140,7 +140,7 @@ int cmd_perplexity(const Args *a, Runner *r) {
         return 1;
     }
     int L = r->model.config.max_position_embeddings;
-    if (L > r->model.max_seq) L = r->model.max_seq;
+    if (L > r->model.state.max_seq) L = r->model.state.max_seq;
     char err[1200];
     size_t len, bad_at;
     char *text = read_file(a->text_file, SIZE_MAX - 1, &len, err, sizeof err);

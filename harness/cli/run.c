@@ -12,7 +12,8 @@
 
 /* Whether expert (l, e) of m exists: a sparse layer and an expert index in range. */
 static int has_expert(const Model *m, int l, int e) {
-    return l < m->config.num_hidden_layers && m->layers[l].is_sparse && e < m->config.num_experts;
+    return l < m->config.num_hidden_layers && m->weights.layers[l].is_sparse &&
+           e < m->config.num_experts;
 }
 
 /* One --replace-expert: loads its DIR (the same weight options) into donor and points
@@ -35,7 +36,8 @@ static int replace_one(Model *m, Model *donor, const ReplaceExpert *x, const Mod
                         "(hidden_size x moe_intermediate_size), the model's %d x %d", x->dir,
                         donor->config.hidden_size, donor->config.moe_intermediate_size,
                         m->config.hidden_size, m->config.moe_intermediate_size), -1;
-    m->layers[x->layer].moe.experts[x->expert] = donor->layers[x->from_layer].moe.experts[x->from_expert];
+    m->weights.layers[x->layer].moe.experts[x->expert] =
+        donor->weights.layers[x->from_layer].moe.experts[x->from_expert];
     return 0;
 }
 
@@ -61,7 +63,7 @@ int runner_open(Runner *r, const Args *a, char *err, size_t errlen) {
     r->matmul_chosen = a->matmul != NULL;
     linear_use(a->matmul && !strcmp(a->matmul, "naive") ? KERNEL_MATMUL : KERNEL_FAST_MATMUL);
     const ModelConfig *c = &r->model.config;
-    size_t T = (size_t)r->model.max_tokens;
+    size_t T = (size_t)r->model.state.max_tokens;
     r->x = malloc(sizeof(float) * T * c->hidden_size);
     r->logits = malloc(sizeof(float) * T * c->vocab_size);
     r->probs = malloc(sizeof(float) * 3 * (size_t)c->vocab_size);
@@ -110,8 +112,8 @@ static int lesson_unfinished(void) {
 static void dump_routing(Runner *r, const int *ids, int T, int pos0) {
     const Model *m = &r->model;
     for (int l = 0; l < m->config.num_hidden_layers; l++) {
-        if (!m->layers[l].is_sparse) continue;
-        const MoeStats *st = &m->moe_scratch[l].stats;
+        if (!m->weights.layers[l].is_sparse) continue;
+        const MoeStats *st = &m->state.moe_scratch[l].stats;
         int k = m->moe_config[l].router.num_experts_per_tok;
         for (int t = 0; t < T && t < st->T; t++)
             for (int j = 0; j < k; j++)
@@ -125,9 +127,9 @@ static void dump_routing(Runner *r, const int *ids, int T, int pos0) {
 static void count_dropped(Runner *r, int n) {
     const Model *m = &r->model;
     for (int l = 0; l < m->config.num_hidden_layers; l++) {
-        if (!m->layers[l].is_sparse) continue;
+        if (!m->weights.layers[l].is_sparse) continue;
         r->routed += (long)n * m->moe_config[l].router.num_experts_per_tok;
-        r->dropped += m->moe_scratch[l].stats.dropped;
+        r->dropped += m->state.moe_scratch[l].stats.dropped;
     }
 }
 
@@ -189,7 +191,7 @@ static const float *runner_chunk(Runner *r, const int *ids, int n, int pos0, int
 }
 
 const float *runner_forward(Runner *r, const int *ids, int T, int pos0, ChunkFn each, void *ctx) {
-    int chunk = r->model.max_tokens, n = 0;
+    int chunk = r->model.state.max_tokens, n = 0;
     for (int done = 0; done < T; done += n) {
         n = T - done < chunk ? T - done : chunk;
         if (!runner_chunk(r, ids + done, n, pos0 + done, each == NULL)) return NULL;

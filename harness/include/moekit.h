@@ -284,25 +284,35 @@ typedef struct {
     ExpertWeights mlp; /* when dense (intermediate_size) */
 } LayerWeights;
 
-/* A loaded model and everything a forward pass needs. The harness's loader fills it
- * (model_load_dir); lesson 08 writes the forward pass over it. */
+/* The checkpoint's tensors, read-only once loaded (llama2.c's TransformerWeights). */
 typedef struct {
-    ModelConfig config;
     const float *embed_tokens; /* (V, C) */
     LayerWeights *layers;      /* (L) */
     const float *norm;         /* (C) model.norm.weight */
     const float *lm_head;      /* (V, C); == embed_tokens when tie_word_embeddings */
-    /* run time */
-    SelfAttnConfig attn_config;
-    MoeConfig *moe_config;   /* (L) per layer (--disable-expert is per layer); sparse only */
+} ModelWeights;
+
+/* What a forward pass writes: the KV caches and the scratch (llama2.c's RunState). Sized
+ * for max_tokens tokens per call and max_seq positions in all. */
+typedef struct {
     KVCache *cache;          /* (L), max_seq positions each */
     AttnScratch attn_scratch;
     MoeScratch *moe_scratch; /* (L) per layer, so each keeps the stats of its last call */
-    float *h;              /* (max_tokens, C) normalised input of a block */
-    float *y;              /* (max_tokens, C) a block's output */
-    float *mlp_scratch;    /* (2 * max_tokens * max(intermediate sizes)) */
+    float *h;                /* (max_tokens, C) normalised input of a block */
+    float *y;                /* (max_tokens, C) a block's output */
+    float *mlp_scratch;      /* (2 * max_tokens * max(intermediate sizes)) */
     int max_seq, max_tokens;
-    void *owner;           /* the loader's memory (mapped files, converted tensors) */
+} RunState;
+
+/* A loaded model: its configs, its weights and its run state, each apart. The harness's
+ * loader fills it (model_load_dir); lesson 08 writes the forward pass over it. */
+typedef struct {
+    ModelConfig config;
+    SelfAttnConfig attn_config; /* lesson 04's view of config */
+    MoeConfig *moe_config;      /* (L) per layer (--disable-expert is per layer); sparse only */
+    ModelWeights weights;
+    RunState state;
+    void *owner; /* the loader's memory (mapped files, converted tensors) */
 } Model;
 
 /* x (T, C) += self-attention of input_layernorm(x), tokens at positions pos0 .. pos0+T-1. */
@@ -310,7 +320,7 @@ void attn_block(Model *m, int layer, float *x, int T, int pos0);
 /* x (T, C) += MLP of post_attention_layernorm(x): the MoE layer or the dense SwiGLU. */
 void mlp_block(Model *m, int layer, float *x, int T);
 /* T tokens through the whole model: ids (T) at positions pos0.. -> logits (T, V).
- * x (T, C) is the residual stream scratch. T <= m->max_tokens. */
+ * x (T, C) is the residual stream scratch. T <= m->state.max_tokens. */
 void model_forward(Model *m, const int *ids, int T, int pos0, float *x, float *logits);
 
 typedef struct {

@@ -401,14 +401,14 @@ static Tensor typed_embedding(Loader *ld, const ModelConfig *c) {
 static void model_weights(Loader *ld, Model *m) {
     const ModelConfig *c = &m->config;
     if (!ld->typed)
-        m->embed_tokens =
+        m->weights.embed_tokens =
             finite_weight(ld, "model.embed_tokens.weight", c->vocab_size, c->hidden_size, 0);
     else
         ld->s->typed.embed_tokens = typed_embedding(ld, c);
-    m->norm = finite_weight(ld, "model.norm.weight", c->hidden_size, 0, 0);
+    m->weights.norm = finite_weight(ld, "model.norm.weight", c->hidden_size, 0, 0);
     if (!ld->typed)
-        m->lm_head = c->tie_word_embeddings
-                         ? m->embed_tokens
+        m->weights.lm_head = c->tie_word_embeddings
+                         ? m->weights.embed_tokens
                          : finite_weight(ld, "lm_head.weight", c->vocab_size, c->hidden_size, 0);
     else if (!c->tie_word_embeddings) /* NaN in it: non-finite logits, which the CLI reports */
         ld->s->typed.lm_head = typed_weight(ld, "lm_head.weight", c->vocab_size, c->hidden_size);
@@ -420,14 +420,14 @@ static void model_weights(Loader *ld, Model *m) {
     snprintf(last, sizeof last, "model.layers.%d.input_layernorm.weight",
              c->num_hidden_layers - 1);
     if (ld->failed || !weight(ld, last, c->hidden_size, 0, 0)) return;
-    m->layers = calloc((size_t)c->num_hidden_layers, sizeof *m->layers);
+    m->weights.layers = calloc((size_t)c->num_hidden_layers, sizeof *m->weights.layers);
     ld->s->typed.layers = calloc((size_t)c->num_hidden_layers, sizeof *ld->s->typed.layers);
-    if (!m->layers || !ld->s->typed.layers) {
+    if (!m->weights.layers || !ld->s->typed.layers) {
         load_error(ld, "out of memory");
         return;
     }
     for (int l = 0; l < c->num_hidden_layers && !ld->failed; l++)
-        layer_weights(ld, c, l, &m->layers[l], &ld->s->typed.layers[l]);
+        layer_weights(ld, c, l, &m->weights.layers[l], &ld->s->typed.layers[l]);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -445,7 +445,7 @@ static void moe_configs(Loader *ld, Model *m, const ModelOptions *o) {
     }
     for (int i = 0; i < o->n_disabled; i++) {
         int l = o->disabled_layer[i], e = o->disabled_expert[i];
-        if (l < 0 || l >= L || e < 0 || e >= E || !m->layers[l].is_sparse) {
+        if (l < 0 || l >= L || e < 0 || e >= E || !m->weights.layers[l].is_sparse) {
             load_error(ld, "--disable-expert %d:%d: the model has no expert %d in a sparse "
                            "layer %d (layers 0..%d, experts 0..%d)", l, e, e, l, L - 1, E - 1);
             return;
@@ -479,52 +479,76 @@ static int mlp_width(const Model *m) {
     const ModelConfig *c = &m->config;
     int I = 0;
     for (int l = 0; l < c->num_hidden_layers; l++)
-        I = max_int(I, m->layers[l].is_sparse ? max_int(c->moe_intermediate_size,
+        I = max_int(I, m->weights.layers[l].is_sparse ? max_int(c->moe_intermediate_size,
                                                         c->shared_expert_intermediate_size)
                                               : c->intermediate_size);
     return I;
 }
 
-static void runtime(Loader *ld, Model *m, const ModelOptions *o) {
+/* The lessons index the caches and scratch with int: every buffer must fit one. */
+static int run_state_fits(const Model *m, int max_seq, int max_tokens) {
     const ModelConfig *c = &m->config;
-    int L = c->num_hidden_layers, C = c->hidden_size;
-    m->max_seq = o->max_seq > 0 ? o->max_seq : c->max_position_embeddings;
-    if (o->max_seq <= 0 && m->max_seq > 2048) m->max_seq = 2048;
-    m->max_tokens = o->max_tokens > 0 ? o->max_tokens : 64;
-    m->attn_config = (SelfAttnConfig){{c->num_attention_heads, c->num_key_value_heads,
-                                       c->head_dim}, C, c->rms_norm_eps, c->rope_theta};
-    /* The lessons index the caches and scratch with int: every buffer must fit one. */
     long long q = (long long)c->num_attention_heads * c->head_dim;
     long long kv = (long long)c->num_key_value_heads * c->head_dim;
     long long widest = max_ll(max_ll(c->vocab_size, c->num_experts),
-                              max_ll(2LL * mlp_width(m), max_ll(q, C)));
-    if ((long long)m->max_seq * max_ll(kv, c->num_attention_heads) > INT_MAX ||
-        (long long)m->max_seq * m->max_tokens > INT_MAX ||
-        (long long)m->max_tokens * widest > INT_MAX) {
+                              max_ll(2LL * mlp_width(m), max_ll(q, c->hidden_size)));
+    return (long long)max_seq * max_ll(kv, c->num_attention_heads) <= INT_MAX &&
+           (long long)max_seq * max_tokens <= INT_MAX && (long long)max_tokens * widest <= INT_MAX;
+}
+
+int run_state_init(RunState *s, const Model *m, int max_seq, int max_tokens) {
+    const ModelConfig *c = &m->config;
+    int L = c->num_hidden_layers, C = c->hidden_size, I = mlp_width(m);
+    memset(s, 0, sizeof *s);
+    s->max_seq = max_seq, s->max_tokens = max_tokens;
+    s->cache = calloc((size_t)L, sizeof *s->cache);
+    s->moe_scratch = calloc((size_t)L, sizeof *s->moe_scratch);
+    s->h = malloc(sizeof(float) * (size_t)max_tokens * C);
+    s->y = malloc(sizeof(float) * (size_t)max_tokens * C);
+    s->mlp_scratch = malloc(sizeof(float) * 2 * (size_t)max_tokens * I);
+    int bad = !s->cache || !s->moe_scratch || !s->h || !s->y || !s->mlp_scratch ||
+              attn_scratch_init(&s->attn_scratch, &m->attn_config.shape, max_seq, max_tokens) != 0;
+    for (int l = 0; l < L && !bad; l++) {
+        bad |= kv_cache_init(&s->cache[l], &m->attn_config.shape, max_seq) != 0;
+        if (m->weights.layers[l].is_sparse)
+            bad |= moe_scratch_init(&s->moe_scratch[l], &m->moe_config[l], max_tokens) != 0;
+    }
+    if (bad) run_state_free(s, L);
+    return bad ? -1 : 0;
+}
+
+void run_state_free(RunState *s, int n_layers) {
+    for (int l = 0; s->cache && l < n_layers; l++) kv_cache_free(&s->cache[l]);
+    for (int l = 0; s->moe_scratch && l < n_layers; l++)
+        moe_scratch_free(&s->moe_scratch[l]); /* a zeroed one (dense layer) is fine */
+    attn_scratch_free(&s->attn_scratch);
+    free(s->cache);
+    free(s->moe_scratch);
+    free(s->h);
+    free(s->y);
+    free(s->mlp_scratch);
+    memset(s, 0, sizeof *s);
+}
+
+/* The configs the forward pass reads, then the run state for --ctx positions. */
+static void runtime(Loader *ld, Model *m, const ModelOptions *o) {
+    const ModelConfig *c = &m->config;
+    int max_seq = o->max_seq > 0 ? o->max_seq : c->max_position_embeddings;
+    if (o->max_seq <= 0 && max_seq > 2048) max_seq = 2048;
+    int max_tokens = o->max_tokens > 0 ? o->max_tokens : 64;
+    m->attn_config = (SelfAttnConfig){{c->num_attention_heads, c->num_key_value_heads, c->head_dim},
+                                      c->hidden_size, c->rms_norm_eps, c->rope_theta};
+    if (!run_state_fits(m, max_seq, max_tokens)) {
         load_error(ld, "%d positions (--ctx) and %d tokens per step need a KV cache or "
                        "scratch buffer of more than %d elements for this model's sizes: use "
-                       "a smaller --ctx", m->max_seq, m->max_tokens, INT_MAX);
+                       "a smaller --ctx", max_seq, max_tokens, INT_MAX);
         return;
     }
     moe_configs(ld, m, o);
     if (ld->failed) return;
-    m->cache = calloc((size_t)L, sizeof *m->cache);
-    m->moe_scratch = calloc((size_t)L, sizeof *m->moe_scratch);
-    int I = mlp_width(m);
-    m->h = malloc(sizeof(float) * (size_t)m->max_tokens * C);
-    m->y = malloc(sizeof(float) * (size_t)m->max_tokens * C);
-    m->mlp_scratch = malloc(sizeof(float) * 2 * (size_t)m->max_tokens * I);
-    int bad = !m->cache || !m->moe_scratch || !m->h || !m->y || !m->mlp_scratch ||
-              attn_scratch_init(&m->attn_scratch, &m->attn_config.shape, m->max_seq,
-                                m->max_tokens) != 0;
-    for (int l = 0; l < L && !bad; l++) {
-        bad |= kv_cache_init(&m->cache[l], &m->attn_config.shape, m->max_seq) != 0;
-        if (m->layers[l].is_sparse)
-            bad |= moe_scratch_init(&m->moe_scratch[l], &m->moe_config[l], m->max_tokens) != 0;
-    }
-    if (bad)
+    if (run_state_init(&m->state, m, max_seq, max_tokens) != 0)
         load_error(ld, "out of memory for the KV cache and scratch (%d positions, %d tokens "
-                       "per step): try a smaller --ctx", m->max_seq, m->max_tokens);
+                       "per step): try a smaller --ctx", max_seq, max_tokens);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -593,18 +617,11 @@ static void store_free(Store *s, int n_layers) {
 
 void model_free(Model *m) {
     const ModelConfig *c = &m->config;
-    for (int l = 0; m->layers && l < c->num_hidden_layers; l++) free(m->layers[l].moe.experts);
-    for (int l = 0; m->cache && l < c->num_hidden_layers; l++) kv_cache_free(&m->cache[l]);
-    for (int l = 0; m->moe_scratch && l < c->num_hidden_layers; l++)
-        moe_scratch_free(&m->moe_scratch[l]); /* a zeroed one (dense layer) is fine */
-    attn_scratch_free(&m->attn_scratch);
-    free(m->layers);
-    free(m->cache);
-    free(m->moe_scratch);
+    for (int l = 0; m->weights.layers && l < c->num_hidden_layers; l++)
+        free(m->weights.layers[l].moe.experts);
+    free(m->weights.layers);
+    run_state_free(&m->state, c->num_hidden_layers);
     free(m->moe_config);
-    free(m->h);
-    free(m->y);
-    free(m->mlp_scratch);
     store_free(m->owner, c->num_hidden_layers);
     config_free(&m->config);
     memset(m, 0, sizeof *m);

@@ -62,6 +62,12 @@ int model_build(Model *m, ModelConfig *c, const SafeTensors *st, const char *pre
 
 void model_free(Model *m);
 
+/* A run state for m's weights (moekit.h), for max_seq positions and max_tokens tokens per
+ * forward call: the loader builds m->state with it; a second one serves a second sequence
+ * on the same weights. 0, or -1 (out of memory; s is then empty). */
+int run_state_init(RunState *s, const Model *m, int max_seq, int max_tokens);
+void run_state_free(RunState *s, int n_layers);
+
 /* The typed matrices and their run state when the model was loaded with
  * ModelOptions.weights, else NULL. Freed by model_free. */
 const TypedWeights *model_typed(const Model *m, TypedRun **run);

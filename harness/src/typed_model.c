@@ -30,10 +30,10 @@ int typed_run_init(TypedRun *r, const Model *m) {
 #ifdef _OPENMP
     r->threads = max_int(1, omp_get_max_threads());
 #endif
-    r->xq_bytes = tensor_matmul_scratch(m->max_tokens, in);
-    r->hidden_len = 2 * (size_t)m->max_tokens * (size_t)max_int(I, 1);
+    r->xq_bytes = tensor_matmul_scratch(m->state.max_tokens, in);
+    r->hidden_len = 2 * (size_t)m->state.max_tokens * (size_t)max_int(I, 1);
     /* an expert takes at most max_tokens rows: a batch holds at least one */
-    r->max_rows = m->max_tokens * max_int(c->num_experts_per_tok, 1);
+    r->max_rows = m->state.max_tokens * max_int(c->num_experts_per_tok, 1);
     size_t rows_len = (size_t)r->max_rows * (size_t)c->hidden_size;
     r->xq = malloc((size_t)r->threads * (r->xq_bytes ? r->xq_bytes : 1));
     r->hidden = malloc(sizeof(float) * (size_t)r->threads * r->hidden_len);
@@ -86,16 +86,16 @@ static void prepare_token(float *q, float *k, float *v, int pos, const SelfAttnC
 static void self_attn(Model *m, int l, const TypedAttn *w, TypedRun *r, float *out, int T,
                       int pos0) {
     const SelfAttnConfig *c = &m->attn_config;
-    AttnScratch *s = &m->attn_scratch;
-    KVCache *cache = &m->cache[l];
+    AttnScratch *s = &m->state.attn_scratch;
+    KVCache *cache = &m->state.cache[l];
     int qd = c->shape.num_attention_heads * c->shape.head_dim;
     int kvd = c->shape.num_key_value_heads * c->shape.head_dim;
-    tensor_matmul(s->q, m->h, T, &w->q_proj, r->xq);
-    tensor_matmul(s->k, m->h, T, &w->k_proj, r->xq);
-    tensor_matmul(s->v, m->h, T, &w->v_proj, r->xq);
+    tensor_matmul(s->q, m->state.h, T, &w->q_proj, r->xq);
+    tensor_matmul(s->k, m->state.h, T, &w->k_proj, r->xq);
+    tensor_matmul(s->v, m->state.h, T, &w->v_proj, r->xq);
     for (int t = 0; t < T; t++)
         prepare_token(s->q + (size_t)t * qd, s->k + (size_t)t * kvd, s->v + (size_t)t * kvd,
-                      pos0 + t, c, &m->layers[l].self_attn, cache);
+                      pos0 + t, c, &m->weights.layers[l].self_attn, cache);
 #pragma omp parallel for schedule(static, 1) if ((long)T * (pos0 + T) * qd >= (1L << 21))
     for (int t = 0; t < T; t++)
         attention(s->o + (size_t)t * qd, s->q + (size_t)t * qd, cache->key, cache->value,
@@ -192,21 +192,21 @@ static void routed_experts(const float *h, const TypedLayer *tl, TypedRun *r, co
 
 static void moe(Model *m, int l, const TypedLayer *tl, TypedRun *r, float *out, int T) {
     const MoeConfig *c = &m->moe_config[l];
-    const MoeWeights *w = &m->layers[l].moe;
-    MoeScratch *s = &m->moe_scratch[l];
+    const MoeWeights *w = &m->weights.layers[l].moe;
+    MoeScratch *s = &m->state.moe_scratch[l];
     int C = c->hidden_size, E = c->router.num_experts;
     memset(out, 0, sizeof(float) * (size_t)T * C);
     s->stats.T = T;
-    route_and_group(m->h, T, c, w, s);
+    route_and_group(m->state.h, T, c, w, s);
     s->stats.expert_rows = 0;
     for (int e = 0; e < E; e++) s->stats.expert_rows += s->stats.expert_count[e];
-    routed_experts(m->h, tl, r, s, E, C, out);
+    routed_experts(m->state.h, tl, r, s, E, C, out);
     if (c->shared_expert_intermediate_size == 0) return;
-    expert(s->y_out, m->h, &tl->shared_expert, T, s->hidden, r->xq);
+    expert(s->y_out, m->state.h, &tl->shared_expert, T, s->hidden, r->xq);
     for (int t = 0; t < T; t++) {
         float g = 1.0f;
         if (w->shared_expert_gate) {
-            linear(&g, m->h + (long)t * C, w->shared_expert_gate, C, 1);
+            linear(&g, m->state.h + (long)t * C, w->shared_expert_gate, C, 1);
             g = 1.0f / (1.0f + expf(-g));
         }
         for (int d = 0; d < C; d++) out[(long)t * C + d] += g * s->y_out[(long)t * C + d];
@@ -232,19 +232,20 @@ void typed_forward(Model *m, const TypedWeights *w, TypedRun *r, const int *ids,
     float eps = c->rms_norm_eps;
     for (int t = 0; t < T; t++) tensor_row(x + (size_t)t * C, &w->embed_tokens, ids[t]);
     for (int l = 0; l < c->num_hidden_layers; l++) {
-        const LayerWeights *L = &m->layers[l];
+        const LayerWeights *L = &m->weights.layers[l];
         const TypedLayer *tl = &w->layers[l];
-        norm_rows(m->h, x, L->input_layernorm, T, C, eps);
-        self_attn(m, l, &tl->self_attn, r, m->y, T, pos0);
-        add_rows(x, m->y, (long)T * C);
-        norm_rows(m->h, x, L->post_attention_layernorm, T, C, eps);
+        norm_rows(m->state.h, x, L->input_layernorm, T, C, eps);
+        self_attn(m, l, &tl->self_attn, r, m->state.y, T, pos0);
+        add_rows(x, m->state.y, (long)T * C);
+        norm_rows(m->state.h, x, L->post_attention_layernorm, T, C, eps);
         if (L->is_sparse)
-            moe(m, l, tl, r, m->y, T);
+            moe(m, l, tl, r, m->state.y, T);
         else
-            expert(m->y, m->h, &tl->mlp, T, m->mlp_scratch, r->xq);
-        add_rows(x, m->y, (long)T * C);
+            expert(m->state.y, m->state.h, &tl->mlp, T, m->state.mlp_scratch, r->xq);
+        add_rows(x, m->state.y, (long)T * C);
     }
     int first = last_only ? T - 1 : 0; /* the rows the LM head runs for */
-    norm_rows(m->h, x + (size_t)first * C, m->norm, T - first, C, eps);
-    tensor_matmul(logits + (size_t)first * c->vocab_size, m->h, T - first, &w->lm_head, r->xq);
+    norm_rows(m->state.h, x + (size_t)first * C, m->weights.norm, T - first, C, eps);
+    tensor_matmul(logits + (size_t)first * c->vocab_size, m->state.h, T - first, &w->lm_head,
+                  r->xq);
 }

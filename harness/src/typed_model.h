@@ -11,8 +11,8 @@
  *
  * Weights and run state are apart, as llama2.c's TransformerWeights and RunState:
  * TypedWeights holds only the matrices (built and freed by the loader, model_load.h);
- * typed_forward takes Model for the configs, the KV caches and the scratch, and a TypedRun
- * for its own scratch.
+ * typed_forward takes Model for the configs, the small float32 weights and the RunState (the
+ * KV caches and the scratch), and a TypedRun for its own scratch.
  *
  * typed_forward computes what lesson 08's model_forward computes (docs/spec.md), with the
  * lessons' own functions for everything but the products (rmsnorm, rope, attention, route,

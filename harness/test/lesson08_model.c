@@ -79,8 +79,8 @@ static void run_mlp(TestCtx *ctx, Case *k, int l, const char *tag, LayerOut *o) 
     mlp_block(&k->m, l, o->out, k->T);
     snprintf(name, sizeof name, "%slayer%d.out", tag, l);
     observe(ctx, name, o->out, (long)k->T * k->C);
-    if (!k->m.layers[l].is_sparse) return;
-    const MoeStats *st = &k->m.moe_scratch[l].stats;
+    if (!k->m.weights.layers[l].is_sparse) return;
+    const MoeStats *st = &k->m.state.moe_scratch[l].stats;
     o->router_logits = out_buffer(ctx, (long)k->T * E);
     o->experts = out_ints(ctx, (long)k->T * K);
     memcpy(o->router_logits, st->logits, sizeof(float) * (size_t)k->T * E);
@@ -125,11 +125,12 @@ static TestStatus check_mlp(TestCtx *ctx, Case *k, int l, const LayerOut *o, int
     char want[64], what[96];
     snprintf(want, sizeof want, "layer%d.out", l);
     snprintf(what, sizeof what, "mlp_block, layer %d (%s)", l,
-             k->m.layers[l].is_sparse ? "sparse: MoE" : "dense SwiGLU");
+             k->m.weights.layers[l].is_sparse ? "sparse: MoE" : "dense SwiGLU");
     Layout lay = {2, {"token", "hidden"}, {k->T, k->C}};
     TestStatus s = quiet ? matches(ctx, want, o->out, &lay, 1e-4f, 1e-3f)
                          : expect_close(ctx, want, o->out, &lay, 1e-4f, 1e-3f, what);
-    if (s == TEST_PASS && !quiet && k->m.layers[l].is_sparse) s = check_routing(ctx, k, l, o);
+    if (s == TEST_PASS && !quiet && k->m.weights.layers[l].is_sparse)
+        s = check_routing(ctx, k, l, o);
     return s;
 }
 
@@ -205,14 +206,14 @@ static void print_diagnosis(TestCtx *ctx, const Diagnosis *d, int decode) {
     if (decode && matches(ctx, "logits", d->prefill_logits, &lay, 1e-4f, 1e-3f) == TEST_PASS) {
         printf("  the prefill (all T tokens in one call) matches, one token at a time does not:\n"
                "  check the positions (token t of a call is at pos0 + t) and that every layer\n"
-               "  keeps its own KV cache (m->cache[layer]).\n");
+               "  keeps its own KV cache (m->state.cache[layer]).\n");
         return;
     }
     for (int l = 0; l < d->n_layers; l++) {
         const char *where = NULL;
         if (check_attn(ctx, k, l, d->after_attn[l], 1) != TEST_PASS) where = "attn_block (lesson 04 inside it)";
         else if (check_mlp(ctx, k, l, &d->layers[l], 1) != TEST_PASS)
-            where = k->m.layers[l].is_sparse ? "mlp_block, the MoE layer (lesson 07 inside it)"
+            where = k->m.weights.layers[l].is_sparse ? "mlp_block, the MoE layer (lesson 07 inside it)"
                                              : "mlp_block, the dense MLP (lesson 05 inside it)";
         if (where) {
             printf("  first divergence: layer %d, %s; the layers before it match.\n", l, where);

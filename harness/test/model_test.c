@@ -79,9 +79,9 @@ static int check_dir(const char *dir) {
         return 0;
     }
     int V = m.config.vocab_size, C = m.config.hidden_size;
-    if (read_expected(&e, dir, V, err, sizeof err) == 0 && e.T <= m.max_tokens) {
-        float *x = malloc(sizeof(float) * (size_t)m.max_tokens * C);
-        float *got = malloc(sizeof(float) * (size_t)m.max_tokens * V);
+    if (read_expected(&e, dir, V, err, sizeof err) == 0 && e.T <= m.state.max_tokens) {
+        float *x = malloc(sizeof(float) * (size_t)m.state.max_tokens * C);
+        float *got = malloc(sizeof(float) * (size_t)m.state.max_tokens * V);
         float *dec = malloc(sizeof(float) * (size_t)e.T * V);
         model_forward(&m, e.ids, e.T, 0, x, got);
         float prefill = max_abs_diff(got, e.logits, (long)e.T * V);
@@ -93,7 +93,7 @@ static int check_dir(const char *dir) {
                ok ? "ok" : "FAIL", dir, prefill, decode, e.n_greedy, greedy ? "match" : "differ");
         free(x), free(got), free(dec);
     } else {
-        printf("  FAIL    %s: %s\n", dir, e.T > m.max_tokens ? "prompt too long" : err);
+        printf("  FAIL    %s: %s\n", dir, e.T > m.state.max_tokens ? "prompt too long" : err);
     }
     free(e.logits);
     st_close(&e.st);

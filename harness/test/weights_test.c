@@ -261,7 +261,7 @@ static int logits_of(const char *dir, const char *weights, const int *ids, int T
         return -1;
     }
     int V = m.config.vocab_size;
-    float *x = malloc(sizeof(float) * (size_t)m.max_tokens * m.config.hidden_size);
+    float *x = malloc(sizeof(float) * (size_t)m.state.max_tokens * m.config.hidden_size);
     TypedRun *run;
     const TypedWeights *tw = model_typed(&m, &run);
     for (int pass = 0; pass < 2; pass++)

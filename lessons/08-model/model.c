@@ -34,27 +34,28 @@ static void add_rows(float *x, const float *y, long n) {
 }
 
 void attn_block(Model *m, int layer, float *x, int T, int pos0) {
-    const LayerWeights *L = &m->layers[layer];
+    const LayerWeights *L = &m->weights.layers[layer];
+    RunState *s = &m->state;
     int C = m->config.hidden_size;
-    /* TODO: after this block (before the residual add below), row t of m->y must be
+    /* TODO: after this block (before the residual add below), row t of s->y must be
      * self_attn of input_layernorm(x[t]) for all T rows at positions pos0 .., computed with
      * this layer's weights (L->input_layernorm, L->self_attn), its own KV cache
-     * (&m->cache[layer]), m->attn_config and &m->attn_scratch.
-     * Think about: the norm is per row (C values) into the scratch rows of m->h; the
+     * (&s->cache[layer]), m->attn_config and &s->attn_scratch.
+     * Think about: the norm is per row (C values) into the scratch rows of s->h; the
      * attention is one call for all T rows (lesson 04). */
     TODO("h = input_layernorm(x); y = self_attn(h) at positions pos0 ..");
     /* the residual: x += y, all T rows */
-    add_rows(x, m->y, (long)T * C);
+    add_rows(x, s->y, (long)T * C);
 }
 
 void mlp_block(Model *m, int layer, float *x, int T) {
-    const LayerWeights *L = &m->layers[layer];
+    const LayerWeights *L = &m->weights.layers[layer];
     const ModelConfig *c = &m->config;
     int C = c->hidden_size;
     /* TODO: x must gain mlp(post_attention_layernorm(x)) on all T rows, where mlp is the
      * MoE layer (lesson 07, with this layer's config, weights and scratch) when
      * L->is_sparse, and otherwise the dense SwiGLU (lesson 05, &L->mlp,
-     * c->intermediate_size, m->mlp_scratch).
+     * c->intermediate_size, m->state.mlp_scratch).
      * Think about: which scratch buffers hold the normalised rows and the MLP's output; one
      * call for all T rows, not one per token; the residual add (README "The residual
      * stream"). */
@@ -70,7 +71,7 @@ void model_forward(Model *m, const int *ids, int T, int pos0, float *x, float *l
     int C = c->hidden_size, V = c->vocab_size;
     /* TODO: logits (T, V) must be the model's scores for the T ids at positions pos0 ..:
      * the embedding rows, every layer (attention block, then MLP block), the final norm
-     * (m->norm) and lm_head (README "The math").
+     * (m->weights.norm) and lm_head (README "The math").
      * Think about: the embedding is a lookup of row ids[t], not a product; every block
      * works on all T rows at once; what a tied model needs (README "Tied embeddings"); one
      * product for the head, not one per token. */

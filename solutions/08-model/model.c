@@ -43,25 +43,27 @@ static void norm_rows(float *h, const float *x, const float *weight, int T, int 
 }
 
 void attn_block(Model *m, int layer, float *x, int T, int pos0) {
-    const LayerWeights *L = &m->layers[layer];
+    const LayerWeights *L = &m->weights.layers[layer];
+    RunState *s = &m->state;
     int C = m->config.hidden_size;
-    norm_rows(m->h, x, L->input_layernorm, T, C, m->config.rms_norm_eps);
+    norm_rows(s->h, x, L->input_layernorm, T, C, m->config.rms_norm_eps);
     /* all T tokens at once: they write cache rows pos0.. and token t reads rows 0..pos0+t */
-    self_attn_forward(m->y, m->h, T, pos0, &m->attn_config, &L->self_attn, &m->cache[layer],
-                      &m->attn_scratch);
-    add_rows(x, m->y, (long)T * C);
+    self_attn_forward(s->y, s->h, T, pos0, &m->attn_config, &L->self_attn, &s->cache[layer],
+                      &s->attn_scratch);
+    add_rows(x, s->y, (long)T * C);
 }
 
 void mlp_block(Model *m, int layer, float *x, int T) {
-    const LayerWeights *L = &m->layers[layer];
+    const LayerWeights *L = &m->weights.layers[layer];
     const ModelConfig *c = &m->config;
+    RunState *s = &m->state;
     int C = c->hidden_size;
-    norm_rows(m->h, x, L->post_attention_layernorm, T, C, c->rms_norm_eps);
+    norm_rows(s->h, x, L->post_attention_layernorm, T, C, c->rms_norm_eps);
     if (L->is_sparse)
-        moe_forward(m->y, m->h, T, &m->moe_config[layer], &L->moe, &m->moe_scratch[layer]);
+        moe_forward(s->y, s->h, T, &m->moe_config[layer], &L->moe, &s->moe_scratch[layer]);
     else
-        expert_forward_tokens(m->y, m->h, &L->mlp, T, C, c->intermediate_size, m->mlp_scratch);
-    add_rows(x, m->y, (long)T * C);
+        expert_forward_tokens(s->y, s->h, &L->mlp, T, C, c->intermediate_size, s->mlp_scratch);
+    add_rows(x, s->y, (long)T * C);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -70,15 +72,16 @@ void mlp_block(Model *m, int layer, float *x, int T) {
 
 void model_forward(Model *m, const int *ids, int T, int pos0, float *x, float *logits) {
     const ModelConfig *c = &m->config;
+    const ModelWeights *w = &m->weights;
     int C = c->hidden_size, V = c->vocab_size;
     for (int t = 0; t < T; t++)
-        memcpy(x + (size_t)t * C, m->embed_tokens + (size_t)ids[t] * C, sizeof(float) * C);
+        memcpy(x + (size_t)t * C, w->embed_tokens + (size_t)ids[t] * C, sizeof(float) * C);
     for (int l = 0; l < c->num_hidden_layers; l++) {
         attn_block(m, l, x, T, pos0);
         mlp_block(m, l, x, T);
     }
-    norm_rows(m->h, x, m->norm, T, C, c->rms_norm_eps);
-    linear_tokens(logits, m->h, m->lm_head, T, C, V);
+    norm_rows(m->state.h, x, w->norm, T, C, c->rms_norm_eps);
+    linear_tokens(logits, m->state.h, w->lm_head, T, C, V);
 }
 
 /* ------------------------------------------------------------------------------------

@@ -147,8 +147,8 @@ static int init_layers(Model *m, char *msg, size_t len) {
     G.ep = calloc((size_t)G.n_layers, sizeof *G.ep);
     if (!G.ep || G.n_layers > MAX_LAYERS) return snprintf(msg, len, "out of memory"), -1;
     for (int l = 0; l < G.n_layers; l++)
-        if (m->layers[l].is_sparse &&
-            ep_scratch_init(&G.ep[l], &m->moe_config[l], m->max_tokens, MPI_COMM_WORLD) != 0)
+        if (m->weights.layers[l].is_sparse &&
+            ep_scratch_init(&G.ep[l], &m->moe_config[l], m->state.max_tokens, MPI_COMM_WORLD) != 0)
             return snprintf(msg, len, "out of memory for layer %d's exchange buffers", l), -1;
     G.experts_held = ep_first_expert(G.rank + 1, G.P, c->num_experts) -
                      ep_first_expert(G.rank, G.P, c->num_experts);
@@ -185,7 +185,7 @@ int __wrap_model_load_dir(Model *m, const char *dir, const ModelOptions *o, char
 /* The routing of all T tokens, (T, k) experts and weights, gathered from the ranks into
  * the layer's MoeStats, where --dump-routing reads it. */
 static void gather_routing(Model *m, int l, int T) {
-    MoeStats *st = &m->moe_scratch[l].stats;
+    MoeStats *st = &m->state.moe_scratch[l].stats;
     const EpScratch *s = &G.ep[l];
     int k = m->moe_config[l].router.num_experts_per_tok, counts[1024], displs[1024];
     for (int r = 0; r < G.P; r++)
@@ -197,11 +197,11 @@ static void gather_routing(Model *m, int l, int T) {
 }
 
 /* Lesson 07's moe_forward, as lesson 08's mlp_block calls it for layer l (the layer is
- * where s sits in m->moe_scratch): rank r computes tokens r*T/P .. (r+1)*T/P - 1 of h
+ * where s sits in m->state.moe_scratch): rank r computes tokens r*T/P .. (r+1)*T/P - 1 of h
  * through ep_moe_forward, then every rank gathers all T rows of out. */
 void __wrap_moe_forward(float *out, const float *h, int T, const MoeConfig *c,
                         const MoeWeights *w, MoeScratch *ms) {
-    int l = (int)(ms - G.model->moe_scratch);
+    int l = (int)(ms - G.model->state.moe_scratch);
     int C = c->hidden_size, t0 = G.rank * T / G.P, t1 = (G.rank + 1) * T / G.P;
     EpScratch *s = &G.ep[l];
     ep_moe_forward(out + (long)t0 * C, h + (long)t0 * C, t1 - t0, c, w, s);
