@@ -188,7 +188,7 @@ mutant softmax_unnormalized 04 04-attention/attention.c 's|x\[i\] /= sum;|(void)
 mutant matmul_bias 01 01-matmul/matmul.c 's|y\[o\] = sum;|y[o] = sum + 0.5f;|' 'matmul is linear'
 mutant rope_sign 03 03-rope/rope.c 's|x1 \* c + x0 \* s;|x1 * c - x0 * s;|' "rope keeps each pair's norm"
 mutant moe_expert0 07 07-moe/moe.c 's|&w->experts\[e\]|\&w->experts[0]|' "moe_forward ignores the experts' numbering"
-mutant decode_pos0 08 08-model/model.c 's|self_attn_forward(m->y, m->h, T, pos0,|self_attn_forward(m->y, m->h, T, 0,|' 'decode equals prefill'
+mutant decode_pos0 08 08-model/model.c 's|self_attn_forward(s->y, s->h, T, pos0,|self_attn_forward(s->y, s->h, T, 0,|' 'decode equals prefill'
 mutant q8_0_truncating 13 13-quantization/quant.c 's|(int8_t)lroundf(x\[i\] \* id)|(int8_t)(x[i] * id)|' 'q8_0 round trip is within d/2'
 # a failing seed replays: the same seed, the same report; the seed is printed (--test 1:
 # lesson 04's property check alone, so that its own report is the one shown in full)
