@@ -13,7 +13,8 @@
  *
  * The TODOs are the four functions below. Every product is linear() (one token) or
  * linear_tokens() (T tokens): your lesson 01 matmul, or lesson 09's kernel once the model
- * runs on it (moekit.h, "The model's products"). Test it: make check LESSON=05   (or `make check` in this directory)
+ * runs on it (moekit.h, "The model's products").
+ * Test it: make check LESSON=05   (or `make check` in this directory)
  *
  * PyTorch (Qwen3MoeMLP.forward):
  *   down_proj = self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))

@@ -14,7 +14,8 @@
  *
  * The scratch helpers and moe_forward, which calls the five steps in order, are
  * ready-made; the TODOs are route_tokens, expert_capacity, group_by_expert, run_experts and
- * add_shared_expert. They call linear (your lesson 01 or 09), expert_forward_tokens (05) and route (06).
+ * add_shared_expert. They call linear (your lesson 01 or 09), expert_forward_tokens (05)
+ * and route (06).
  * Test it: make check LESSON=07   (or `make check` in this directory)
  *
  * PyTorch (Qwen3MoeSparseMoeBlock.forward, after the router):

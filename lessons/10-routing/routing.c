@@ -15,8 +15,8 @@
  * Dense and Soft MoE: nothing is picked; every expert sees a weighted mix.
  *
  * The TODOs are the functions above, and softplus; unpicked_tokens, combine_routed and
- * Soft MoE's scratch are ready-made. They call linear_tokens (your lesson 01 or 09), softmax (04),
- * expert_forward_tokens (05), topk (06) and use lesson 07's MoeScratch.
+ * Soft MoE's scratch are ready-made. They call linear_tokens (your lesson 01 or 09),
+ * softmax (04), expert_forward_tokens (05), topk (06) and use lesson 07's MoeScratch.
  * Test it: make check LESSON=10   (or `make check` in this directory)
  *
  * PyTorch (Switch):        p = logits.softmax(-1); weight, expert = p.max(-1)
